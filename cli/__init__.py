@@ -1,0 +1,1 @@
+"""The `sweep` command line: a thin Typer layer over `sweeps` and `trainer`."""

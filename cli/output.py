@@ -1,0 +1,159 @@
+"""Everything the CLI prints: rich tables, the live view of a running study, one-line errors."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+TOP_TRIALS_SHOWN = 5
+
+
+def error(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def notice(message: str) -> None:
+    errors.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else \
+            f"{value:.{digits}f}"
+    return str(value)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return " ".join(f"{name}={_number(value)}" for name, value in params.items())
+
+
+def epochs_table(result) -> None:
+    table = Table(title=f"training {result.status}: {result.epochs_run} epochs")
+    for column in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"):
+        table.add_column(column, justify="right")
+    for m in result.history:
+        marker = " *" if m["epoch"] == result.best_epoch else ""
+        table.add_row(f"{m['epoch']}{marker}", *(_number(m[k]) for k in (
+            "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds")))
+    console.print(table)
+    if result.out_dir is not None:
+        console.print(f"* best epoch by {result.monitor}; outputs in {result.out_dir}")
+
+
+def space_table(spec) -> None:
+    table = Table(title=f"{spec.name}: {spec.sampler_name()} sampler, {spec.pruner_name()} "
+                        f"pruner, {spec.goal} {spec.metric}")
+    for column in ("parameter", "distribution", "range / values", "when"):
+        table.add_column(column)
+    for name, parameter in spec.space.parameters.items():
+        when = ", ".join(f"{k} in {list(v)}" for k, v in parameter.when) if parameter.when else ""
+        table.add_row(name, parameter.distribution, parameter.describe(), when)
+    console.print(table)
+    console.print("space is valid")
+
+
+def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
+    console.print("bundled studies: " + ", ".join(bundled))
+    if not studies:
+        console.print("no studies in the storage yet")
+        return
+    table = Table(title="studies")
+    for column in ("study", "trials", "best"):
+        table.add_column(column, justify="right" if column != "study" else "left")
+    for row in studies:
+        table.add_row(row["name"], str(row["trials"]), _number(row["best"]))
+    console.print(table)
+
+
+def trials_table(study: str, rows, metric: str, title: str | None = None) -> None:
+    table = Table(title=title or f"{study}: {len(rows)} trials")
+    for column in ("#", "state", metric, "epochs", "pruned at", "seconds", "params"):
+        table.add_column(column, justify="left" if column in ("state", "params") else "right")
+    for row in rows:
+        state = f"{row.state} ({row.reason})" if row.reason else row.state
+        table.add_row(str(row.number), state, _number(row.value), _number(row.epochs_run),
+                      _number(row.pruned_at), _number(row.duration_s, 3), _params(row.params))
+    console.print(table)
+
+
+def top_trials(study: str, rows, metric: str, kept: dict[int, str]) -> None:
+    completed = [r for r in rows if r.state == "completed" and r.value is not None]
+    counts = {state: sum(r.state == state for r in rows) for state in ("completed", "pruned", "failed")}
+    if completed:
+        reverse = _maximizes(rows, metric)
+        best = sorted(completed, key=lambda r: r.value, reverse=reverse)[:TOP_TRIALS_SHOWN]
+        trials_table(study, best, metric, title=f"{study}: top {len(best)} of {len(rows)} trials")
+    console.print(f"{counts['completed']} completed, {counts['pruned']} pruned, "
+                  f"{counts['failed']} failed; {len(kept)} best checkpoints kept. "
+                  f"Next: `sweep best {study} --export best/`")
+
+
+def _maximizes(rows, metric: str) -> bool:
+    from trainer.config import EPOCH_METRICS
+
+    return EPOCH_METRICS.get(metric, "maximize") == "maximize"
+
+
+def best_panel(study: str, row, metric: str, root: Path, exported: dict | None) -> None:
+    console.print(f"best trial of {study}: #{row.number}, {metric} = {_number(row.value)}")
+    console.print(f"params: {_params(row.params)}")
+    if row.best_metrics:
+        console.print("metrics at its best epoch: " + " ".join(
+            f"{k}={_number(v)}" for k, v in row.best_metrics.items()))
+    console.print(f"checkpoint: {Path(root) / row.checkpoint if row.checkpoint else '-'}")
+    if exported:
+        console.print(f"exported to {exported['directory']} (model.safetensors, config.json, "
+                      "params.json, metrics.json); load it with "
+                      "trainer.load_exported_model(DIR)")
+
+
+class LiveView:
+    """A live status line while a study runs: trials done/pruned/failed, best so far, and
+    the running trial's epoch. It is the orchestrator's observer and an Optuna callback."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.counts = {"completed": 0, "pruned": 0, "failed": 0}
+        self.best: float | None = None
+        self.running = ""
+        self.started = time.perf_counter()
+        self._live = Live(self._render(), console=console, refresh_per_second=4, transient=True)
+
+    def __enter__(self) -> "LiveView":
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._live.__exit__(*exc)
+
+    def trial_started(self, number: int, params: dict[str, Any]) -> None:
+        self.running = f"trial {number}: {_params(params)}"
+        self._live.update(self._render())
+
+    def epoch_ended(self, number: int, metrics: dict[str, float]) -> None:
+        self.running = (f"trial {number} epoch {metrics['epoch']}: "
+                        f"{self.spec.metric} {_number(metrics[self.spec.metric])}")
+        self._live.update(self._render())
+
+    def trial_finished(self, state: str, value: float | None) -> None:
+        self.counts[state] = self.counts.get(state, 0) + 1
+        if state == "completed" and value is not None:
+            better = self.best is None or (value > self.best if self.spec.goal == "maximize"
+                                           else value < self.best)
+            self.best = value if better else self.best
+        self._live.update(self._render())
+
+    def _render(self) -> str:
+        elapsed = time.perf_counter() - self.started
+        return (f"[bold]{self.spec.name}[/] {elapsed:5.0f}s | {self.counts['completed']} done, "
+                f"{self.counts['pruned']} pruned, {self.counts['failed']} failed | best "
+                f"{self.spec.metric} {_number(self.best)} | {self.running}")

@@ -1,0 +1,153 @@
+"""Every checkpoint file operation lives here: atomic saves, safe loads, exports.
+
+A checkpoint is data, never code: it holds only tensors and plain Python values, so it loads
+with `torch.load(weights_only=True)` and no extra allowed globals. We never fall back to
+unsafe unpickling: a file that needs it is refused.
+
+A training run's folder holds `last.pt` (resume state, rewritten every epoch) and `best.pt`
+(the state at the best epoch so far). Exports are safetensors plus the resolved config as JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.config import TrainConfig
+from trainer.errors import CheckpointError
+from trainer.files import BEST, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
+
+FORMAT_VERSION = 1
+
+
+def save_atomic(payload: dict[str, Any], path: Path) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over `path`.
+
+    A crash or a full disk mid-write leaves the previous file intact: readers see either the
+    old checkpoint or the new one, never half of one.
+    """
+    path = Path(path)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException as error:
+        Path(temp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise CheckpointError(f"could not write {path}: {error.strerror or error}") from None
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; some file systems do not allow opening a directory.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint as data only; raise CheckpointError with one line otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or hostile files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            reason = "it holds Python objects beyond tensors and plain values (refused as unsafe)"
+        raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from None
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"cannot load checkpoint {path}: not a sweep checkpoint "
+                              f"(format_version {FORMAT_VERSION} expected)")
+    return payload
+
+
+def newest_valid(directory: Path) -> dict[str, Any] | None:
+    """The valid checkpoint in `directory` with the highest epoch, or None when none loads."""
+    candidates = []
+    for name in (LAST, BEST):
+        try:
+            candidates.append(load_checkpoint(Path(directory) / name))
+        except CheckpointError:
+            continue
+    return max(candidates, key=lambda payload: payload["epoch"], default=None)
+
+
+def capture_rng() -> dict[str, Any]:
+    """RNG states of python, numpy and torch (CPU and CUDA) as plain values and tensors."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def export_model(checkpoint_path: Path, directory: Path) -> Path:
+    """Write the checkpoint's weights as safetensors and its config as JSON into `directory`."""
+    from safetensors.torch import save_file
+
+    from trainer.models import strip_wrapper_prefixes
+
+    payload = load_checkpoint(checkpoint_path)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = {key: tensor.contiguous().clone()
+               for key, tensor in strip_wrapper_prefixes(payload["model"]).items()}
+    metadata = {"input_shape": json.dumps(list(payload["input_shape"])),
+                "num_classes": str(payload["num_classes"]), "epoch": str(payload["epoch"])}
+    save_file(weights, str(directory / EXPORT_WEIGHTS), metadata=metadata)
+    write_json_atomic(directory / EXPORT_CONFIG, payload["config"])
+    return directory / EXPORT_WEIGHTS
+
+
+def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
+    """Rebuild the model that `export_model` wrote; returns it in eval mode with its config."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from trainer.models import build_model
+
+    directory = Path(directory)
+    weights_path, config_path = directory / EXPORT_WEIGHTS, directory / EXPORT_CONFIG
+    for path in (weights_path, config_path):
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing; export with `sweep best STUDY --export DIR`")
+    config = TrainConfig.from_dict(json.loads(config_path.read_text()))
+    with safe_open(str(weights_path), framework="pt") as file:
+        metadata = file.metadata()
+    model = build_model(config, tuple(json.loads(metadata["input_shape"])),
+                        int(metadata["num_classes"]))
+    model.load_state_dict(load_file(str(weights_path)))
+    return model.eval(), config
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(temp, path)

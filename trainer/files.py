@@ -1,0 +1,8 @@
+"""Names of the files in a training run's folder (torch-free, so sweeps can find them cheaply)."""
+
+LAST = "last.pt"            # resume state, rewritten after every epoch
+BEST = "best.pt"            # state at the best epoch so far
+METRICS = "metrics.jsonl"   # one JSON object per epoch
+CONFIG = "config.json"      # the resolved TrainConfig
+EXPORT_WEIGHTS = "model.safetensors"
+EXPORT_CONFIG = "config.json"

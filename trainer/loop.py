@@ -1,0 +1,262 @@
+"""`fit(config) -> FitResult`: the training loop every run and every sweep trial goes through.
+
+Per epoch: train on the training split, evaluate on the validation split, step the schedule,
+append one line to `metrics.jsonl`, rewrite `last.pt` (resume state) and `best.pt` when the
+monitored metric improved, then ask each callback whether to go on. Callbacks are how sweeps
+prune a trial: the loop itself knows nothing of Optuna.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from trainer import checkpoint
+from trainer.config import EPOCH_METRICS, TrainConfig
+from trainer.data import load_data, make_batches
+from trainer.errors import ConfigError
+from trainer.files import BEST, CONFIG, LAST, METRICS
+from trainer.models import build_model
+from trainer.optim import Schedule, build_loss, build_optimizer
+
+# A callback sees the epoch's metrics (with `epoch`, 1-based) and returns True to stop.
+EpochCallback = Callable[[dict[str, float]], "bool | None"]
+
+# Settings that change where or how fast a run executes but not what it computes; a resumed
+# run may differ from its checkpoint in these and nothing else.
+EXECUTION_SETTINGS = ("device", "num_workers", "threads", "data_dir", "download", "loader")
+
+
+@dataclass
+class FitResult:
+    status: str                    # completed | stopped (a callback asked) | diverged (loss not finite)
+    config: TrainConfig
+    monitor: str                   # the metric that picked the best epoch
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None  # 1-based
+    out_dir: Path | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    @property
+    def best(self) -> dict[str, float] | None:
+        return self.history[self.best_epoch - 1] if self.best_epoch else None
+
+    @property
+    def final(self) -> dict[str, float] | None:
+        return self.history[-1] if self.history else None
+
+    def to_dict(self) -> dict[str, Any]:
+        paths = {}
+        if self.out_dir is not None:
+            paths = {name: str(self.out_dir / name) for name in
+                     (LAST, BEST, METRICS, CONFIG)}
+        return {"status": self.status, "epochs_run": self.epochs_run, "monitor": self.monitor,
+                "best_epoch": self.best_epoch, "best": self.best, "final": self.final,
+                "paths": paths}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name} asked for, but no CUDA device is visible; use device=cpu")
+    return device
+
+
+def fit(config: TrainConfig, *, out_dir: Path | None = None,
+        callbacks: Iterable[EpochCallback] = (), resume_from: Path | None = None,
+        monitor: str = "val_acc", goal: str | None = None, progress: bool = False) -> FitResult:
+    """Train `config` for `config.epochs` epochs (or until a callback stops it).
+
+    out_dir: where config.json, metrics.jsonl, last.pt and best.pt go (None writes nothing).
+    resume_from: a checkpoint to continue from, exactly where it left off.
+    monitor/goal: the metric that picks the best epoch and `best.pt` (goal defaults to the
+    metric's natural direction).
+    """
+    goal = goal or EPOCH_METRICS[monitor]
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    _seed_everything(config.seed)
+
+    data = load_data(config)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    train_batches, val_batches = make_batches(data, config, device, shuffle)
+    model = build_model(config, data.input_shape, data.num_classes).to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    forward = torch.compile(model) if config.compile else model
+    optimizer = build_optimizer(config, model.parameters())
+    schedule = Schedule(config, optimizer, len(train_batches))
+    criterion = build_loss(config)
+    amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[config.amp]
+    if config.amp == "fp16" and device.type != "cuda":
+        raise ConfigError("amp: fp16 autocast needs CUDA; use amp=bf16 or amp=off on the CPU")
+    # Loss scaling keeps fp16 gradients from underflowing; bf16 has fp32's range and needs none.
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+
+    result = FitResult(status="completed", config=config, monitor=monitor, out_dir=out_dir)
+    if resume_from is not None:
+        state = checkpoint.load_checkpoint(resume_from)
+        _check_resumable(config, state["config"], resume_from)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        shuffle.set_state(state["shuffle"])
+        checkpoint.restore_rng(state["rng"])
+        result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
+
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_json_atomic(out_dir / CONFIG, config.to_dict())
+        # Rewritten from the history so that a resumed run never repeats or loses a line.
+        (out_dir / METRICS).write_text("".join(json.dumps(m) + "\n" for m in result.history))
+
+    bar = _ProgressBar(config.epochs, len(result.history)) if progress else None
+    try:
+        for epoch in range(len(result.history) + 1, config.epochs + 1):
+            started = time.perf_counter()
+            train_loss, train_acc, train_seconds = _train_epoch(
+                forward, train_batches, optimizer, schedule, criterion, scaler, config,
+                device, amp_dtype, memory_format)
+            val_loss, val_acc = _evaluate(forward, val_batches, criterion, device, amp_dtype,
+                                          memory_format)
+            lr = optimizer.param_groups[0]["lr"]
+            if math.isfinite(val_loss):
+                schedule.after_epoch(val_loss)
+            metrics = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+                       "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+                       "epoch_seconds": time.perf_counter() - started,
+                       "samples_per_second": len(data.train) / train_seconds}
+            result.history.append(metrics)
+            if not math.isfinite(train_loss):
+                result.status = "diverged"
+            elif _improved(metrics[monitor], result.best, monitor, goal):
+                result.best_epoch = epoch
+            if out_dir is not None:
+                with open(out_dir / METRICS, "a") as log:
+                    log.write(json.dumps(metrics) + "\n")
+                _save(out_dir, config, model, optimizer, schedule, scaler, shuffle, data, result)
+            if bar is not None:
+                bar.advance(metrics)
+            if result.status == "diverged":
+                break
+            if any([bool(callback(dict(metrics))) for callback in callbacks]):
+                result.status = "stopped"
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config, device,
+                 amp_dtype, memory_format) -> tuple[float, float, float]:
+    model.train()
+    started = time.perf_counter()
+    # Sums stay on the device: reading them back every batch would stall a GPU.
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for inputs, targets in batches:
+        inputs = inputs.to(memory_format=memory_format)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = model(inputs)
+            loss = criterion(outputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if config.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.after_batch()
+        loss_sum += loss.detach().float() * len(targets)
+        correct += (outputs.argmax(1) == targets).sum()
+        seen += len(targets)
+    seconds = time.perf_counter() - started
+    return loss_sum.item() / seen, correct.item() / seen, seconds
+
+
+@torch.no_grad()
+def _evaluate(model, batches, criterion, device, amp_dtype, memory_format) -> tuple[float, float]:
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for inputs, targets in batches:
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = model(inputs.to(memory_format=memory_format))
+            loss = criterion(outputs, targets)
+        loss_sum += loss.float() * len(targets)
+        correct += (outputs.argmax(1) == targets).sum()
+        seen += len(targets)
+    return loss_sum.item() / seen, correct.item() / seen
+
+
+def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value > best[monitor] if goal == "maximize" else value < best[monitor]
+
+
+def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler, shuffle,
+          data, result: FitResult) -> None:
+    state = {"format_version": checkpoint.FORMAT_VERSION, "epoch": result.epochs_run,
+             "config": config.to_dict(), "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+             "scaler": scaler.state_dict(), "shuffle": shuffle.get_state(),
+             "rng": checkpoint.capture_rng(), "history": result.history,
+             "best_epoch": result.best_epoch, "monitor": result.monitor,
+             "input_shape": list(data.input_shape), "num_classes": data.num_classes}
+    checkpoint.save_atomic(state, out_dir / LAST)
+    if result.best_epoch == result.epochs_run:
+        checkpoint.save_atomic(state, out_dir / BEST)
+
+
+def _check_resumable(config: TrainConfig, saved: dict, path: Path) -> None:
+    for name, value in config.to_dict().items():
+        if name not in EXECUTION_SETTINGS and saved.get(name) != value:
+            raise checkpoint.CheckpointError(
+                f"cannot resume from {path}: it was trained with {name}={saved.get(name)!r}, "
+                f"this run has {name}={value!r}")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _ProgressBar:
+    """A rich progress bar over epochs, for interactive terminals."""
+
+    def __init__(self, epochs: int, done: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
+                                  TextColumn("{task.description}"), transient=True)
+        self._task = self._progress.add_task("", total=epochs, completed=done)
+        self._progress.start()
+
+    def advance(self, metrics: dict[str, float]) -> None:
+        self._progress.update(self._task, advance=1, description=(
+            f"val_acc {metrics['val_acc']:.4f}  val_loss {metrics['val_loss']:.4f}"))
+
+    def close(self) -> None:
+        self._progress.stop()
