@@ -5,6 +5,7 @@ Heavy modules (torch, optuna) are imported inside the commands that need them, s
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from enum import Enum
@@ -59,6 +60,23 @@ def _storage_option() -> Optional[str]:
                              "redis://); default: an embedded journal file under the root.")
 
 
+def command(**settings):
+    """app.command, with the errors a user can fix turned into one line and an exit code."""
+    def register(function):
+        @functools.wraps(function)
+        def guarded(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:  # the boundary: one line, never a traceback
+                code = _exit_code(error)
+                if code is None:
+                    raise
+                output.error(str(error))
+                raise typer.Exit(code) from None
+        return app.command(**settings)(guarded)
+    return register
+
+
 def _positive(value: Optional[float]) -> Optional[float]:
     if value is not None and value <= 0:
         raise typer.BadParameter(f"{value:g} is not > 0.")
@@ -71,7 +89,7 @@ def _root(root: Optional[Path]) -> Path:
     return root or default_root()
 
 
-@app.command()
+@command()
 def train(
     config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False,
                                           help="YAML file of training settings."),
@@ -113,7 +131,7 @@ def train(
         output.epochs_table(result)
 
 
-@app.command()
+@command()
 def run(
     study: str = typer.Argument(..., help="A bundled study, a YAML study file, or a new name "
                                 "with --param."),
@@ -173,7 +191,7 @@ def run(
         output.top_trials(spec.name, rows, spec.metric, outcome.kept)
 
 
-@app.command()
+@command()
 def space(
     study: str = typer.Argument(..., help="A bundled study, a YAML study file, or a new name."),
     param: List[str] = typer.Option([], "--param", "-p", help=PARAM_HELP),
@@ -191,7 +209,7 @@ def space(
         output.space_table(spec)
 
 
-@app.command(name="list")
+@command(name="list")
 def list_(
     root: Optional[Path] = _root_option(),
     storage: Optional[str] = _storage_option(),
@@ -208,7 +226,7 @@ def list_(
         output.studies_table(bundled_names(), studies)
 
 
-@app.command()
+@command()
 def show(
     study: str = typer.Argument(..., help="Study name."),
     root: Optional[Path] = _root_option(),
@@ -226,7 +244,7 @@ def show(
         output.trials_table(study, rows, metric_name(loaded))
 
 
-@app.command()
+@command()
 def best(
     study: str = typer.Argument(..., help="Study name."),
     export: Optional[Path] = typer.Option(None, "--export", file_okay=False,
@@ -267,14 +285,3 @@ def _exit_code(error: BaseException) -> int | None:
              (StudyNotFound, 3), (StorageError, 4), (CheckpointError, 5), (ExportError, 5),
              (DataError, 6))
     return next((code for kind, code in codes if isinstance(error, kind)), None)
-
-
-def main() -> None:
-    try:
-        app()
-    except Exception as error:  # noqa: BLE001 - the boundary: one line, never a traceback
-        code = _exit_code(error)
-        if code is None:
-            raise
-        output.error(str(error))
-        sys.exit(code)

@@ -57,7 +57,7 @@ class TrainConfig:
     num_workers: int = _setting(0, "DataLoader worker processes", low=0, unit="processes")
     # --- model ---
     model: str = _setting("cnn", "cnn, mlp, resnet18, or package.module:function")
-    width: int = _setting(32, "channels of the first cnn/resnet stage; mlp hidden units are 8x",
+    width: int = _setting(32, "channels of the first cnn stage; mlp hidden units are 8x",
                           low=1, unit="channels")
     init: str = _setting("default", "weight initialisation scheme",
                          choices=("default", "kaiming_normal", "xavier_uniform", "normal"))
@@ -205,7 +205,7 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
     meta = f.metadata
     try:
         value = _coerce(f, value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise ConfigError(f"{f.name}: expected {allowed(f.name)}, got {value!r}") from None
     if meta["choices"] and value not in meta["choices"]:
         close = difflib.get_close_matches(str(value), meta["choices"], n=1)
@@ -216,24 +216,29 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
         raise ConfigError(f"{f.name}: expected {allowed(f.name)}, got {value!r}")
     if high is not None and (value > high or (meta["high_open"] and value == high)):
         raise ConfigError(f"{f.name}: expected {allowed(f.name)}, got {value!r}")
+    _check_form(f.name, value)
     return value
+
+
+def _check_form(name: str, value: Any) -> None:
+    """Free-text settings whose form is known; checked per field so check_setting sees it too."""
+    if name == "dataset" and value not in BUILTIN_DATASETS \
+            and not value.startswith("imagefolder:") and not _FACTORY.match(value):
+        close = difflib.get_close_matches(value, BUILTIN_DATASETS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"dataset: expected one of {', '.join(BUILTIN_DATASETS)}, "
+                          f"imagefolder:<path> or package.module:function, got {value!r}{hint}")
+    if name == "model" and value not in BUILTIN_MODELS and not _FACTORY.match(value):
+        close = difflib.get_close_matches(value, BUILTIN_MODELS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"model: expected one of {', '.join(BUILTIN_MODELS)} or "
+                          f"package.module:function, got {value!r}{hint}")
+    if name == "device" and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {value!r}")
 
 
 def _check_combinations(c: TrainConfig) -> None:
     """Settings that are each valid but cannot work together, caught before any training."""
-    if c.dataset not in BUILTIN_DATASETS and not c.dataset.startswith("imagefolder:") \
-            and not _FACTORY.match(c.dataset):
-        close = difflib.get_close_matches(c.dataset, BUILTIN_DATASETS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"dataset: expected one of {', '.join(BUILTIN_DATASETS)}, "
-                          f"imagefolder:<path> or package.module:function, got {c.dataset!r}{hint}")
-    if c.model not in BUILTIN_MODELS and not _FACTORY.match(c.model):
-        close = difflib.get_close_matches(c.model, BUILTIN_MODELS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"model: expected one of {', '.join(BUILTIN_MODELS)} or "
-                          f"package.module:function, got {c.model!r}{hint}")
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", c.device):
-        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {c.device!r}")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise ConfigError("nesterov: needs optimizer=sgd with momentum > 0")
     if c.optimizer == "rprop" and c.weight_decay > 0:

@@ -92,11 +92,17 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def strip_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop `_orig_mod.` (torch.compile) and `module.` (DataParallel/DDP) key prefixes."""
+    """Drop `_orig_mod.` (torch.compile) and `module.` (DataParallel/DDP) key prefixes.
+
+    They nest in either order (`module._orig_mod.` when DDP wraps a compiled model).
+    """
     cleaned = {}
     for key, tensor in state_dict.items():
-        for prefix in ("_orig_mod.", "module."):
-            while key.startswith(prefix):
-                key = key[len(prefix):]
+        stripped = True
+        while stripped:
+            stripped = False
+            for prefix in ("_orig_mod.", "module."):
+                if key.startswith(prefix):
+                    key, stripped = key[len(prefix):], True
         cleaned[key] = tensor
     return cleaned

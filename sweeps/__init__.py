@@ -1,0 +1,1 @@
+"""Study files, search spaces and Optuna orchestration on top of the training core."""

@@ -1,0 +1,173 @@
+"""`sweep run` end to end: real training, real Optuna journal storage, real checkpoints."""
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import sweep, sweep_json
+from sweeps.catalog import bundled_names
+
+FAST = ("--set", "epochs=2", "--wandb", "disabled")
+
+
+def run_json(root: Path, *args: str) -> dict:
+    return sweep_json("run", *args, "--root", root, *FAST)
+
+
+def test_run_help_documents_the_param_grammar():
+    result = sweep("run", "--help")
+    assert result.exit_code == 0
+    for text in ("--param", "log:LOW..HIGH", "--trials", "--sampler", "--pruner",
+                 "--keep-top-k", "--storage", "--wandb"):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize("study", bundled_names())
+def test_every_bundled_study_runs(tmp_path, study):
+    report = run_json(tmp_path, study, "--trials", "2")
+    assert report["ran"] == 2
+    assert all(t["state"] in ("completed", "pruned") for t in report["trials"])
+    assert report["best"] is not None
+    assert (tmp_path / study / "study.yaml").is_file()
+    assert (tmp_path / "optuna.journal").is_file()
+
+
+def test_study_from_the_command_line_alone(tmp_path):
+    report = run_json(tmp_path, "my_study", "--param", "batch_size=32,64",
+                      "--param", "lr=log:0.01..0.1", "--param", "label_smoothing=0..0.2",
+                      "--trials", "3", "--sampler", "random")
+    assert report["ran"] == 3
+    for trial in report["trials"]:
+        params = trial["params"]
+        assert params["batch_size"] in (32, 64)
+        assert 0.01 <= params["lr"] <= 0.1
+        assert 0 <= params["label_smoothing"] <= 0.2
+        assert params["epochs"] == 2
+
+
+def test_grid_runs_exactly_its_grid_then_stops(tmp_path):
+    report = run_json(tmp_path, "grid_study", "--param", "batch_size=32,64,128",
+                      "--param", "optimizer=sgd,adam", "--sampler", "grid", "--trials", "50")
+    combos = {(t["params"]["batch_size"], t["params"]["optimizer"]) for t in report["trials"]}
+    assert report["ran"] == 6 and len(combos) == 6
+    again = run_json(tmp_path, "grid_study", "--param", "batch_size=32,64,128",
+                     "--param", "optimizer=sgd,adam", "--sampler", "grid")
+    assert again["ran"] == 0
+
+
+def _epochs_trained(report: dict) -> int:
+    return sum(t["epochs_run"] or 0 for t in report["trials"])
+
+
+def test_pruning_trains_fewer_epochs_than_no_pruning(tmp_path):
+    space = ("--param", "lr=log:0.0005..0.3", "--param", "batch_size=64,512",
+             "--trials", "10", "--sampler", "random", "--set", "epochs=6", "--wandb", "disabled")
+    pruned = sweep_json("run", "with_pruning", *space, "--pruner", "median", "--root", tmp_path)
+    unpruned = sweep_json("run", "without", *space, "--pruner", "none", "--root", tmp_path)
+    assert any(t["state"] == "pruned" for t in pruned["trials"])
+    assert _epochs_trained(pruned) < _epochs_trained(unpruned) == 60
+
+
+def test_top_k_retention_keeps_exactly_k_checkpoints(tmp_path):
+    report = run_json(tmp_path, "keep_study", "--param", "lr=log:0.001..0.2", "--trials", "5",
+                      "--keep-top-k", "2", "--pruner", "none", "--sampler", "random")
+    kept = report["kept_checkpoints"]
+    assert len(kept) == 2
+    on_disk = sorted(p.relative_to(tmp_path).as_posix()
+                     for p in (tmp_path / "keep_study").rglob("*.pt"))
+    assert on_disk == sorted(kept.values())
+    values = sorted((t["value"] for t in report["trials"]), reverse=True)
+    kept_values = sorted((t["value"] for t in report["trials"] if str(t["number"]) in kept),
+                         reverse=True)
+    assert kept_values == values[:2]
+
+
+def test_continuing_a_study_adds_trials_up_to_run_cap(tmp_path):
+    study = tmp_path / "capped.yaml"
+    study.write_text("method: random\nrun_cap: 3\nmetric: {name: val_acc, goal: maximize}\n"
+                     "parameters:\n  lr: {min: 0.01, max: 0.1}\n  epochs: {value: 1}\n")
+    first = run_json(tmp_path, str(study), "--trials", "2")
+    second = run_json(tmp_path, str(study), "--trials", "2")
+    assert (first["ran"], second["ran"], len(second["trials"])) == (2, 1, 3)
+    assert sorted(t["number"] for t in second["trials"]) == [0, 1, 2]
+
+
+def test_changed_space_is_refused_unless_allowed(tmp_path):
+    run_json(tmp_path, "drift", "--param", "lr=0.01..0.1", "--trials", "1")
+    refused = sweep("run", "drift", "--param", "lr=0.01..0.2", "--trials", "1",
+                    "--root", tmp_path, *FAST)
+    assert refused.exit_code == 2
+    assert "created with a different search space" in refused.stderr
+    assert "--allow-space-change" in refused.stderr
+    allowed = run_json(tmp_path, "drift", "--param", "lr=0.01..0.2", "--trials", "1",
+                       "--allow-space-change")
+    assert allowed["ran"] == 1
+
+
+def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
+    import torch
+
+    from trainer import TrainConfig, load_exported_model
+    from trainer.data import load_data, make_batches
+
+    run_json(tmp_path, "export_study", "--param", "lr=log:0.01..0.2", "--trials", "3")
+    best = sweep_json("best", "export_study", "--root", tmp_path, "--export", tmp_path / "best")
+    assert (tmp_path / "best" / "model.safetensors").is_file()
+    params = json.loads((tmp_path / "best" / "params.json").read_text())
+    metrics = json.loads((tmp_path / "best" / "metrics.json").read_text())
+    assert params == best["best"]["params"]
+
+    model, config = load_exported_model(tmp_path / "best")
+    assert isinstance(config, TrainConfig) and config.lr == params["lr"]
+    data = load_data(config)
+    _, val = make_batches(data, config, torch.device("cpu"), torch.Generator())
+    with torch.no_grad():
+        correct = sum((model(x).argmax(1) == y).sum().item() for x, y in val)
+    assert correct / len(data.val) == metrics["value"] == best["best"]["value"]
+
+
+def test_show_best_and_list_read_the_study(tmp_path):
+    run_json(tmp_path, "seen", "--param", "lr=0.01..0.1", "--trials", "2")
+    shown = sweep_json("show", "seen", "--root", tmp_path)
+    assert [t["number"] for t in shown["trials"]] == [0, 1]
+    assert all(t["epochs_run"] == 2 and t["duration_s"] > 0 for t in shown["trials"])
+    best = sweep_json("best", "seen", "--root", tmp_path)
+    assert best["best"]["value"] == max(t["value"] for t in shown["trials"])
+    assert best["best"]["checkpoint"].startswith("seen/trials/")
+    listed = sweep_json("list", "--root", tmp_path)
+    assert "batchsize_study" in listed["bundled"]
+    assert listed["studies"] == [{"name": "seen", "trials": 2, "best": best["best"]["value"]}]
+    table = sweep("show", "seen", "--root", tmp_path)
+    assert table.exit_code == 0 and "seen: 2 trials" in table.stdout
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["run", "no_such_study"], 3, "error: unknown study 'no_such_study': not a bundled study"),
+    (["show", "ghost"], 4, "error: no studies yet:"),
+    (["best", "ghost"], 4, "error: no studies yet:"),
+    (["run", "x", "--param", "lr=abc"], 2, "error: "),
+    (["run", "x", "--param", "lr=0.01..0.1", "--set", "optimzer=sgd"], 2,
+     "error: --set optimzer: unknown setting 'optimzer'; did you mean 'optimizer'?"),
+])
+def test_bad_input_one_line_and_nothing_written(tmp_path, args, code, message):
+    result = sweep(*args, "--root", tmp_path / "root")
+    assert result.exit_code == code, result.stderr
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--trials", "0"), ("--keep-top-k", "0"),
+                                           ("--timeout", "0"), ("--sampler", "annealing"),
+                                           ("--wandb", "cloud")])
+def test_invalid_options_are_usage_errors(tmp_path, option, value):
+    result = sweep("run", "batchsize_study", option, value, "--root", tmp_path)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.stderr
+
+
+def test_unknown_study_in_existing_storage_names_the_known_ones(tmp_path):
+    run_json(tmp_path, "present", "--param", "lr=0.01..0.1", "--trials", "1")
+    result = sweep("show", "absent", "--root", tmp_path)
+    assert result.exit_code == 3
+    assert "no study named 'absent'" in result.stderr and "present" in result.stderr

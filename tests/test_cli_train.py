@@ -1,0 +1,86 @@
+"""`sweep train`: help, a real run on digits, resume, and bad input with its exact message."""
+import json
+
+import pytest
+
+from cli_helpers import sweep, sweep_process
+
+
+def test_help_lists_options():
+    result = sweep("train", "--help")
+    assert result.exit_code == 0
+    for option in ("--config", "--set", "--out", "--resume", "--json"):
+        assert option in result.stdout
+
+
+def test_train_json_reports_metrics_and_writes_outputs(tmp_path):
+    result = sweep("train", "--set", "epochs=2", "--set", "batch_size=32", "--out", tmp_path,
+                   "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "completed" and report["epochs_run"] == 2
+    assert set(report["final"]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                                    "epoch_seconds", "samples_per_second"}
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["batch_size"] == 32 and saved["epochs"] == 2
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
+
+
+def test_config_file_is_overridden_by_set(tmp_path):
+    config = tmp_path / "train.yaml"
+    config.write_text("epochs: 1\nbatch_size: 128\nlr: 0.1\n")
+    out = tmp_path / "out"
+    result = sweep("train", "--config", config, "--set", "batch_size=256", "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["epochs"], saved["batch_size"], saved["lr"]) == (1, 256, 0.1)
+
+
+def test_resume_continues_to_the_configured_epochs(tmp_path):
+    first = sweep("train", "--set", "epochs=1", "--out", tmp_path, "--json")
+    assert first.exit_code == 0
+    # Same settings, more epochs is a different schedule: resuming must refuse it...
+    refused = sweep("train", "--set", "epochs=3", "--resume", tmp_path / "last.pt", "--out",
+                    tmp_path)
+    assert refused.exit_code == 5
+    assert "it was trained with epochs=1, this run has epochs=3" in refused.stderr
+
+
+def test_table_output_marks_best_epoch(tmp_path):
+    result = sweep("train", "--set", "epochs=2", "--out", tmp_path)
+    assert result.exit_code == 0
+    assert "training completed: 2 epochs" in result.stdout
+    assert "best epoch by val_acc" in result.stdout
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--set", "batch_sise=3"], 2, "error: unknown setting 'batch_sise'; did you mean 'batch_size'?"),
+    (["--set", "lr=-1"], 2, "error: lr: expected a number > 0, got -1.0"),
+    (["--set", "optimizer=adm"], 2, "error: optimizer: expected one of sgd, adam, adamw, rmsprop, "
+                                    "rprop, got 'adm'; did you mean 'adam'?"),
+    (["--set", "lr"], 2, "error: --set 'lr': expected NAME=VALUE, e.g. --set epochs=5"),
+    (["--resume", "missing.pt"], 5, "error: checkpoint missing.pt does not exist"),
+    (["--set", "amp=fp16", "--set", "device=cpu"], 2,
+     "error: amp: fp16 autocast needs CUDA; use amp=bf16 or amp=off on the CPU"),
+])
+def test_bad_input_gets_one_line_and_exit_code(tmp_path, args, code, message):
+    result = sweep("train", *args, "--out", tmp_path / "out")
+    assert result.exit_code == code
+    assert result.stderr.strip() == message
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bad_option_is_a_usage_error(tmp_path):
+    result = sweep("train", "--config", tmp_path / "nope.yaml")
+    assert result.exit_code == 2
+    assert "Invalid value for '--config'" in result.stderr
+
+
+def test_real_process_trains_with_defaults(tmp_path):
+    """The default run from the issue: digits, defaults, val_acc >= 0.95."""
+    result = sweep_process("train", "--out", tmp_path / "run", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["epochs_run"] == 10
+    assert report["best"]["val_acc"] >= 0.95
