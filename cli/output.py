@@ -74,14 +74,25 @@ def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def _varying(rows) -> list[str]:
+    """Parameters whose value differs between rows: the fixed ones would only add noise."""
+    names = list(dict.fromkeys(name for row in rows for name in row.params))
+    if len(rows) < 2:
+        return names
+    return [name for name in names
+            if len({repr(row.params.get(name)) for row in rows}) > 1]
+
+
 def trials_table(study: str, rows, metric: str, title: str | None = None) -> None:
+    shown = _varying(rows)
     table = Table(title=title or f"{study}: {len(rows)} trials")
     for column in ("#", "state", metric, "epochs", "pruned at", "seconds", "params"):
         table.add_column(column, justify="left" if column in ("state", "params") else "right")
     for row in rows:
         state = f"{row.state} ({row.reason})" if row.reason else row.state
         table.add_row(str(row.number), state, _number(row.value), _number(row.epochs_run),
-                      _number(row.pruned_at), _number(row.duration_s, 3), _params(row.params))
+                      _number(row.pruned_at), _number(row.duration_s, 3),
+                      _params({name: row.params[name] for name in shown if name in row.params}))
     console.print(table)
 
 
