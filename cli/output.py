@@ -83,16 +83,31 @@ def _varying(rows) -> list[str]:
             if len({repr(row.params.get(name)) for row in rows}) > 1]
 
 
+# Rich measures every cell (about 1 ms a row); past this many rows a plain aligned table keeps
+# `sweep show` on a large study well under a second.
+RICH_ROW_LIMIT = 200
+
+
 def trials_table(study: str, rows, metric: str, title: str | None = None) -> None:
     shown = _varying(rows)
-    table = Table(title=title or f"{study}: {len(rows)} trials")
-    for column in ("#", "state", metric, "epochs", "pruned at", "seconds", "params"):
+    header = ["#", "state", metric, "epochs", "pruned at", "seconds", "params"]
+    cells = [[str(row.number), f"{row.state} ({row.reason})" if row.reason else row.state,
+              _number(row.value), _number(row.epochs_run), _number(row.pruned_at),
+              _number(row.duration_s, 3),
+              _params({name: row.params[name] for name in shown if name in row.params})]
+             for row in rows]
+    title = title or f"{study}: {len(rows)} trials"
+    if len(cells) > RICH_ROW_LIMIT:
+        widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header) - 1)]
+        lines = [title] + ["  ".join(cell.ljust(width) for cell, width in zip(line, widths))
+                           + "  " + line[-1] for line in [header, *cells]]
+        console.file.write("\n".join(lines) + "\n")
+        return
+    table = Table(title=title)
+    for column in header:
         table.add_column(column, justify="left" if column in ("state", "params") else "right")
-    for row in rows:
-        state = f"{row.state} ({row.reason})" if row.reason else row.state
-        table.add_row(str(row.number), state, _number(row.value), _number(row.epochs_run),
-                      _number(row.pruned_at), _number(row.duration_s, 3),
-                      _params({name: row.params[name] for name in shown if name in row.params}))
+    for line in cells:
+        table.add_row(*line)
     console.print(table)
 
 
@@ -125,6 +140,20 @@ def best_panel(study: str, row, metric: str, root: Path, exported: dict | None) 
         console.print(f"exported to {exported['directory']} (model.safetensors, config.json, "
                       "params.json, metrics.json); load it with "
                       "trainer.load_exported_model(DIR)")
+    console.print(f"every trial in plots: `sweep report {study}` (an HTML page), or live: "
+                  f"`sweep dashboard {study}`", soft_wrap=True)
+
+
+def report_written(page: Path, report, images: list[Path]) -> None:
+    shown = sum(plot.figure is not None for plot in report.plots)
+    console.print(f"report of {report.study}: {page} ({shown} plots); open it in a browser, "
+                  "it needs no network", soft_wrap=True)
+    if images:
+        console.print(f"images: {len(images)} PNG files in {images[0].parent}", soft_wrap=True)
+
+
+def dashboard_started(study: str, url: str) -> None:
+    console.print(f"optuna-dashboard for {study}: {url}  (Ctrl-C stops it)", soft_wrap=True)
 
 
 class LiveView:
@@ -168,3 +197,26 @@ class LiveView:
         return (f"[bold]{self.spec.name}[/] {elapsed:5.0f}s | {self.counts['completed']} done, "
                 f"{self.counts['pruned']} pruned, {self.counts['failed']} failed | best "
                 f"{self.spec.metric} {_number(self.best)} | {self.running}")
+
+
+def runs_table(study: str, runs, folder: Path) -> None:
+    if not runs:
+        console.print(f"no W&B runs for {study} in {folder} (it ran with --wandb disabled)")
+        return
+    table = Table(title=f"{study}: {len(runs)} W&B runs")
+    for column in ("run", "id", "started", "sync"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(run.name, run.run_id, run.started, run.sync)
+    console.print(table)
+    unsynced = sum(run.sync == "unsynced" for run in runs)
+    if unsynced:
+        console.print(f"{unsynced} not synced: `sweep sync {study}` uploads them")
+    console.print(f"browse them offline: wandb leet {folder}")
+
+
+def synced(study: str, runs) -> None:
+    if runs:
+        console.print(f"synced {len(runs)} W&B runs of {study}")
+    else:
+        console.print(f"nothing to sync: every W&B run of {study} is synced")

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import optuna
 
-from sweeps import tracking
+from sweeps import failures, retries, tracking
 from sweeps.retention import TRIAL_DIR_ATTR
 from sweeps.studyfile import StudySpec
 from trainer import TrainConfig
@@ -50,6 +50,12 @@ class Objective:
     storage_shown: str               # the storage URL with any password masked
     sampler_name: str
     observer: Observer
+    tensorboard: bool = False        # TensorBoard event files in each trial's folder
+
+    def __post_init__(self):
+        # One tracker for all trials: it remembers a W&B failure for the trials after it.
+        self.tracker = tracking.Tracker(self.wandb_mode, self.wandb_project, self.wandb_entity,
+                                        self.tensorboard)
 
     def __call__(self, trial: optuna.Trial) -> float:
         from trainer.loop import fit
@@ -61,12 +67,12 @@ class Objective:
         trial.set_user_attr(CONFIG_ATTR, config.to_dict())
         trial.set_user_attr(TRIAL_DIR_ATTR, folder)
         self.observer.trial_started(trial.number, params)
-        run = tracking.start_trial_run(
-            mode=self.wandb_mode, study=self.spec.name, trial_number=trial.number,
-            directory=self.root / self.spec.name, project=self.wandb_project,
-            entity=self.wandb_entity, tags=(self.sampler_name,),
+        run = self.tracker.start_trial_run(
+            study=self.spec.name, trial_number=trial.number, study_dir=self.root / self.spec.name,
+            trial_dir=self.root / folder, tags=(self.sampler_name,),
             config={**config.to_dict(), **params, "study": self.spec.name,
-                    "trial_number": trial.number, "storage": self.storage_shown})
+                    "trial_number": trial.number, "storage": self.storage_shown,
+                    "retry_of": trial.user_attrs.get(retries.RETRY_OF_ATTR)})
 
         def report(metrics: dict[str, float]) -> bool:
             self.observer.epoch_ended(trial.number, metrics)
@@ -74,12 +80,23 @@ class Objective:
             return trial.should_prune()
 
         try:
+            # A retry continues its failed attempt's checkpoint (None for a first attempt).
+            resume = retries.resume_checkpoint(self.root, trial)
+            if resume is not None:
+                trial.set_user_attr(retries.RESUMED_AT_ATTR, retries.checkpoint_epoch(resume))
             result = fit(config, out_dir=self.root / folder, callbacks=(run.log, report),
-                         monitor=self.spec.metric, goal=self.spec.goal)
-        except Exception as error:
-            trial.set_user_attr(REASON_ATTR, "error")
-            trial.set_user_attr(ERROR_ATTR, traceback.format_exc(limit=20))
-            run.finish("failed", {"error": f"{type(error).__name__}: {error}"})
+                         resume_from=resume, monitor=self.spec.metric, goal=self.spec.goal)
+        except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished
+            reason = failures.reason(error)
+            trial.set_user_attr(REASON_ATTR, reason)
+            if isinstance(error, Exception):
+                trial.set_user_attr(ERROR_ATTR, traceback.format_exc(limit=20))
+            run.finish(reason if reason in ("interrupted", "preempted") else "failed",
+                       {"error": f"{type(error).__name__}: {error}"})
+            if reason == "out_of_memory":
+                # Told to Optuna as pruned: samplers learn from pruned trials (TPE skips failed
+                # ones), so the sweep moves away from settings that do not fit in memory.
+                raise optuna.TrialPruned(f"out of memory: {error}") from None
             raise
 
         summary = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
@@ -92,7 +109,7 @@ class Objective:
         # A diverged loss is a dead end the sampler should learn to avoid, like a pruned trial.
         reason = "diverged" if result.status == "diverged" else "pruned"
         trial.set_user_attr(REASON_ATTR, reason)
-        run.finish("pruned", _flat_summary(summary, self.spec.metric))
+        run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
         raise optuna.TrialPruned(f"{reason} at epoch {result.epochs_run}")
 
 

@@ -67,7 +67,8 @@ from itertools import accumulate
 from statistics import NormalDist
 from typing import Any, Callable, Iterable, Mapping
 
-from trainer.config import FIELDS, ConfigError, allowed, check_setting, unknown_setting_message
+from trainer.config import (FIELDS, ConfigError, TrainConfig, allowed, check_batch_fits,
+                            check_setting, quote, unknown_setting_message)
 
 LATENT = "~latent"
 QUANTILE_EDGE = 1e-6
@@ -88,10 +89,7 @@ class SpaceError(ValueError):
 
 def _show(value: Any) -> str:
     """A user's value as a message quotes it: short, and on one line."""
-    try:
-        text = json.dumps(value) if isinstance(value, str) else repr(value)
-    except ValueError:  # an int too long to print
-        text = f"<{type(value).__name__}>"
+    text = json.dumps(value) if isinstance(value, str) else quote(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -101,7 +99,8 @@ def _or(options: Iterable[Any]) -> str:
 
 
 def _hint(word: Any, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1)
+    # Only text is compared: str() of a list built from YAML aliases can be enormous.
+    close = difflib.get_close_matches(word, list(options), n=1) if isinstance(word, str) else []
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -301,6 +300,8 @@ class Parameter:
     mu: float | None = None
     sigma: float | None = None
     when: tuple[tuple[str, tuple], ...] | None = None
+    # Where it was written (`parameters.lr`, `--param lr`), for messages; not part of its value.
+    where: str = field(default="", compare=False, repr=False)
 
     def suggest(self, trial: Any) -> Any:
         """Draw with an Optuna trial; returns the decoded, validated value."""
@@ -396,7 +397,7 @@ def parse_parameter(name: str, spec: Mapping, *, where: str) -> Parameter:
         given["probabilities"] = _parse_probabilities(given["probabilities"], len(given["values"]),
                                                       f"{where}.probabilities")
     when = _parse_when(spec["when"], f"{where}.when") if "when" in spec else None
-    parameter = Parameter(name, distribution, when=when, **given)
+    parameter = Parameter(name, distribution, when=when, where=where, **given)
     _check_reach(parameter, where)
     return parameter
 
@@ -482,7 +483,6 @@ def _check_reach(p: Parameter, where: str) -> None:
     All decodings are monotone, so the two ends of the draw bound what it produces, and config
     settings allow an interval; checking both ends checks everything in between.
     """
-    form = _FORMS[p.distribution]
     if p.distribution == "constant" or p.values is not None:
         return  # each listed value was checked as it was read
     if FIELDS[p.name].type == "int" and not (p.distribution == "int_uniform" or
@@ -490,9 +490,25 @@ def _check_reach(p: Parameter, where: str) -> None:
         raise SpaceError(f"{where}.distribution: {p.name} takes whole numbers but "
                          f"{p.distribution} draws fractions; use int_uniform, values, or a q_ "
                          f"distribution with a whole q")
+    for value, at in _range_ends(p, where):
+        _checked(p.name, value, at, reached_by=p.distribution)
+
+
+def _range_ends(p: Parameter, where: str) -> tuple[tuple[Any, str], ...]:
+    """The values the two ends of a range produce, each with where its bound is written."""
+    form = _FORMS[p.distribution]
     ends = ((p.min, "min"), (p.max, "max")) if form.latent is None else _draw_ends(p, form, where)
-    for value, key in ends:
-        _checked(p.name, value, f"{where}.{key}" if key else where, reached_by=p.distribution)
+    return tuple((value, f"{where}.{key}" if key else where) for value, key in ends)
+
+
+def _reach(p: Parameter, where: str) -> tuple[tuple[Any, str], ...]:
+    """Values that stand for all `p` can take, each with where it is written: its value, each
+    listed value, or the two ends of its range."""
+    if p.distribution == "constant":
+        return ((p.value, f"{where}.value"),)
+    if p.values is not None:
+        return tuple((value, f"{where}.values[{i}]") for i, value in enumerate(p.values))
+    return _range_ends(p, where)
 
 
 def _draw_ends(p: Parameter, form: _Form, where: str) -> tuple[tuple[Any, str | None], ...]:
@@ -561,6 +577,51 @@ class SearchSpace:
         return {name: p.value for name, p in self.parameters.items()
                 if p.distribution == "constant" and not p.when}
 
+    def check_combinations(self) -> None:
+        """Refuse settings that cannot work together, before any trial runs.
+
+        First the fixed settings as one config (`TrainConfig` and the batch size against a
+        built-in dataset); then each value a parameter can take (`_reach`) with them. In that
+        check the other searched settings stand at their defaults, so a value is refused only
+        when no single value of another parameter rescues it: a default the study never uses
+        is not to blame. A conditional parameter is checked with its parents at values that
+        turn it on.
+        """
+        fixed = self.constants()
+        complaint = _complaint(fixed)
+        if complaint:
+            setting, _, text = complaint.partition(": ")
+            raise SpaceError(f"{self._where(setting)}: {text}" if setting in fixed
+                             else f"parameters: {complaint}")
+        for name, p in self.parameters.items():
+            if name in fixed:
+                continue
+            turned_on = {parent: listed[0] for parent, listed in p.when or ()}
+            for value, at in _reach(p, self._where(name)):
+                complaint = self._unrescued({**fixed, **turned_on, name: value}, name,
+                                            dict(p.when or ()))
+                if complaint:
+                    raise SpaceError(_conflict(name, value, at, complaint))
+
+    def _where(self, name: str) -> str:
+        return self.parameters[name].where or f"parameters.{name}"
+
+    def _unrescued(self, values: dict[str, Any], name: str,
+                   parents: dict[str, tuple]) -> str | None:
+        """Why `values` cannot run, unless setting one searched parameter other than `name` to
+        one of its values (a parent: to one that keeps the condition) lets them."""
+        complaint = _complaint(values)
+        if complaint is None:
+            return None
+        fixed = self.constants()
+        for other, q in self.parameters.items():
+            if other == name or other in fixed:
+                continue
+            options = parents.get(other) or [value for value, _ in _reach(q, other)]
+            if any(_complaint({**values, other: option}) is None for option in options):
+                return None
+        return complaint
+
     def with_parameters(self, changes: Iterable[Parameter]) -> "SearchSpace":
         """Add or replace dimensions (command-line overrides).
 
@@ -575,6 +636,24 @@ class SearchSpace:
                 new = dataclasses.replace(new, when=old.when)
             parameters[new.name] = new
         return SearchSpace(_possible(parameters))
+
+
+def _complaint(values: Mapping[str, Any]) -> str | None:
+    """Why these settings (the rest at their defaults) cannot train together; None if they can."""
+    try:
+        check_batch_fits(TrainConfig.from_dict(values))
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+def _conflict(name: str, value: Any, at: str, complaint: str) -> str:
+    """The message for a value that cannot work: the complaint itself when it is about this
+    setting, else the value and the setting it clashes with."""
+    own = f"{name}: "
+    if complaint.startswith(own):
+        return f"{at}: {complaint.removeprefix(own)}"
+    return f"{at}: {_num(value)} cannot work with the study's other settings ({complaint})"
 
 
 def parse_space(doc: Any, *, where: str = "parameters") -> SearchSpace:

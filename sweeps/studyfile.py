@@ -77,11 +77,12 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         # Here rather than in parse_study so that with_options is held to it too.
-        if self.sampler_name() == "grid":
-            try:
+        try:
+            self.space.check_combinations()
+            if self.sampler_name() == "grid":
                 self.space.grid()
-            except SpaceError as error:
-                raise SpaceError(f"{self.source}: {error}") from None
+        except SpaceError as error:
+            raise SpaceError(f"{self.source}: {error}") from None
 
     def sampler_name(self) -> str:
         return self.sampler or METHODS[self.method]
@@ -115,7 +116,7 @@ class StudySpec:
     def with_options(self, params: Sequence[str] = (), sets: Sequence[str] = ()) -> "StudySpec":
         """Apply `--param NAME=SPEC` (add or replace a dimension), `--set NAME=VALUE` (fix one)."""
         changes = [parse_param_option(text) for text in params]
-        changes += [Parameter(name, "constant", value=value)
+        changes += [Parameter(name, "constant", value=value, where=f"--set {name}")
                     for name, value in map(parse_set_option, sets)]
         return dataclasses.replace(self, space=self.space.with_parameters(changes))
 
@@ -254,10 +255,21 @@ def load_study_file(path: str | Path) -> StudySpec:
     try:
         doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}:" if mark else ""
-        problem = getattr(error, "problem", None) or error
-        raise SpaceError(f"{path}:{line} malformed YAML: {problem}; fix the syntax there") from None
+        raise SpaceError(f"{path}:{_yaml_problem(error)}; fix the syntax there") from None
     except ValueError as error:  # e.g. an integer with more digits than Python converts
         raise SpaceError(f"{path}: unreadable value: {error}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise SpaceError(f"{path}: malformed YAML: nested too deeply; a study file is a "
+                         f"mapping of a few levels") from None
     return parse_study(doc, name=path.stem, source=str(path))
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """' line 4: malformed YAML: <problem> (while parsing ... from line 3)': where PyYAML
+    noticed the problem, and where what it was reading began (an unclosed bracket's line)."""
+    mark = getattr(error, "problem_mark", None)
+    line = f" line {mark.line + 1}:" if mark else ""
+    problem = getattr(error, "problem", None) or error
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    began = f" ({context} from line {start.line + 1})" if context and start else ""
+    return f"{line} malformed YAML: {problem}{began}"

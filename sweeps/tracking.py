@@ -1,18 +1,45 @@
-"""Weights & Biases runs, one per trial, behind a null object for when tracking is off.
+"""Tracking a sweep: a W&B run per trial (offline first) and TensorBoard files on request.
 
-W&B is optional background work: a run that cannot start costs one warning, never a trial.
-Mode: `--wandb` wins, then WANDB_MODE, then online when credentials exist, else offline
-(offline runs are real files under `<root>/<study>/wandb/` that `wandb sync` uploads later).
+Mode: `--wandb` wins, then WANDB_MODE, then online when W&B credentials exist, else offline
+(offline runs are real files under `<root>/<study>/wandb/` that `sweep sync` uploads later).
+W&B is background work that never takes a trial down: when it cannot start a run, the sweep
+steps down one mode for the rest of its trials (online -> offline -> disabled) with one
+warning, so a sweep that has lost its network keeps its runs, as offline files, and does not
+wait on W&B before every trial.
 """
 from __future__ import annotations
 
+import netrc
 import os
+import secrets
+import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from sweeps.background import (ENDED_NORMALLY, BackgroundRun, Fanout, TrackingWarning,
+                               first_line)
+from sweeps.tensorboard_events import TensorBoardRun
 
 MODES = ("online", "offline", "disabled")
+WANDB_FOLDER = "wandb"          # W&B's folder of runs, in the folder given as wandb.init's dir
 DEFAULT_PROJECT = "sweep"
+DEFAULT_HOST = "https://api.wandb.ai"
+# Where W&B's defaults suit one script better than a sweep; W&B's own environment variables
+# (WANDB_INIT_TIMEOUT, WANDB_FINISH_TIMEOUT, WANDB__TRANSACTION_LOG_FLUSH_INTERVAL) win.
+SETTINGS = {
+    "init_timeout": 20.0,       # W&B waits 90 s to start a run; a trial waits on it
+    "finish_timeout": 60.0,     # W&B waits for uploads without limit; a trial waits on it
+    # W&B writes the run's file every 15 s: a killed trial keeps what was written, and
+    # `wandb leet` shows a running trial's epochs once they are written.
+    "x_transaction_log_flush_interval": 2.0,
+}
+# The study run lists the environment's packages once; every trial would list the same ones
+# again, at half a second or more of CPU each.
+TRIAL_SETTINGS = {"x_save_requirements": False}
+_STEP_DOWN = {"online": "offline", "offline": "disabled"}
 
 
 def resolve_mode(requested: str | None) -> str:
@@ -23,63 +50,112 @@ def resolve_mode(requested: str | None) -> str:
         return env
     if env == "dryrun":
         return "offline"
-    return "online" if _has_credentials() else "offline"
+    return "online" if has_credentials() else "offline"
 
 
-def _has_credentials() -> bool:
+def has_credentials() -> bool:
+    """An API key in WANDB_API_KEY, or in .netrc for the W&B host (WANDB_BASE_URL)."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    host = urlsplit(os.environ.get("WANDB_BASE_URL") or DEFAULT_HOST).netloc
     try:
-        return "api.wandb.ai" in netrc.read_text()
-    except OSError:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
         return False
 
 
-class NullRun:
-    """Tracking switched off (or W&B failed to start): every call does nothing."""
-
-    def log(self, metrics: dict[str, float]) -> None:
-        return None
-
-    def finish(self, state: str, summary: dict[str, Any]) -> None:
-        return None
+def new_run_id(prefix: str) -> str:
+    """`t3-1a2b3c4d`: the trial in the id, and a random part so that a retried or re-created
+    trial never clashes with an earlier run (W&B ids are unique per project)."""
+    return f"{prefix}-{secrets.token_hex(4)}"
 
 
-class TrialRun:
-    """A live W&B run for one trial: per-epoch metrics, then a final state and summary."""
+class WandbTrialRun(BackgroundRun):
+    """A trial's W&B run: per-epoch metrics against `epoch`, then its state and summary."""
+
+    label = "W&B run"
 
     def __init__(self, run):
         self._run = run
-        # Epoch, not W&B's internal step, is the x-axis of every curve.
-        run.define_metric("epoch")
-        run.define_metric("*", step_metric="epoch")
+        self._guard(self._use_epoch_axis)
 
-    def log(self, metrics: dict[str, float]) -> None:
+    def _use_epoch_axis(self) -> None:
+        # Epoch, not W&B's internal step, is the x-axis of every curve.
+        self._run.define_metric("epoch")
+        self._run.define_metric("*", step_metric="epoch")
+
+    def _log(self, metrics: dict[str, float]) -> None:
         self._run.log(metrics)
 
-    def finish(self, state: str, summary: dict[str, Any]) -> None:
-        self._run.summary.update({**summary, "state": state})
-        self._run.tags = tuple(self._run.tags or ()) + (state,)
-        self._run.finish(exit_code=1 if state == "failed" else 0)
+    def _finish(self, state: str, summary: dict[str, Any]) -> None:
+        try:
+            self._run.summary.update({**summary, "state": state})
+            self._run.tags = tuple(self._run.tags or ()) + (state,)
+        finally:
+            # W&B marks a run failed by its exit code; a pruned trial ends normally, tagged.
+            self._run.finish(exit_code=0 if state in ENDED_NORMALLY else 1)
 
 
-def start_trial_run(*, mode: str, study: str, trial_number: int, directory: Path,
-                    config: dict[str, Any], tags: tuple[str, ...], project: str | None = None,
-                    entity: str | None = None) -> TrialRun | NullRun:
-    if mode == "disabled":
-        return NullRun()
-    try:
+@dataclass
+class Tracker:
+    """A sweep's tracking settings, and the W&B mode it has stepped down to after failures."""
+
+    mode: str                           # online | offline | disabled
+    project: str | None = None
+    entity: str | None = None
+    tensorboard: bool = False
+
+    def start_trial_run(self, *, study: str, trial_number: int, study_dir: Path,
+                        trial_dir: Path, config: dict[str, Any], tags: tuple[str, ...]) -> Fanout:
+        runs: list[BackgroundRun] = []
+        run = self.start_wandb_run(study_dir, f"t{trial_number}", TRIAL_SETTINGS,
+                                   name=f"{study}-t{trial_number}", group=study,
+                                   job_type="trial", config=config, tags=list(tags))
+        if run is not None:
+            runs.append(WandbTrialRun(run))
+        if self.tensorboard:
+            runs.append(TensorBoardRun(trial_dir))
+        return Fanout(runs)
+
+    def start_wandb_run(self, study_dir: Path, id_prefix: str,
+                        settings: dict[str, Any] | None = None, **init):
+        """A W&B run in `<study_dir>/wandb/`, or None when W&B is off or cannot start one.
+        `init` goes to wandb.init; `settings` add to ours."""
+        while self.mode != "disabled":
+            run_id = new_run_id(id_prefix)
+            try:
+                return self._init(study_dir, settings or {}, {**init, "id": run_id})
+            except Exception as error:
+                # A failed start can leave a folder with the run's first records: it must not
+                # be listed, or synced, as a run.
+                for folder in (study_dir / WANDB_FOLDER).glob(f"*-{run_id}"):
+                    shutil.rmtree(folder, ignore_errors=True)
+                self._step_down(error, study_dir.name, init["name"])
+        return None
+
+    def _init(self, study_dir: Path, settings: dict[str, Any], init: dict[str, Any]):
         import wandb
 
-        directory.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(project=project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
-                         entity=entity, group=study, job_type="trial",
-                         name=f"{study}-t{trial_number}", config=config, tags=list(tags),
-                         dir=str(directory), mode=mode, reinit="create_new",
-                         settings=wandb.Settings(init_timeout=30, silent=True, console="off"))
-        return TrialRun(run)
-    except Exception as error:  # W&B must never take a trial down
-        warnings.warn(f"W&B run for trial {trial_number} did not start ({error}); "
-                      "training goes on without it", stacklevel=2)
-        return NullRun()
+        study_dir.mkdir(parents=True, exist_ok=True)
+        return wandb.init(project=self.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+                          entity=self.entity, dir=str(study_dir), mode=self.mode,
+                          reinit="create_new", settings=_settings(wandb, settings), **init)
+
+    def _step_down(self, error: Exception, study: str, run: str) -> None:
+        failed, self.mode = self.mode, _STEP_DOWN[self.mode]
+        then = (f"logging offline from now on; `sweep sync {study}` uploads the runs later"
+                if self.mode == "offline" else "going on without W&B")
+        warnings.warn(f"W&B could not start {run} {failed} ({first_line(error)}); {then}",
+                      TrackingWarning, stacklevel=4)
+
+
+def _settings(wandb, extra: dict[str, Any]):
+    ours = {name: value for name, value in {**SETTINGS, **extra}.items()
+            # A private (x_) setting may be gone from a later W&B, whose Settings refuse it.
+            if name in wandb.Settings.model_fields and _env_name(name) not in os.environ}
+    return wandb.Settings(silent=True, console="off", **ours)
+
+
+def _env_name(setting: str) -> str:
+    private = setting.startswith("x_")
+    return ("WANDB__" + setting[2:] if private else "WANDB_" + setting).upper()

@@ -60,7 +60,8 @@ def test_table_output_marks_best_epoch(tmp_path):
     (["--set", "optimizer=adm"], 2, "error: optimizer: expected one of sgd, adam, adamw, rmsprop, "
                                     "rprop, got 'adm'; did you mean 'adam'?"),
     (["--set", "lr"], 2, "error: --set 'lr': expected NAME=VALUE, e.g. --set epochs=5"),
-    (["--resume", "missing.pt"], 5, "error: checkpoint missing.pt does not exist"),
+    (["--resume", "missing.pt"], 5, "error: checkpoint missing.pt does not exist; no valid "
+                                    "last.pt or best.pt in . to resume from either"),
     (["--set", "amp=fp16", "--set", "device=cpu"], 2,
      "error: amp: fp16 autocast needs CUDA; use amp=bf16 or amp=off on the CPU"),
 ])

@@ -15,7 +15,7 @@ from trainer.models import build_model
 # One intra-op thread: these models are tiny, and a second thread only adds spin-waiting
 # that makes timings erratic when the cores are shared.
 BASE = TrainConfig(epochs=2, threads=1)
-TIMING = ("epoch_seconds", "samples_per_second")
+TIMING = ("epoch_seconds", "samples_per_second", "wall_seconds")
 KEYS = {"epoch", *EPOCH_METRICS}
 
 

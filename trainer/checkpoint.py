@@ -1,8 +1,11 @@
 """Every checkpoint file operation lives here: atomic saves, safe loads, exports.
 
 A checkpoint is data, never code: it holds only tensors and plain Python values, so it loads
-with `torch.load(weights_only=True)` and no extra allowed globals. We never fall back to
-unsafe unpickling: a file that needs it is refused.
+with `torch.load(weights_only=True)`. The allow-list is exactly torch's weights-only set
+(tensors, numbers, strings, containers): we add no globals. A file that names any other is
+refused before it is unpickled, naming what it refers to, and we never fall back to unsafe
+unpickling. (torch before 2.6 could run code even with weights_only=True, CVE-2025-32434;
+the CLI refuses to start on it.)
 
 A training run's folder holds `last.pt` (resume state, rewritten every epoch) and `best.pt`
 (the state at the best epoch so far). Exports are safetensors plus the resolved config as JSON.
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 
 from trainer.config import TrainConfig
-from trainer.errors import CheckpointError
+from trainer.errors import CheckpointError, WriteError
 from trainer.files import BEST, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
 
 FORMAT_VERSION = 1
@@ -43,9 +46,14 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     except BaseException as error:
         Path(temp).unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise CheckpointError(f"could not write {path}: {error.strerror or error}") from None
+            raise _write_error(path, error) from None
         raise
     _fsync_directory(path.parent)
+
+
+def _write_error(path: Path, error: OSError) -> WriteError:
+    return WriteError(f"could not write {path}: {error.strerror or error}; the previous "
+                      f"{path.name}, if any, is unchanged")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -65,10 +73,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    code = _globals_beyond_data(path)
+    if code:
+        raise CheckpointError(f"cannot load checkpoint {path}: it refers to {', '.join(code)}, "
+                              f"which is code, not data (refused as unsafe)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated or hostile files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # The first sentence: torch follows it with paragraphs of advice.
+        detail = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() \
+            else type(error).__name__
+        reason = f"the file is truncated or not a checkpoint ({detail})"
         if "weights_only" in str(error) or "Unsupported global" in str(error):
             reason = "it holds Python objects beyond tensors and plain values (refused as unsafe)"
         raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from None
@@ -78,15 +93,51 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _globals_beyond_data(path: Path) -> list[str]:
+    """The Python globals the file's pickle names beyond torch's weights-only allow-list, read
+    without unpickling. Files torch.save did not write as a zip archive (legacy format, plain
+    pickle, truncated) give none here; torch.load(weights_only=True) judges those."""
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # what it cannot read, torch.load will refuse with its own reason
+        return []
+
+
 def newest_valid(directory: Path) -> dict[str, Any] | None:
     """The valid checkpoint in `directory` with the highest epoch, or None when none loads."""
+    newest = _newest_valid_path(Path(directory))
+    return newest[1] if newest else None
+
+
+def _newest_valid_path(directory: Path) -> tuple[Path, dict[str, Any]] | None:
     candidates = []
-    for name in (LAST, BEST):
+    for path in (directory / LAST, directory / BEST):
         try:
-            candidates.append(load_checkpoint(Path(directory) / name))
+            candidates.append((path, load_checkpoint(path)))
         except CheckpointError:
             continue
-    return max(candidates, key=lambda payload: payload["epoch"], default=None)
+    return max(candidates, key=lambda found: found[1]["epoch"], default=None)
+
+
+def resume_point(path: Path) -> tuple[Path, str | None]:
+    """The checkpoint to resume from, and a note when it is not the one asked for.
+
+    `path` itself when it loads; else the newest valid last.pt or best.pt in its folder (a
+    truncated last.pt falls back to best.pt), with a note saying why. With none valid it
+    raises: a resume that was asked for never silently starts afresh.
+    """
+    path = Path(path)
+    try:
+        load_checkpoint(path)
+        return path, None
+    except CheckpointError as error:
+        problem = str(error)
+    fallback = _newest_valid_path(path.parent)
+    if fallback is None:
+        raise CheckpointError(f"{problem}; no valid {LAST} or {BEST} in {path.parent} to "
+                              f"resume from either")
+    found, payload = fallback
+    return found, f"{problem}; resuming from {found} (epoch {payload['epoch']}) instead"
 
 
 def capture_rng() -> dict[str, Any]:
@@ -149,5 +200,9 @@ def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
 def write_json_atomic(path: Path, data: Any) -> None:
     path = Path(path)
     temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(temp, path)
+    try:
+        temp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise _write_error(path, error) from None

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
 
-from trainer.config import TrainConfig
+from trainer.config import DATASET_SIZES, TrainConfig, split_sizes
 from trainer.errors import DataError
 
 # scikit-learn and torchvision are imported inside the loaders that need them: each takes
@@ -63,14 +63,11 @@ def load_data(config: TrainConfig) -> Data:
 # --- splitting ----------------------------------------------------------------------------
 
 def _split(n: int, config: TrainConfig) -> tuple[Tensor, Tensor]:
-    """Train and validation indices: a permutation seeded by config.seed, validation last.
-
-    The validation share is rounded up (1797 digits at 0.2: 1437 train, 360 val, the split
-    the hand-written peer script uses); round() guards against 100 * 0.07 = 7.000000000000001.
-    """
-    n_val = min(max(math.ceil(round(n * config.val_fraction, 9)), 1), n - 1)
+    """Train and validation indices (sizes from `split_sizes`): a permutation seeded by
+    config.seed, validation last."""
+    n_train, _ = split_sizes(n, config.val_fraction)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))
-    return perm[:n - n_val], perm[n - n_val:]
+    return perm[:n_train], perm[n_train:]
 
 
 def _from_tensors(x: Tensor, y: Tensor, num_classes: int, config: TrainConfig) -> Data:
@@ -161,8 +158,8 @@ def _fake(config: TrainConfig) -> Data:
     from torchvision.datasets import FakeData
     from torchvision.transforms import ToTensor
 
-    full = FakeData(size=2000, image_size=(3, 32, 32), num_classes=10, transform=ToTensor(),
-                    random_offset=config.seed)
+    full = FakeData(size=DATASET_SIZES["fake"], image_size=(3, 32, 32), num_classes=10,
+                    transform=ToTensor(), random_offset=config.seed)
     return _from_dataset(full, 10, config)
 
 

@@ -11,3 +11,8 @@ class DataError(RuntimeError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, truncated, unsafe or from an unknown format."""
+
+
+class WriteError(CheckpointError):
+    """An output that cannot be written (disk full, read-only folder); the file it would have
+    replaced is left as it was."""

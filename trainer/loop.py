@@ -1,9 +1,10 @@
 """`fit(config) -> FitResult`: the training loop every run and every sweep trial goes through.
 
-Per epoch: train on the training split, evaluate on the validation split, step the schedule,
-append one line to `metrics.jsonl`, rewrite `last.pt` (resume state) and `best.pt` when the
-monitored metric improved, then ask each callback whether to go on. Callbacks are how sweeps
-prune a trial: the loop itself knows nothing of Optuna.
+Per epoch: train on the training split, evaluate on the validation split (accuracy, loss and
+calibration), step the schedule, append one line to `metrics.jsonl`, rewrite `last.pt`
+(resume state) and `best.pt` when the monitored metric improved, then ask each callback
+whether to go on. Callbacks are how sweeps prune a trial: the loop itself knows nothing of
+Optuna.
 """
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 import torch
 
 from trainer import checkpoint
+from trainer.calibration import CalibrationTally
 from trainer.config import EPOCH_METRICS, TrainConfig
 from trainer.data import load_data, make_batches
 from trainer.errors import ConfigError
@@ -129,20 +131,28 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     try:
         for epoch in range(len(result.history) + 1, config.epochs + 1):
             started = time.perf_counter()
-            train_loss, train_acc, train_seconds = _train_epoch(
-                forward, train_batches, optimizer, schedule, criterion, scaler, config,
-                device, amp_dtype, memory_format)
-            val_loss, val_acc = _evaluate(forward, val_batches, criterion, device, amp_dtype,
-                                          memory_format)
+            trained = _train_epoch(forward, train_batches, optimizer, schedule, criterion,
+                                   scaler, config, device, amp_dtype, memory_format)
+            val_loss, val_acc, calibration = _evaluate(forward, val_batches, criterion, device,
+                                                       amp_dtype, memory_format)
             lr = optimizer.param_groups[0]["lr"]
             if math.isfinite(val_loss):
                 schedule.after_epoch(val_loss)
-            metrics = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-                       "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-                       "epoch_seconds": time.perf_counter() - started,
-                       "samples_per_second": len(data.train) / train_seconds}
+            epoch_seconds = time.perf_counter() - started
+            # Running totals continue the history, so a resumed run counts on where it stopped:
+            # steps, samples and seconds to reach a target are read off these columns.
+            before = result.history[-1] if result.history else {}
+            metrics = {"epoch": epoch, "train_loss": trained.loss, "train_acc": trained.acc,
+                       "val_loss": val_loss, "val_acc": val_acc,
+                       "val_nll": calibration["nll"], "val_ece": calibration["ece"],
+                       "val_overconfidence": calibration["overconfidence"], "lr": lr,
+                       "epoch_seconds": epoch_seconds,
+                       "samples_per_second": trained.samples / trained.seconds,
+                       "steps": before.get("steps", 0) + trained.steps,
+                       "samples_seen": before.get("samples_seen", 0) + trained.samples,
+                       "wall_seconds": before.get("wall_seconds", 0.0) + epoch_seconds}
             result.history.append(metrics)
-            if not math.isfinite(train_loss):
+            if not math.isfinite(trained.loss):
                 result.status = "diverged"
             elif _improved(metrics[monitor], result.best, monitor, goal):
                 result.best_epoch = epoch
@@ -163,14 +173,22 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     return result
 
 
+class _EpochTally(NamedTuple):
+    loss: float
+    acc: float
+    seconds: float
+    steps: int      # optimizer steps taken
+    samples: int
+
+
 def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config, device,
-                 amp_dtype, memory_format) -> tuple[float, float, float]:
+                 amp_dtype, memory_format) -> _EpochTally:
     model.train()
     started = time.perf_counter()
     # Sums stay on the device: reading them back every batch would stall a GPU.
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    seen = steps = 0
     for inputs, targets in batches:
         inputs = inputs.to(memory_format=memory_format)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -187,13 +205,16 @@ def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config,
         loss_sum += loss.detach().float() * len(targets)
         correct += (outputs.argmax(1) == targets).sum()
         seen += len(targets)
+        steps += 1
     seconds = time.perf_counter() - started
-    return loss_sum.item() / seen, correct.item() / seen, seconds
+    return _EpochTally(loss_sum.item() / seen, correct.item() / seen, seconds, steps, seen)
 
 
 @torch.no_grad()
-def _evaluate(model, batches, criterion, device, amp_dtype, memory_format) -> tuple[float, float]:
+def _evaluate(model, batches, criterion, device, amp_dtype,
+              memory_format) -> tuple[float, float, dict[str, float]]:
     model.eval()
+    calibration = CalibrationTally(device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
@@ -203,8 +224,9 @@ def _evaluate(model, batches, criterion, device, amp_dtype, memory_format) -> tu
             loss = criterion(outputs, targets)
         loss_sum += loss.float() * len(targets)
         correct += (outputs.argmax(1) == targets).sum()
+        calibration.add(outputs, targets)
         seen += len(targets)
-    return loss_sum.item() / seen, correct.item() / seen
+    return loss_sum.item() / seen, correct.item() / seen, calibration.summary()
 
 
 def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:

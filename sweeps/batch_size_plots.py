@@ -1,0 +1,164 @@
+"""The batch-size question (7.1): how many steps, and how much time, each batch size needs to
+reach the target, with its own best learning rate, and where bigger batches stop paying.
+
+Each batch size is judged by its best trial (the fewest steps to the target): a batch size is
+only as good as the learning rate it was given, and the search tried several.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from sweeps.critical_batch import fit_critical_batch
+from sweeps.figures import FADED, PRUNED_COLOR, Plot, comparison, styled
+from sweeps.histories import TrialHistory
+from sweeps.to_target import to_target
+from trainer.config import TrainConfig
+
+METHOD = ("The critical batch size comes from fitting the fewest steps per batch size to "
+          "S(B) = S_min·(1 + B_crit/B) (McCandlish et al. 2018): well below B_crit doubling "
+          "the batch halves the steps, well above it the steps stay near S_min.")
+
+
+@dataclass(frozen=True)
+class Reached:
+    """One trial that reached the target, and what it took."""
+    trial: int
+    state: str
+    batch_size: int
+    lr: float          # the learning rate it trained with, after any scaling with batch size
+    steps: float
+    seconds: float
+
+
+def varies_batch_size(histories: list[TrialHistory]) -> bool:
+    return len({h.config.get("batch_size") for h in histories if h.config}) > 1
+
+
+def batch_size_plots(histories: list[TrialHistory], metric: str, goal: str,
+                     target: float) -> list[Plot]:
+    reached = _reached(histories, metric, goal, target)
+    aim = f"{metric} {comparison(goal)} {target:.4g}"
+    tried = sorted({h.config["batch_size"] for h in histories if h.config})
+    missing = sorted(set(tried) - {r.batch_size for r in reached})
+    if not reached:
+        return [Plot("batch-steps", "Steps to target against batch size",
+                     f"No trial reached {aim}, so there is nothing to compare: pass a lower "
+                     "--target, or run more trials.")]
+    not_reached = (f" Batch sizes where no trial reached it (pruned first, or too few steps in "
+                   f"the epochs given): {', '.join(map(str, missing))}." if missing else "")
+    fewest_steps = _best_per_batch_size(reached, key=lambda r: r.steps)
+    fewest_seconds = _best_per_batch_size(reached, key=lambda r: r.seconds)
+    steps_plot, verdict = _steps_plot(reached, fewest_steps, tried, missing)
+    return [
+        Plot("batch-steps", f"Steps to reach {aim} against batch size",
+             f"Each batch size's fewest optimizer steps to the target (line; faded dots: every "
+             f"trial that reached it), log-log, read at epoch ends (so up to an epoch late). "
+             f"{METHOD} Here: {verdict}.{not_reached}",
+             steps_plot),
+        Plot("batch-time", f"Time to reach {aim} against batch size",
+             "Each batch size's shortest training time to the target (line; faded dots: every "
+             "trial that reached it), log-log: a bigger batch saves time only while the steps "
+             "it saves outweigh the longer time each of its steps takes.",
+             _time_plot(reached, fewest_seconds, tried)),
+        Plot("batch-lr", "Best learning rate per batch size",
+             "The learning rate (after scaling with the batch size) of each batch size's "
+             "fewest-steps trial, log-log: a slope of 1 is the linear scaling rule, 1/2 the "
+             "square-root rule.", _lr_plot(fewest_steps, tried)),
+    ]
+
+
+def _reached(histories: list[TrialHistory], metric: str, goal: str,
+             target: float) -> list[Reached]:
+    found = []
+    for history in histories:
+        hit = to_target(history.epochs, metric, target, goal) if history.config else None
+        if hit is not None:
+            config = TrainConfig.from_dict(history.config)
+            found.append(Reached(history.number, history.state, config.batch_size,
+                                 config.effective_lr, hit["steps"], hit["wall_seconds"]))
+    return found
+
+
+def _best_per_batch_size(reached: list[Reached], key) -> list[Reached]:
+    best: dict[int, Reached] = {}
+    for r in reached:
+        if r.batch_size not in best or key(r) < key(best[r.batch_size]):
+            best[r.batch_size] = r
+    return [best[size] for size in sorted(best)]
+
+
+def _every_trial(reached: list[Reached], y) -> go.Scatter:
+    return go.Scatter(x=[r.batch_size for r in reached], y=[y(r) for r in reached],
+                      mode="markers", name="every trial that reached it", opacity=FADED,
+                      marker=dict(color=PRUNED_COLOR, size=8),
+                      text=[f"trial {r.trial} ({r.state}), lr {r.lr:.3g}" for r in reached],
+                      hovertemplate="%{text}<br>batch %{x}: %{y:.4g}<extra></extra>")
+
+
+def _best_line(best: list[Reached], y, name: str) -> go.Scatter:
+    return go.Scatter(x=[r.batch_size for r in best], y=[y(r) for r in best],
+                      mode="lines+markers", name=name, marker=dict(size=10),
+                      text=[f"trial {r.trial}, lr {r.lr:.3g}" for r in best],
+                      hovertemplate="batch %{x}: %{y:.4g}<br>%{text}<extra></extra>")
+
+
+def _steps_plot(reached: list[Reached], best: list[Reached], tried: list[int],
+                missing: list[int]) -> tuple[go.Figure, str]:
+    figure = go.Figure([_every_trial(reached, lambda r: r.steps),
+                        _best_line(best, lambda r: r.steps, "fewest steps")])
+    sizes = [r.batch_size for r in best]
+    steps = [r.steps for r in best]
+    low, high = min(steps) / 1.5, max(r.steps for r in reached) * 1.5
+    span = np.geomspace(min(tried) / 1.3, max(tried) * 1.3, 60)
+    smallest = best[0]
+    figure.add_trace(go.Scatter(
+        x=span, y=smallest.steps * smallest.batch_size / span, mode="lines",
+        name="perfect scaling (steps ∝ 1/B)", line=dict(color="#bbbbbb", dash="dot"),
+        hoverinfo="skip"))
+    if missing:
+        figure.add_trace(go.Scatter(
+            x=missing, y=[high] * len(missing), mode="markers", name="no trial reached it",
+            marker=dict(symbol="x", size=10, color=PRUNED_COLOR),
+            hovertemplate="batch %{x}: no trial reached the target<extra></extra>"))
+    fit = fit_critical_batch(sizes, steps)
+    if fit is None:
+        verdict = (f"only {len(best)} batch size{'s' if len(best) != 1 else ''} reached the "
+                   "target; the fit needs at least three")
+        return _steps_axes(figure, tried, low, high), verdict
+    figure.add_trace(go.Scatter(x=span, y=[fit.steps(b) for b in span], mode="lines",
+                                name="fit S_min·(1 + B_crit/B)",
+                                line=dict(color="black", dash="dash"), hoverinfo="skip"))
+    if fit.critical_batch_size is not None:
+        figure.add_trace(go.Scatter(
+            x=[fit.critical_batch_size] * 2, y=[min(low, fit.min_steps), high],
+            mode="lines+text", name=f"critical batch size ≈ {fit.critical_batch_size:.0f}",
+            text=["", f"B_crit ≈ {fit.critical_batch_size:.0f}"], textposition="bottom right",
+            line=dict(color="#d62728", width=2), hoverinfo="name"))
+    return _steps_axes(figure, tried, min(low, fit.min_steps), high), fit.verdict
+
+
+def _steps_axes(figure: go.Figure, tried: list[int], low: float, high: float) -> go.Figure:
+    # The range of the steps measured: the reference lines run on out of it, not the axis.
+    return _log_log(figure, "steps to target", tried).update_yaxes(
+        range=[math.log10(low / 1.2), math.log10(high * 1.2)])
+
+
+def _time_plot(reached: list[Reached], best: list[Reached], tried: list[int]) -> go.Figure:
+    figure = go.Figure([_every_trial(reached, lambda r: r.seconds),
+                        _best_line(best, lambda r: r.seconds, "shortest time")])
+    return _log_log(figure, "seconds to target", tried)
+
+
+def _lr_plot(best: list[Reached], tried: list[int]) -> go.Figure:
+    figure = go.Figure([_best_line(best, lambda r: r.lr, "best learning rate")])
+    return _log_log(figure, "learning rate", tried)
+
+
+def _log_log(figure: go.Figure, y_title: str, tried: list[int]) -> go.Figure:
+    styled(figure, x_title="batch size", y_title=y_title, log_x=True, log_y=True)
+    # Ticks at the batch sizes tried: powers of two read badly off a decimal log axis.
+    return figure.update_xaxes(tickvals=tried, ticktext=[str(b) for b in tried])

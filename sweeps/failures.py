@@ -1,0 +1,42 @@
+"""Why a trial stopped short, in one word, and what to do about memory afterwards.
+
+Reasons recorded as the trial's `reason` attribute (shown by `sweep show`):
+out_of_memory (the settings need more memory than the device has: a finding, like a pruned
+trial), interrupted (Ctrl+C), preempted (SIGTERM) and error (anything else, with its traceback).
+"""
+from __future__ import annotations
+
+import gc
+
+from sweeps.signals import Stopped
+
+_OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory")
+
+
+def reason(error: BaseException) -> str:
+    if isinstance(error, Stopped):
+        return error.reason
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if is_out_of_memory(error):
+        return "out_of_memory"
+    return "error"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    # Allocators other than CUDA's (CPU, MPS, cuDNN workspaces) raise plain RuntimeErrors.
+    return isinstance(error, RuntimeError) and any(
+        text in str(error).lower() for text in _OUT_OF_MEMORY_TEXT)
+
+
+def free_memory() -> None:
+    """Give a failed trial's tensors back before the next trial allocates its own."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,134 @@
+"""`sweep report`: what a study found, as one HTML page that opens anywhere, offline.
+
+The page embeds plotly.js itself (no CDN), so it works on a laptop without network and can
+be mailed around. It leads with the answer to the study's question when it has one (a study
+that varies batch_size gets the steps-to-target analysis, one that varies label_smoothing the
+calibration plot), then shows the search (Optuna's history, importances, parallel coordinates
+and slices) and every trial's learning curve. Reads the storage and the trials' metrics.jsonl
+files; never imports torch.
+"""
+from __future__ import annotations
+
+import datetime
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from sweeps.batch_size_plots import batch_size_plots, varies_batch_size
+from sweeps.figures import Plot, comparison
+from sweeps.histories import TrialHistory, load_histories
+from sweeps.orchestrate import SPEC_ATTR
+from sweeps.results import metric_name
+from sweeps.smoothing_plots import smoothing_plot, varies_label_smoothing
+from sweeps.study_plots import learning_curves, search_plots
+from sweeps.to_target import NEAR_BEST_MARGIN, near_best_target
+
+REPORT_FILE = "report.html"   # under <root>/<study>/ unless -o says otherwise
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    plots: list[Plot]
+
+
+@dataclass(frozen=True)
+class Report:
+    study: str
+    metric: str
+    goal: str
+    target: float | None
+    target_source: str        # where the target came from, said on the page
+    counts: dict[str, int]    # trials per state
+    sections: list[Section]
+
+    @property
+    def plots(self) -> list[Plot]:
+        return [plot for section in self.sections for plot in section.plots]
+
+
+def build_report(study: optuna.Study, root: Path, target: float | None = None) -> Report:
+    """Everything the page shows. `target` overrides the study's metric.target."""
+    metric = metric_name(study)
+    goal = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+    histories = load_histories(study, root)
+    target, source = _resolve_target(study, histories, metric, goal, target)
+    answer: list[Plot] = []
+    if target is not None and varies_batch_size(histories):
+        answer += batch_size_plots(histories, metric, goal, target)
+    if varies_label_smoothing(histories):
+        answer.append(smoothing_plot(histories, metric, goal))
+    sections = [Section("The answer", answer)] if answer else []
+    sections += [Section("Every trial", [learning_curves(histories, metric, goal, target)]),
+                 Section("The search", search_plots(study, metric))]
+    counts: dict[str, int] = {}
+    for history in histories:
+        counts[history.state] = counts.get(history.state, 0) + 1
+    return Report(study.study_name, metric, goal, target, source, counts, sections)
+
+
+def _resolve_target(study: optuna.Study, histories: list[TrialHistory], metric: str, goal: str,
+                    given: float | None) -> tuple[float | None, str]:
+    if given is not None:
+        return given, "--target"
+    spec_target = study.user_attrs.get(SPEC_ATTR, {}).get("metric", {}).get("target")
+    if spec_target is not None:
+        return float(spec_target), "the study's metric.target"
+    values = [m[metric] for h in histories for m in h.epochs if metric in m]
+    if not values:
+        return None, "none: no epoch has finished yet"
+    best = max(values) if goal == "maximize" else min(values)
+    return near_best_target(best, goal), (
+        f"{NEAR_BEST_MARGIN:.0%} short of the best {metric} any trial reached, as the study "
+        "sets no metric.target; pass --target to choose another")
+
+
+def write_html(report: Report, path: Path) -> Path:
+    import plotly.io
+    from plotly.offline import get_plotlyjs
+
+    body = []
+    for section in report.sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        for plot in section.plots:
+            body.append(f'<section class="plot"><h3>{html.escape(plot.title)}</h3>'
+                        f"<p>{html.escape(plot.caption)}</p>")
+            if plot.figure is not None:
+                body.append(plotly.io.to_html(
+                    plot.figure, full_html=False, include_plotlyjs=False, div_id=plot.slug,
+                    config={"displaylogo": False, "responsive": True}))
+            body.append("</section>")
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items()))
+    aim = (f"{report.metric} {comparison(report.goal)} {report.target:.4g}"
+           if report.target is not None else "none")
+    page = _PAGE.format(
+        title=html.escape(f"{report.study}: sweep report"), study=html.escape(report.study),
+        summary=html.escape(f"{sum(report.counts.values())} trials ({counts}); "
+                            f"{report.goal} {report.metric}"),
+        target=html.escape(f"{aim} ({report.target_source})"),
+        made=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        plotly=get_plotlyjs(), body="\n".join(body))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; }}
+h2 {{ border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }}
+section.plot p {{ color: #444; max-width: 60em; }}
+.meta {{ color: #555; }}
+</style>
+<script type="text/javascript">{plotly}</script>
+</head><body>
+<h1>{study}</h1>
+<p class="meta">{summary}<br>target: {target}<br>made {made} by <code>sweep report</code></p>
+{body}
+</body></html>
+"""

@@ -1,0 +1,90 @@
+"""The plots every study gets: Optuna's four views of the search, and every trial's learning
+curve with the pruned ones faded."""
+from __future__ import annotations
+
+import warnings
+
+import optuna
+import plotly.graph_objects as go
+from optuna.trial import TrialState
+
+from sweeps.figures import FADED, PRUNED_COLOR, Plot, comparison, hover_params, styled
+from sweeps.histories import TrialHistory, varying
+
+
+def search_plots(study: optuna.Study, metric: str) -> list[Plot]:
+    import optuna.visualization as views
+
+    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not completed:
+        return [Plot("search", "The search", "No trial has completed yet: the optimization "
+                     "history, importances, parallel coordinates and slices need one.")]
+    plots = [
+        Plot("history", "Optimization history",
+             f"Each completed trial's best {metric} in the order the trials ran, and the best "
+             "so far: a line that stops rising means more trials of this space add little.",
+             views.plot_optimization_history(study, target_name=metric)),
+        _importances(study, metric, completed),
+        Plot("parallel", "Parallel coordinates",
+             f"One line per completed trial through its parameter values, coloured by "
+             f"{metric}: follow the best-coloured lines to see which values go together.",
+             views.plot_parallel_coordinate(study, target_name=metric)),
+        Plot("slices", "Slices",
+             f"{metric} against each parameter on its own, darker dots for later trials: a "
+             "cloud with a clear peak marks a parameter worth tuning.",
+             views.plot_slice(study, target_name=metric)),
+    ]
+    for plot in plots:
+        if plot.figure is not None:
+            # The page titles each plot; Optuna's own title would only take room.
+            plot.figure.update_layout(title=None, template="plotly_white",
+                                      margin=dict(t=30, b=60))
+    return plots
+
+
+def _importances(study: optuna.Study, metric: str, completed: list) -> Plot:
+    title = "Parameter importances"
+    if len(completed) < 2:
+        return Plot("importances", title, "Importances compare completed trials: there is "
+                    "only one so far.")
+    from optuna.importance import FanovaImportanceEvaluator
+
+    with warnings.catch_warnings():
+        # Optuna warns when a parameter took a single value; the plot shows it as 0 anyway.
+        warnings.simplefilter("ignore")
+        figure = optuna.visualization.plot_param_importances(
+            study, evaluator=FanovaImportanceEvaluator(seed=0), target_name=metric)
+    return Plot("importances", title,
+                f"How much of the variation in {metric} each parameter explains (fANOVA over "
+                "the completed trials): tune the long bars, fix the short ones.", figure)
+
+
+def learning_curves(histories: list[TrialHistory], metric: str, goal: str,
+                    target: float | None) -> Plot:
+    title = "Learning curves"
+    drawn = [h for h in histories if h.epochs]
+    if not drawn:
+        return Plot("curves", title, "No trial has finished an epoch yet.")
+    figure = go.Figure()
+    shown_pruned = False
+    names = varying(drawn)
+    for history in drawn:
+        pruned = history.state != "completed"
+        figure.add_trace(go.Scatter(
+            x=[m["epoch"] for m in history.epochs], y=[m.get(metric) for m in history.epochs],
+            mode="lines+markers", name="pruned" if pruned else f"trial {history.number}",
+            legendgroup="pruned" if pruned else None, showlegend=not (pruned and shown_pruned),
+            opacity=FADED if pruned else 1.0,
+            line=dict(color=PRUNED_COLOR, dash="dot") if pruned else None,
+            hovertemplate=(f"trial {history.number} ({history.state})<br>epoch %{{x}}<br>"
+                           f"{metric} %{{y:.4g}}"
+                           f"<extra>{hover_params(history.params, names)}</extra>")))
+        shown_pruned = shown_pruned or pruned
+    if target is not None:
+        figure.add_hline(y=target, line_dash="dash", line_color="black",
+                         annotation_text=f"target {comparison(goal)} {target:.4g}")
+    return Plot("curves", title,
+                f"{metric} after every epoch of every trial. Solid: completed trials; faded and "
+                "dotted: trials the pruner stopped (or that diverged) where their line ends.",
+                styled(figure, x_title="epoch", y_title=metric))
+

@@ -1,0 +1,35 @@
+"""How long a trial took to reach a target value of its metric, read off its per-epoch history.
+
+The trainer cannot know a study's target, so it reports running totals (`steps`,
+`samples_seen`, `wall_seconds`) every epoch and the target is applied here, afterwards. The
+metric is measured at epoch ends, so a trial's count is that of the first epoch that ended at
+or beyond the target: at most one epoch late.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+# When a study names no target, the report aims this far short of its best value (a share of
+# it): close enough to the best to be demanding, far enough that most settings get there.
+NEAR_BEST_MARGIN = 0.05
+
+
+def _reaches(value: float, target: float, goal: str) -> bool:
+    return value >= target if goal == "maximize" else value <= target
+
+
+def to_target(history: Iterable[Mapping[str, float]], metric: str, target: float,
+              goal: str) -> dict[str, float] | None:
+    """{'epoch', 'steps', 'samples_seen', 'wall_seconds'} at the first epoch that reached the
+    target, or None when no epoch did (or the history predates the running totals)."""
+    for metrics in history:
+        if metric in metrics and "steps" in metrics and _reaches(metrics[metric], target, goal):
+            return {key: metrics[key] for key in ("epoch", "steps", "samples_seen",
+                                                  "wall_seconds")}
+    return None
+
+
+def near_best_target(best: float, goal: str) -> float:
+    """A target just short of the best value, for a study that sets none."""
+    margin = NEAR_BEST_MARGIN * abs(best)
+    return best - margin if goal == "maximize" else best + margin

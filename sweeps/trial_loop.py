@@ -1,0 +1,132 @@
+"""One worker's loop: claim a queued trial, train it under a heartbeat, tell Optuna, repeat.
+
+Before every claim the worker fails the trials whose worker died (stale heartbeat, see
+`sweeps.heartbeat`) with reason `lost` and queues their retries. When the queue is empty but
+trials are still running elsewhere, it waits for them, since one may die and need a retry; it
+leaves when nothing is queued or running, when a callback stops the study, or at the deadline.
+
+This replaces `Study.optimize`, whose `ask` creates a trial whenever the queue is empty: that
+would break the exact trial count that several workers must share.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeps import failures, signals, trial_queue
+from sweeps.heartbeat import Heartbeat, is_stale
+from sweeps.objective import REASON_ATTR
+from sweeps.retries import attempt, enqueue_retry
+
+Callback = Callable[[optuna.Study, FrozenTrial], None]
+IDLE_POLL = 1.0        # seconds between looks at the queue while other workers' trials run
+_logger = logging.getLogger("sweep")
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    heartbeat: float                # seconds between a running trial's heartbeats
+    max_retries: int                # retries of a trial whose worker died or was stopped
+    deadline: float | None = None   # time.time() after which no trial starts
+
+
+def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
+         settings: LoopSettings, callbacks: Sequence[Callback] = ()) -> int:
+    """Run queued trials until none is left; returns how many this worker finished."""
+    ran = 0
+    with _optimize_loop(study):
+        while not study._stop_flag and not _past(settings.deadline):
+            signals.check()
+            reconcile(study, settings)
+            trial = trial_queue.claim(study)
+            if trial is None:
+                if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                    break
+                with signals.interruptible():
+                    time.sleep(min(IDLE_POLL, settings.heartbeat))
+                continue
+            finished = run_trial(study, trial, objective, settings)
+            ran += 1
+            for callback in callbacks:
+                callback(study, finished)
+    return ran
+
+
+def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float],
+              settings: LoopSettings) -> FrozenTrial:
+    with Heartbeat(study._storage, trial._trial_id, settings.heartbeat):
+        try:
+            # state None: Optuna judges the value (one that is not a number fails the trial).
+            value, state = None, None
+            try:
+                with signals.interruptible():
+                    value = objective(trial)
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except Exception as error:
+                state = TrialState.FAIL
+                _logger.warning("trial %d failed: %s: %s", trial.number, type(error).__name__,
+                                error)
+            # skip_if_finished: another worker may have judged this trial lost (its heartbeat
+            # stalled) and failed it already; its retry runs elsewhere.
+            finished = study.tell(trial, value, state=state, skip_if_finished=True)
+        except BaseException as error:  # Ctrl+C, SIGTERM, a storage error: never left RUNNING
+            _give_back(study, trial, failures.reason(error), settings.max_retries)
+            raise
+    if finished.state != TrialState.COMPLETE:
+        failures.free_memory()
+    return finished
+
+
+def reconcile(study: optuna.Study, settings: LoopSettings) -> list[int]:
+    """Fail the trials whose worker died and queue their retries; returns their numbers."""
+    now, lost = time.time(), []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if is_stale(trial, now=now, interval=settings.heartbeat) and _fail_lost(study, trial):
+            lost.append(trial.number)
+            if attempt(trial) <= settings.max_retries:
+                enqueue_retry(study, trial, resume=True)
+    return lost
+
+
+def _fail_lost(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Fail a dead worker's trial; False when another worker got there first. Through the
+    storage, as Optuna's own `fail_stale_trials` does: the trial is not this worker's."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, "lost")
+        return storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+
+
+def _give_back(study: optuna.Study, trial: optuna.Trial, reason: str, max_retries: int) -> None:
+    if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+        return
+    trial.set_user_attr(REASON_ATTR, reason)
+    failed = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    if attempt(failed) <= max_retries:
+        enqueue_retry(study, failed, resume=True)
+
+
+@contextmanager
+def _optimize_loop(study: optuna.Study) -> Iterator[None]:
+    # Samplers (GridSampler) and callbacks call study.stop(), which Optuna allows only inside
+    # study.optimize; this loop is the optimize loop here, so it raises the same flag.
+    study._stop_flag = False
+    study._thread_local.in_optimize_loop = True
+    try:
+        yield
+    finally:
+        study._thread_local.in_optimize_loop = False
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.time() >= deadline

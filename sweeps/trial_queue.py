@@ -1,0 +1,50 @@
+"""The study's queue: planned trials wait in the storage, workers claim them one at a time.
+
+`sweep run` and `sweep create` plan the trials a run asked for as WAITING trials; every worker,
+local or on another machine, only ever claims a waiting trial and never creates one. Claiming
+is one atomic storage update (WAITING -> RUNNING succeeds for one worker only), so any number
+of workers run exactly the planned count, `run_cap` holds across all of them, and trials an
+interrupted run did not start are still queued for the next one. Retries of lost or
+interrupted trials are queued the same way and claimed first.
+
+Optuna's public Study API has no "claim a queued trial or nothing" (`ask` creates a new trial
+when the queue is empty), so claiming goes through the storage API, addressed by the trial id
+FrozenTrial carries, exactly as `Study.ask` does it.
+"""
+from __future__ import annotations
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeps.retries import RETRY_OF_ATTR
+
+
+def counted(trials: list[FrozenTrial]) -> int:
+    """Trials that count against --trials and run_cap: all but retries (a retry continues a
+    trial that was counted already)."""
+    return sum(RETRY_OF_ATTR not in t.user_attrs for t in trials)
+
+
+def planned_waiting(trials: list[FrozenTrial]) -> int:
+    """Planned trials not started yet (retries not included)."""
+    return sum(t.state == TrialState.WAITING and RETRY_OF_ATTR not in t.user_attrs
+               for t in trials)
+
+
+def plan(study: optuna.Study, count: int) -> None:
+    """Queue `count` trials; the sampler chooses their parameters when a worker claims them."""
+    for _ in range(count):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+
+
+def claim(study: optuna.Study) -> optuna.Trial | None:
+    """The next queued trial, now RUNNING and this worker's; None when the queue is empty."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for frozen in sorted(waiting, key=lambda t: (RETRY_OF_ATTR not in t.user_attrs, t.number)):
+        try:
+            if study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                return optuna.Trial(study, frozen._trial_id)
+        except UpdateFinishedTrialError:
+            continue
+    return None

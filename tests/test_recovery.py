@@ -1,0 +1,246 @@
+"""Crash recovery: SIGKILLed workers, Ctrl+C and SIGTERM, retries that resume from their
+checkpoint, failing trials that do not stop the sweep, and a run killed again and again."""
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from cli_helpers import sweep, sweep_json
+from sweeps import signals, trial_queue
+from sweeps.catalog import resolve
+from sweeps.orchestrate import RunOptions, run_study
+from sweeps.retries import ATTEMPT_ATTR, RESUMED_AT_ATTR, RETRY_OF_ATTR
+from sweeps.signals import Stopped
+from sweeps.storage import open_storage, storage_url
+from worker_helpers import (QUIET, SLOW_SPACE, TINY_SPACE, epochs_saved, finish, in_state, start,
+                            trials, wait_for)
+
+UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
+
+
+def by_number(found):
+    return {t.number: t for t in found}
+
+
+# --- a worker dies ------------------------------------------------------------------------------
+
+def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(tmp_path):
+    sweep_json("create", "killed", *SLOW_SPACE, "--set", "epochs=8", "--trials", "1",
+               "--root", tmp_path)
+    first = start("worker", "killed", "--root", tmp_path, "--heartbeat", "0.3", *QUIET)
+    last = tmp_path / "killed" / "trials" / "00000" / "last.pt"
+    wait_for(lambda: epochs_saved(last) >= 2, timeout=90, what="two epochs", process=first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    saved = epochs_saved(last)
+
+    code, _, err = finish(start("worker", "killed", "--root", tmp_path, "--heartbeat", "0.3",
+                                *QUIET))
+    assert code == 0, err
+    lost, retry = sorted(trials("killed", tmp_path), key=lambda t: t.number)
+    assert (lost.state, lost.user_attrs["reason"]) == (TrialState.FAIL, "lost")
+    assert retry.state == TrialState.COMPLETE
+    assert retry.user_attrs[RETRY_OF_ATTR] == 0 and retry.user_attrs[ATTEMPT_ATTR] == 2
+    assert retry.params == lost.params
+    assert 2 <= retry.user_attrs[RESUMED_AT_ATTR] == saved < 8     # not from epoch 0
+    assert retry.user_attrs["summary"]["epochs_run"] == 8
+    metrics = (tmp_path / "killed" / "trials" / "00001" / "metrics.jsonl").read_text()
+    assert len(metrics.splitlines()) == 8
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_reconciled(tmp_path):
+    sweep_json("create", "early", *TINY_SPACE, "--trials", "2", "--root", tmp_path)
+    study = optuna.load_study(study_name="early",
+                              storage=open_storage(storage_url(tmp_path, None), create=False))
+    claimed = trial_queue.claim(study)  # a worker claims trial 0, dies before its first beat
+    assert claimed.number == 0
+
+    report = sweep_json("worker", "early", "--root", tmp_path, "--heartbeat", "0.1", *QUIET)
+    found = by_number(trials("early", tmp_path))
+    assert (found[0].state, found[0].user_attrs["reason"]) == (TrialState.FAIL, "lost")
+    assert found[2].user_attrs[RETRY_OF_ATTR] == 0 and found[2].state == TrialState.COMPLETE
+    assert report["ran"] == 2 and found[1].state == TrialState.COMPLETE
+
+
+# --- Ctrl+C and preemption -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum, workers, code, reason", [
+    (signal.SIGINT, 1, 130, "interrupted"), (signal.SIGTERM, 2, 143, "preempted")])
+def test_a_signal_exits_with_its_code_and_leaves_no_running_trial(tmp_path, signum, workers,
+                                                                    code, reason):
+    process = start("run", "stopped", *SLOW_SPACE, "--set", "epochs=30", "--trials", "2",
+                    "--workers", workers, "--heartbeat", "1", "--root", tmp_path, *QUIET)
+    folder = tmp_path / "stopped" / "trials"
+    wait_for(lambda: any(epochs_saved(f / "last.pt") for f in folder.glob("*")),
+             timeout=90, what="a first epoch", process=process)
+    os.kill(process.pid, signum)   # the parent only: with workers, it forwards the signal
+    returncode, _, err = finish(process)
+
+    assert returncode == code, err
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith(f"error: {reason} by {signal.Signals(signum).name}")
+    found = trials("stopped", tmp_path)
+    assert not in_state(found, TrialState.RUNNING)
+    stopped = [t for t in found if t.user_attrs.get("reason") == reason]
+    assert stopped and all(t.state == TrialState.FAIL for t in stopped), \
+        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in found]
+    # Each is queued again, to resume from its checkpoint when the study runs next.
+    retried = {t.user_attrs[RETRY_OF_ATTR] for t in in_state(found, TrialState.WAITING)
+               if RETRY_OF_ATTR in t.user_attrs}
+    assert retried == {t.number for t in stopped}
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no partial files
+
+
+def test_signals_wait_for_a_safe_moment_and_earlier_handlers_still_run():
+    seen = []
+    earlier = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        with signals.stopping_on_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)                       # not interruptible: nothing raised yet
+            with pytest.raises(Stopped) as stopped:
+                signals.check()
+        assert stopped.value.exit_code == 130 and stopped.value.reason == "interrupted"
+        with pytest.raises(Stopped) as stopped, signals.stopping_on_signals(), \
+                signals.interruptible():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        assert stopped.value.exit_code == 143 and seen == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # restored
+    finally:
+        signal.signal(signal.SIGTERM, earlier)
+
+
+class _InterruptAtEpoch:
+    """An observer that presses Ctrl+C once the running trial saved `epoch` epochs."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def trial_started(self, number, params) -> None:
+        return None
+
+    def epoch_ended(self, number, metrics) -> None:
+        if metrics["epoch"] == self.epoch:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("flag, resumed", [("--retry-failed", True), ("--restart-failed", False)])
+def test_failed_trials_retried_from_their_checkpoint_or_restarted(tmp_path, flag, resumed):
+    spec = resolve("again", tmp_path, params=["lr=log:0.01..0.1"],
+                   sets=["epochs=4", "model=mlp", "width=8"])
+    with pytest.raises(Stopped):
+        run_study(spec, RunOptions(root=tmp_path, trials=1, wandb="disabled", max_retries=0),
+                  observer=_InterruptAtEpoch(2))
+    failed, = trials("again", tmp_path)
+    assert failed.state == TrialState.FAIL and failed.user_attrs["reason"] == "interrupted"
+
+    report = sweep_json("run", "again", flag, "--root", tmp_path, *QUIET)
+    assert report["ran"] == 1                      # the failed trial only, no new ones
+    retry = by_number(trials("again", tmp_path))[1]
+    assert retry.state == TrialState.COMPLETE and retry.params == failed.params
+    assert retry.user_attrs.get(RESUMED_AT_ATTR) == (2 if resumed else None)
+    assert retry.user_attrs["summary"]["epochs_run"] == 4
+
+
+# --- failing trials -----------------------------------------------------------------------------
+
+def test_out_of_memory_and_diverged_trials_do_not_stop_the_sweep(tmp_path):
+    report = sweep_json("run", "fragile", "--param", "batch_size=32,256",
+                        "--param", "lr=0.05,1e10", "--sampler", "grid", "--pruner", "none",
+                        "--set", "model=failing_models:out_of_memory_above_128",
+                        "--set", "epochs=2", "--set", "optimizer=sgd", "--set", "momentum=0.9",
+                        "--set", "scheduler=constant", "--max-failures", "1",
+                        "--root", tmp_path, *QUIET)
+    assert report["ran"] == 4
+    reasons = {(t["params"]["batch_size"], t["params"]["lr"]): (t["state"], t["reason"])
+               for t in report["trials"]}
+    assert reasons == {(32, 0.05): ("completed", None), (32, 1e10): ("pruned", "diverged"),
+                       (256, 0.05): ("pruned", "out_of_memory"),
+                       (256, 1e10): ("pruned", "out_of_memory")}
+    oom = [t for t in trials("fragile", tmp_path) if t.user_attrs.get("reason") == "out_of_memory"]
+    assert "OutOfMemoryError" in oom[0].user_attrs["error"]
+    table = sweep("show", "fragile", "--root", tmp_path).stdout   # 80 columns: cells wrap
+    assert "(out_of_memor" in table and "(diverged)" in table
+
+
+def test_failures_in_a_row_stop_the_sweep_with_their_tracebacks(tmp_path):
+    report = sweep_json("run", "broken", "--param", "lr=log:0.01..0.1", "--set", "epochs=1",
+                        "--set", "model=failing_models:broken", "--trials", "4",
+                        "--max-failures", "2", "--root", tmp_path, *QUIET)
+    assert report["ran"] == 2
+    found = trials("broken", tmp_path)
+    failed = in_state(found, TrialState.FAIL)
+    assert len(failed) == 2 and len(in_state(found, TrialState.WAITING)) == 2
+    assert all(t.user_attrs["reason"] == "error" and "boom: a bug in the model" in
+               t.user_attrs["error"] and "Traceback" in t.user_attrs["error"] for t in failed)
+    assert "failed (error)" in sweep("show", "broken", "--root", tmp_path).stdout
+
+
+# --- killed again and again ---------------------------------------------------------------------
+
+STRESS_SEED = 5
+STRESS_ROUNDS = 3
+
+
+def test_a_run_killed_at_random_moments_finishes_with_every_trial_done(tmp_path):
+    rng = random.Random(STRESS_SEED)
+    study = tmp_path / "stress.yaml"
+    study.write_text("method: random\nrun_cap: 4\ntrials: 4\npruner: none\n"
+                     "metric: {name: val_acc, goal: maximize}\nparameters:\n"
+                     "  lr: {min: 0.01, max: 0.1}\n  epochs: {value: 10}\n  model: {value: mlp}\n"
+                     "  width: {value: 8}\n  batch_size: {value: 32}\n")
+    command = ("run", study, "--root", tmp_path, "--heartbeat", "0.3", "--max-retries", "50",
+               *QUIET, "--json")
+    completed_before, finished = 0, False
+    for _ in range(STRESS_ROUNDS):
+        process = start(*command)
+        try:
+            process.wait(timeout=rng.uniform(1.5, 5))
+        except Exception:  # still running: kill it, as a crash or a person would
+            os.killpg(process.pid, rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGINT,
+                                               signal.SIGTERM]))
+        code, _, err = finish(process)
+        assert code in (0, 130, 143, -signal.SIGKILL, -signal.SIGTERM), err
+        if not (tmp_path / "optuna.journal").is_file():
+            continue
+        found = trials("stress", tmp_path)
+        numbers = [t.number for t in found]
+        assert len(numbers) == len(set(numbers))
+        completed = len(in_state(found, TrialState.COMPLETE))
+        assert completed >= completed_before
+        completed_before = completed
+        if code == 0:
+            finished = True
+            break
+    if not finished:
+        code, _, err = finish(start(*command), timeout=300)
+        assert code == 0, err
+
+    found = trials("stress", tmp_path)
+    done = in_state(found, TrialState.COMPLETE)
+    assert len(done) == 4 and not in_state(found, *UNFINISHED)
+    assert len({t.number for t in found}) == len(found)
+    assert len([t for t in found if RETRY_OF_ATTR not in t.user_attrs]) == 4
+    best = sweep_json("best", "stress", "--root", tmp_path)["best"]
+    assert best["value"] == max(t.value for t in done)
+
+
+def test_running_the_study_again_adds_nothing_once_done(tmp_path):
+    first = sweep_json("run", "done", *TINY_SPACE, "--trials", "2", "--root", tmp_path, *QUIET)
+    assert first["ran"] == 2
+    again = sweep_json("create", "done", *TINY_SPACE, "--retry-failed", "--root", tmp_path)
+    assert again["queued"] == 0
+    assert not in_state(trials("done", tmp_path), *UNFINISHED)
+
+
+def test_continuing_an_interrupted_run_finishes_its_queue_first(tmp_path):
+    sweep_json("create", "queued", *TINY_SPACE, "--trials", "3", "--root", tmp_path)
+    report = sweep_json("run", "queued", "--root", tmp_path, *QUIET)   # no --trials: continue
+    assert report["ran"] == 3 and len(report["trials"]) == 3
+    assert Path(tmp_path / "queued" / "study.yaml").is_file()

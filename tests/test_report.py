@@ -1,0 +1,193 @@
+"""`sweep report`: the analyses on known numbers, and the page itself opened in Chromium."""
+import json
+import math
+
+import pytest
+
+from browser_helpers import open_page
+from cli_helpers import sweep
+from sweeps.batch_size_plots import batch_size_plots
+from sweeps.critical_batch import fit_critical_batch
+from sweeps.figures import FADED
+from sweeps.histories import TrialHistory
+from sweeps.study_plots import learning_curves
+from sweeps.to_target import near_best_target, to_target
+
+FAST = ("--set", "epochs=2", "--wandb", "disabled", "--sampler", "grid")
+BATCH_PLOTS = {"batch-steps", "batch-time", "batch-lr"}
+EVERY_STUDY = {"curves", "history", "importances", "parallel", "slices"}
+
+
+# --- steps and time to a target -------------------------------------------------------------
+
+HISTORY = [{"epoch": 1, "val_acc": 0.6, "steps": 10, "samples_seen": 320, "wall_seconds": 1.5},
+           {"epoch": 2, "val_acc": 0.9, "steps": 20, "samples_seen": 640, "wall_seconds": 3.0},
+           {"epoch": 3, "val_acc": 0.8, "steps": 30, "samples_seen": 960, "wall_seconds": 4.5}]
+
+
+def test_to_target_is_the_first_epoch_that_reached_it():
+    assert to_target(HISTORY, "val_acc", 0.85, "maximize") == {
+        "epoch": 2, "steps": 20, "samples_seen": 640, "wall_seconds": 3.0}
+    assert to_target(HISTORY, "val_acc", 0.6, "maximize")["epoch"] == 1
+    assert to_target(HISTORY, "val_acc", 0.95, "maximize") is None
+    assert to_target(HISTORY, "val_acc", 0.7, "minimize")["epoch"] == 1
+    assert to_target([], "val_acc", 0.5, "maximize") is None
+
+
+def test_a_study_without_a_target_aims_just_short_of_its_best():
+    assert near_best_target(0.99, "maximize") == pytest.approx(0.9405)
+    assert near_best_target(0.2, "minimize") == pytest.approx(0.21)
+
+
+# --- the critical batch size ----------------------------------------------------------------
+
+def steps_model(min_steps, critical, sizes):
+    return [min_steps * (1 + critical / b) for b in sizes]
+
+
+def test_fit_recovers_the_critical_batch_size_of_exact_data():
+    sizes = [16, 32, 64, 128, 256, 512]
+    fit = fit_critical_batch(sizes, steps_model(40, 100, sizes))
+    assert fit.critical_batch_size == pytest.approx(100)
+    assert fit.min_steps == pytest.approx(40) and fit.min_samples == pytest.approx(4000)
+    assert fit.steps(100) == pytest.approx(80)
+    assert "critical batch size ≈ 100" in fit.verdict
+
+
+def test_fit_says_on_which_side_a_bend_outside_the_range_lies():
+    sizes = [16, 32, 64, 128]
+    halving = fit_critical_batch(sizes, [1600 / b for b in sizes])
+    assert halving.critical_batch_size is None and "above 128" in halving.verdict
+    assert halving.steps(32) == pytest.approx(50)
+    flat = fit_critical_batch(sizes, [50, 51, 50, 49])
+    assert flat.critical_batch_size is None and "at or below 16" in flat.verdict
+    assert fit_critical_batch([16, 32], [100, 50]) is None
+
+
+# --- the plots, from known histories ---------------------------------------------------------
+
+def history(number, state, batch_size, steps_to_target, epochs=4, lr=0.1):
+    """A trial whose val_acc crosses 0.9 after `steps_to_target` steps."""
+    per_epoch = steps_to_target / 2
+    rows = [{"epoch": e, "val_acc": 0.5 if e < 2 else 0.95, "steps": per_epoch * e,
+             "samples_seen": per_epoch * e * batch_size, "wall_seconds": 0.1 * per_epoch * e}
+            for e in range(1, epochs + 1)]
+    return TrialHistory(number, state, {"batch_size": batch_size, "lr": lr},
+                        {"batch_size": batch_size, "lr": lr}, rows)
+
+
+def test_batch_size_plots_mark_the_critical_batch_size():
+    sizes = [16, 32, 64, 128, 256]
+    histories = [history(i, "completed", b, s)
+                 for i, (b, s) in enumerate(zip(sizes, steps_model(40, 64, sizes)))]
+    # A slower trial at 64 must not count: each batch size is judged by its best.
+    histories.append(history(9, "pruned", 64, 500))
+    histories.append(history(10, "pruned", 1024, 10, epochs=1))  # never reached it
+    steps, seconds, lrs = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    assert [p.slug for p in (steps, seconds, lrs)] == ["batch-steps", "batch-time", "batch-lr"]
+    traces = {trace.name: trace for trace in steps.figure.data}
+    assert list(traces["fewest steps"].x) == sizes
+    assert list(traces["fewest steps"].y) == pytest.approx(steps_model(40, 64, sizes))
+    assert list(traces["critical batch size ≈ 64"].x) == pytest.approx([64, 64])
+    assert "critical batch size ≈ 64" in steps.caption and "1024" in steps.caption
+    assert "McCandlish" in steps.caption
+    assert steps.figure.layout.xaxis.type == "log" and steps.figure.layout.yaxis.type == "log"
+    assert list(lrs.figure.data[0].y) == pytest.approx([0.1] * 5)
+
+
+def test_no_trial_at_the_target_is_a_note_not_an_empty_plot():
+    (note,) = batch_size_plots([history(0, "completed", 32, 100)], "val_acc", "maximize", 0.99)
+    assert note.figure is None and "No trial reached val_acc ≥ 0.99" in note.caption
+
+
+def test_learning_curves_fade_the_pruned_trials():
+    plot = learning_curves([history(0, "completed", 32, 100), history(1, "pruned", 64, 50),
+                            history(2, "pruned", 64, 40)], "val_acc", "maximize", 0.9)
+    completed, *pruned = plot.figure.data
+    assert completed.opacity == 1 and completed.name == "trial 0"
+    assert all(t.opacity == FADED and t.legendgroup == "pruned" for t in pruned)
+    assert [t.showlegend for t in pruned] == [True, False]  # one legend entry for all of them
+
+
+# --- the page, in a browser ------------------------------------------------------------------
+
+PLOTS_ON_PAGE = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => ({
+    id: el.id,
+    traces: (el.data || []).length,
+    values: (el.data || []).reduce((n, t) =>
+        n + ((t.y || t.x || t.dimensions || []).length || 0), 0),
+    drawn: el.querySelectorAll('.main-svg').length > 0 && !!el._fullLayout,
+}))"""
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """Two tiny studies, one per question; each report written, the first with --png."""
+    root = tmp_path_factory.mktemp("report")
+    for name, space in (("batch", "batch_size=16,64,256"), ("smooth", "label_smoothing=0,0.1,0.3")):
+        result = sweep("run", name, "--param", space, "--param", "lr=0.1", "--trials", "3",
+                       *FAST, "--root", root, "--json")
+        assert result.exit_code == 0, result.stderr
+    made = sweep("report", "batch", "--root", root, "--target", "0.5", "--png", root / "pngs")
+    assert made.exit_code == 0, made.stderr
+    assert sweep("report", "smooth", "--root", root, "-o", root / "smooth.html").exit_code == 0
+    return root
+
+
+@pytest.mark.parametrize("name, page, expected", [
+    ("batch", "batch/report.html", BATCH_PLOTS | EVERY_STUDY),
+    ("smooth", "smooth.html", {"smoothing"} | EVERY_STUDY)])
+def test_every_plot_renders_with_data_and_no_script_error(studies, tmp_path, name, page,
+                                                          expected):
+    with open_page((studies / page).as_uri()) as (browser, log):
+        plots = browser.evaluate(PLOTS_ON_PAGE)
+        browser.screenshot(path=str(tmp_path / f"report-{name}.png"), full_page=True)
+        text = browser.inner_text("body")
+    assert {p["id"] for p in plots} == expected
+    for plot in plots:
+        assert plot["drawn"] and plot["traces"] > 0 and plot["values"] > 0, plot
+    assert log.errors == []
+    # Offline: the page asked for nothing but itself.
+    assert all(url.startswith("file://") for url in log.requests), log.requests
+    assert name in text and (tmp_path / f"report-{name}.png").stat().st_size > 50_000
+
+
+def test_the_batch_size_page_states_its_target_and_method(studies):
+    page = (studies / "batch" / "report.html").read_text()
+    assert "val_acc ≥ 0.5 (--target)" in page
+    assert "S(B) = S_min·(1 + B_crit/B)" in page
+    assert "<script src=" not in page and "<link" not in page  # plotly.js is inline
+
+
+def test_png_writes_each_figure_as_an_image(studies):
+    images = sorted(p.name for p in (studies / "pngs").iterdir())
+    assert images == sorted(f"{slug}.png" for slug in BATCH_PLOTS | EVERY_STUDY)
+    for image in (studies / "pngs").iterdir():
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
+
+
+def test_without_a_target_the_report_aims_near_the_best(studies):
+    assert "5% short of the best val_acc" in (studies / "smooth.html").read_text()
+
+
+def test_best_points_to_the_report(studies):
+    result = sweep("best", "batch", "--root", studies)
+    assert result.exit_code == 0 and "sweep report batch" in result.stdout
+
+
+def test_calibration_reaches_the_trial_metrics_file(studies):
+    lines = (studies / "smooth" / "trials" / "00000" / "metrics.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    assert {"val_ece", "val_nll", "val_overconfidence", "steps", "samples_seen",
+            "wall_seconds"} <= set(last)
+    assert all(math.isfinite(last[k]) for k in last)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (("report", "nope"), 3, "no study named 'nope'"),
+    (("report", "batch", "--target", "inf"), 2, "not a finite number"),
+])
+def test_bad_input_is_one_line_and_an_exit_code(studies, args, code, message):
+    result = sweep(*args, "--root", studies)
+    assert result.exit_code == code
+    assert message in result.stderr + result.stdout

@@ -1,0 +1,135 @@
+"""Parallel workers: local processes on the embedded journal, workers joining over PostgreSQL,
+MySQL/MariaDB and Redis, GPU assignment, and the queue that keeps the trial count exact."""
+import json
+
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from cli_helpers import sweep, sweep_json
+from sweeps.workers import WorkerSlot, parse_gpus, plan_slots
+from worker_helpers import (QUIET, TINY_SPACE, finish, in_state, postgres_study, server_study,
+                            start, trials)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def assert_exactly(found, count: int) -> None:
+    numbers = [t.number for t in found]
+    assert len(numbers) == len(set(numbers)) == count
+    assert all(t.state in FINISHED for t in found), [(t.number, t.state) for t in found]
+
+
+# --- assignment of cores and GPUs, on CPU -----------------------------------------------------
+
+def test_cpu_workers_share_the_cores():
+    assert plan_slots(1, (), 1, cpus=8) == [WorkerSlot(0, threads=0)]   # torch's own default
+    assert plan_slots(4, (), 1, cpus=2) == [WorkerSlot(i, threads=1) for i in range(4)]
+    assert plan_slots(2, (), 1, cpus=16) == [WorkerSlot(0, 8), WorkerSlot(1, 8)]
+
+
+def test_one_worker_per_gpu_each_seeing_only_its_own():
+    slots = plan_slots(1, ("0", "1"), 2, cpus=16)
+    assert [s.gpu for s in slots] == ["0", "0", "1", "1"]
+    assert [s.environment() for s in slots] == [{"CUDA_VISIBLE_DEVICES": g} for g in "0011"]
+    assert all(s.threads == 4 for s in slots)
+    assert slots[2].overrides(fixed=()) == {"threads": 4, "device": "cuda"}
+    # What the study or the user fixed is theirs.
+    assert slots[2].overrides(fixed=("threads", "device")) == {}
+    assert WorkerSlot(0).environment() == {} and WorkerSlot(0).overrides(()) == {}
+
+
+def test_gpu_lists():
+    assert parse_gpus("0,1, 3") == ("0", "1", "3")
+    assert parse_gpus("GPU-8f2c1e4a-1b2c") == ("GPU-8f2c1e4a-1b2c",)
+    for bad, message in (("0,x", "not a GPU"), ("0,0", "twice"), ("", "not a GPU")):
+        with pytest.raises(ValueError, match=message):
+            parse_gpus(bad)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gpus", "0,a"], "'a' is not a GPU index"),
+    (["--gpus", "0", "--workers", "2"], "--workers-per-gpu"),
+    (["--workers-per-gpu", "2"], "needs --gpus"),
+    (["--workers", "0"], "Invalid value for '--workers'"),
+    (["--retry-failed", "--restart-failed"], "one of --retry-failed and --restart-failed"),
+    (["--heartbeat", "0"], "Invalid value for '--heartbeat'"),
+])
+def test_bad_worker_options_are_usage_errors(tmp_path, args, message):
+    result = sweep("run", "x", *TINY_SPACE, *args, "--root", tmp_path)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.replace("│", " ").split())  # unwrap Rich's box
+    assert not (tmp_path / "optuna.journal").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has GPUs")
+def test_gpus_this_machine_lacks_are_refused_before_anything_is_written(tmp_path):
+    result = sweep("run", "x", *TINY_SPACE, "--gpus", "0,1", "--root", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --gpus 0,1: this machine has 0 CUDA devices")
+    assert not (tmp_path / "optuna.journal").exists()
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+def test_four_local_workers_run_exactly_the_trials_asked_for(tmp_path, capfd):
+    """Spawned processes on the embedded journal: no 'database is locked', 20 unique trials."""
+    result = sweep("run", "four", *TINY_SPACE, *QUIET, "--trials", "20", "--workers", "4",
+                   "--root", tmp_path, "--json")
+    workers_said = capfd.readouterr().err           # the spawned workers write to the fds
+    assert result.exit_code == 0, result.stderr + workers_said
+    assert "locked" not in result.stderr + workers_said
+    report = json.loads(result.stdout)
+    assert report["ran"] == 20
+    assert_exactly(trials("four", tmp_path), 20)
+    # Each worker had its own sampler seed: the 20 proposals differ.
+    assert len({t["params"]["lr"] for t in report["trials"]}) == 20
+
+
+def test_run_cap_holds_across_runs_and_queues(tmp_path):
+    study = tmp_path / "capped.yaml"
+    study.write_text("method: random\nrun_cap: 5\nmetric: {name: val_acc, goal: maximize}\n"
+                     "parameters:\n  lr: {min: 0.01, max: 0.1}\n  epochs: {value: 1}\n"
+                     "  model: {value: mlp}\n  width: {value: 8}\n")
+    assert sweep_json("create", study, "--trials", "3", "--root", tmp_path)["queued"] == 3
+    assert sweep_json("create", study, "--trials", "9", "--root", tmp_path)["queued"] == 2
+    report = sweep_json("run", study, "--trials", "9", *QUIET, "--root", tmp_path)
+    assert report["ran"] == 5
+    assert_exactly(trials("capped", tmp_path), 5)
+
+
+def test_workers_on_other_machines_join_over_postgresql(tmp_path):
+    """`sweep create` on one machine, four `sweep worker`s on others (separate roots)."""
+    with postgres_study() as (url, name):
+        made = sweep_json("create", name, *TINY_SPACE, "--trials", "20", "--storage", url,
+                          "--root", tmp_path / "creator")
+        assert made["queued"] == 20 and "postgresql" in made["storage"]
+        workers = [start("worker", name, "--storage", url, "--root", tmp_path / f"machine{i}",
+                         *QUIET, "--json") for i in range(4)]
+        results = [finish(worker) for worker in workers]
+        assert [code for code, _, _ in results] == [0] * 4, [err for _, _, err in results]
+        ran = [json.loads(out)["ran"] for _, out, _ in results]
+        assert sum(ran) == 20
+        assert_exactly(trials(name, tmp_path, url), 20)
+        # Nothing was left to run: a late worker leaves at once, having run nothing.
+        late = sweep_json("worker", name, "--storage", url, "--root", tmp_path / "late", *QUIET)
+        assert late["ran"] == 0 and len(late["trials"]) == 20
+
+
+@pytest.mark.parametrize("url, label", [("mysql://root@127.0.0.1:3306/test", "MariaDB"),
+                                        ("redis://127.0.0.1:6379/0", "Redis")])
+def test_a_worker_joins_over_mysql_and_redis(tmp_path, url, label):
+    with server_study(url, label) as (url, name):
+        sweep_json("create", name, *TINY_SPACE, "--trials", "2", "--storage", url,
+                   "--root", tmp_path)
+        joined = sweep_json("worker", name, "--storage", url, "--root", tmp_path, *QUIET)
+        assert joined["ran"] == 2
+        assert_exactly(trials(name, tmp_path, url), 2)
+
+
+def test_a_worker_needs_a_study_that_exists(tmp_path):
+    sweep_json("create", "present", *TINY_SPACE, "--trials", "1", "--root", tmp_path)
+    result = sweep("worker", "absent", "--root", tmp_path)
+    assert result.exit_code == 3
+    assert "no study named 'absent'" in result.stderr
+    assert in_state(trials("present", tmp_path), TrialState.WAITING)

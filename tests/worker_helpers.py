@@ -1,0 +1,110 @@
+"""Helpers for the tests of workers and crash recovery: real processes, real storages."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeps.storage import open_storage, storage_url
+
+# A study whose trials take a fraction of a second: what is tested here is the orchestration.
+TINY_SPACE = ("--param", "lr=log:0.01..0.2", "--set", "epochs=1", "--set", "model=mlp",
+              "--set", "width=8", "--sampler", "random", "--pruner", "none")
+# Slow enough to be killed between epochs: a small CNN, a few epochs.
+SLOW_SPACE = ("--param", "lr=log:0.01..0.1", "--set", "model=cnn", "--set", "width=8",
+              "--set", "batch_size=32", "--sampler", "random", "--pruner", "none")
+QUIET = ("--wandb", "disabled")
+COMMAND = (sys.executable, "-c", "from cli.app import app; app()")
+
+
+def trials(name: str, root: Path, storage: str | None = None) -> list[FrozenTrial]:
+    url = storage_url(root, storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=name, storage=open_storage(url, create=False))
+    return study.get_trials(deepcopy=False)
+
+
+def in_state(found: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial]:
+    return [t for t in found if t.state in states]
+
+
+def start(*args) -> subprocess.Popen:
+    """`sweep ARGS` as a real process of its own (its own process group, so that a signal
+    sent to it is the only one it gets)."""
+    return subprocess.Popen([*COMMAND, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "WANDB_MODE": "disabled"})
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        out, err = process.communicate()
+        pytest.fail(f"`sweep` did not end within {timeout} s; stderr:\n{err}")
+    return process.returncode, out, err
+
+
+def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the process ended (code {process.returncode}) before {what}: "
+                        f"{process.stderr.read()}")
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def epochs_saved(last: Path) -> int:
+    """The epoch of a trial's last.pt, 0 while there is none."""
+    from trainer.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(last)["epoch"] if last.is_file() else 0
+    except Exception:  # being replaced right now: try again
+        return 0
+
+
+def services_required() -> bool:
+    """CI runs beside the machine's database servers: there, a missing one fails the test."""
+    return bool(os.environ.get("CI"))
+
+
+@contextmanager
+def postgres_study():
+    """A uniquely named study on the machine's PostgreSQL, deleted afterwards."""
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    yield from _server_study(url, "PostgreSQL", required=services_required())
+
+
+@contextmanager
+def server_study(url: str, label: str):
+    yield from _server_study(url, label, required=False)
+
+
+def _server_study(url: str, label: str, *, required: bool):
+    try:
+        open_storage(url, create=True)
+    except Exception as error:
+        message = f"no {label} at {url} ({str(error).splitlines()[0]})"
+        pytest.fail(message) if required else pytest.skip(message)
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    try:
+        yield url, name
+    finally:
+        try:
+            optuna.delete_study(study_name=name, storage=open_storage(url, create=False))
+        except KeyError:
+            pass
