@@ -7,9 +7,10 @@ worker held to one thread is shown too, to tell parallel processes from thread c
 Reported: end to end (process start to exit, so including each worker's start-up) and steady
 (first trial started to last trial finished, from the storage). Rounds alternate the
 configurations; the median is shown. Goal: 2 workers >= 1.7x one on 2 cores. Other processes
-loading the CPU skew it.
+loading the CPU skew it. Each worker process spends its first seconds importing torch, the
+data and the optimizer's compiler hooks, so a study much shorter than this one measures that.
 
-  python bench/workers.py [--trials 16] [--epochs 8] [--rounds 2] [--json FILE]
+  python bench/workers.py [--trials 24] [--epochs 20] [--rounds 2] [--json FILE]
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def run_once(workers: int, threads: int | None, trials: int, epochs: int,
              root: Path) -> tuple[float, float]:
     """(end-to-end seconds, steady seconds) of one `sweep run` with `workers` processes."""
     command = [*SWEEP, "run", "bench", "--param", "lr=log:0.01..0.1", "--set", f"epochs={epochs}",
-               "--set", "model=cnn", "--set", "width=32", "--sampler", "random",
+               "--set", "model=cnn", "--set", "width=16", "--sampler", "random",
                "--pruner", "none", "--trials", str(trials), "--workers", str(workers),
                "--wandb", "disabled", "--root", str(root), "--json"]
     if threads is not None:
@@ -46,8 +47,8 @@ def run_once(workers: int, threads: int | None, trials: int, epochs: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()

@@ -154,18 +154,18 @@ def _gpu_list(text: Optional[str]) -> Optional[str]:
 ParamOption = Annotated[List[str], typer.Option("--param", "-p", help=PARAM_HELP)]
 SetOption = Annotated[List[str], typer.Option("--set", help=SET_HELP)]
 TrialsOption = Annotated[Optional[int], typer.Option(
-    "--trials", "-n", min=1, help="Trials to add to the study's queue [default: the study's, "
-    "else 20; none when an interrupted run left queued trials, which run first].")]
+    "--trials", "-n", min=1, help="Trials to add to the study's queue (default: the study's, "
+    "else 20; none when an interrupted run left queued trials, which run first).")]
 SamplerOption = Annotated[Optional[Sampler], typer.Option(
     "--sampler", help="Overrides the study's method.")]
 PrunerOption = Annotated[Optional[Pruner], typer.Option(
     "--pruner", help="Overrides the study's pruner.")]
 KeepTopKOption = Annotated[Optional[int], typer.Option(
-    "--keep-top-k", min=1, help="Best checkpoints kept [default: 3].")]
+    "--keep-top-k", min=1, help="Best checkpoints kept (default: 3).")]
 TimeoutOption = Annotated[Optional[float], typer.Option(
     "--timeout", callback=_positive, help="Stop starting trials after this many seconds.")]
 WandbOption = Annotated[Optional[WandbMode], typer.Option(
-    "--wandb", help="W&B mode [default: online with credentials, else offline].")]
+    "--wandb", help="W&B mode (default: online with credentials, else offline).")]
 WandbProjectOption = Annotated[Optional[str], typer.Option("--wandb-project", help="W&B project.")]
 WandbEntityOption = Annotated[Optional[str], typer.Option("--wandb-entity", help="W&B entity.")]
 LogCheckpointsOption = Annotated[LogCheckpoints, typer.Option(
@@ -360,8 +360,8 @@ def worker(
     root: Optional[Path] = _root_option(),
     storage: Optional[str] = _storage_option(),
     timeout: TimeoutOption = None,
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Sampler seed [default: "
-                                       "random, so that workers on several machines differ]."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Sampler seed (default: "
+                                       "random, so that workers on several machines differ)."),
     wandb: WandbOption = None,
     log_checkpoints: LogCheckpointsOption = LogCheckpoints.best,
     tensorboard: TensorBoardOption = False,
