@@ -16,6 +16,8 @@ from optuna.trial import FrozenTrial, TrialState
 from trainer.files import BEST, LAST
 
 CHECKPOINTS_ATTR = "checkpoints"
+# On a retry: the folders of the failed attempts whose last.pt it resumes from, newest first.
+RESUME_DIRS_ATTR = "resume_dirs"
 TRIAL_DIR_ATTR = "dir"
 
 
@@ -31,7 +33,11 @@ def retain_top_k(study: optuna.Study, root: Path, k: int) -> dict[int, str]:
     """Delete checkpoints outside the top k; return and record {trial number: best.pt path}."""
     top = ranked(study)[:k]
     keep = {t.number for t in top}
-    for trial in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    # Once a retry has completed or been pruned, the attempts it resumed from are done with.
+    superseded = {folder for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                  for folder in t.user_attrs.get(RESUME_DIRS_ATTR, [])}
+    for trial in trials:
         if trial.state == TrialState.RUNNING or TRIAL_DIR_ATTR not in trial.user_attrs:
             continue
         folder = Path(root) / trial.user_attrs[TRIAL_DIR_ATTR]
@@ -39,7 +45,7 @@ def retain_top_k(study: optuna.Study, root: Path, k: int) -> dict[int, str]:
             (folder / BEST).unlink(missing_ok=True)
         # A failed trial keeps its resume state so a retry can continue from it; a finished
         # one never resumes again.
-        if trial.state != TrialState.FAIL:
+        if trial.state != TrialState.FAIL or trial.user_attrs[TRIAL_DIR_ATTR] in superseded:
             (folder / LAST).unlink(missing_ok=True)
     kept = {t.number: f"{t.user_attrs[TRIAL_DIR_ATTR]}/{BEST}" for t in top
             if (Path(root) / t.user_attrs[TRIAL_DIR_ATTR] / BEST).is_file()}

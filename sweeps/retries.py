@@ -15,12 +15,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeps.retention import TRIAL_DIR_ATTR
+from sweeps.retention import RESUME_DIRS_ATTR, TRIAL_DIR_ATTR
 from trainer.files import LAST
 
 RETRY_OF_ATTR = "retry_of"
 ATTEMPT_ATTR = "attempt"
-RESUME_DIRS_ATTR = "resume_dirs"
 RESUMED_AT_ATTR = "resumed_at_epoch"    # set on a retry: the checkpoint epoch it continued from
 OURS = "sweep:"                          # prefix of our system attrs (heartbeats), never copied
 

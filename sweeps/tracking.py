@@ -91,6 +91,8 @@ class WandbTrialRun(BackgroundRun):
         try:
             self._run.summary.update({**summary, "state": state})
             self._run.tags = tuple(self._run.tags or ()) + (state,)
+            if state == "preempted":   # SIGTERM: W&B shows the run as preempted, not crashed
+                self._run.mark_preempting()
         finally:
             # W&B marks a run failed by its exit code; a pruned trial ends normally, tagged.
             self._run.finish(exit_code=0 if state in ENDED_NORMALLY else 1)
