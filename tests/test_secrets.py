@@ -3,7 +3,6 @@ prints or writes (checkpoints, configs, metrics, W&B's offline runs, exports).""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
