@@ -71,30 +71,20 @@ def test_pickling_error_mid_write_keeps_previous_file(tmp_path):
     assert leftovers(tmp_path) == [] and [p.name for p in tmp_path.iterdir()] == ["state.pt"]
 
 
-def test_os_error_on_rename_keeps_previous_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("failing, errno, message", [
+    ("replace", 28, "No space left on device"),   # the disk fills up before the rename
+    ("fsync", 5, "Input/output error"),           # the data never reaches the disk
+])
+def test_os_error_while_saving_keeps_previous_file(tmp_path, monkeypatch, failing, errno,
+                                                   message):
     path = tmp_path / "state.pt"
     save_atomic(payload(1), path)
 
-    def failing_replace(src, dst):
-        raise OSError(28, "No space left on device")
+    def fail(*args):
+        raise OSError(errno, message)
 
-    monkeypatch.setattr(checkpoint.os, "replace", failing_replace)
-    with pytest.raises(CheckpointError, match="could not write .*No space left on device"):
-        save_atomic(payload(2), path)
-    monkeypatch.undo()
-    assert load_checkpoint(path)["epoch"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
-
-
-def test_os_error_while_writing_keeps_previous_file(tmp_path, monkeypatch):
-    path = tmp_path / "state.pt"
-    save_atomic(payload(1), path)
-
-    def failing_fsync(fd):
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(checkpoint.os, "fsync", failing_fsync)
-    with pytest.raises(CheckpointError, match="Input/output error"):
+    monkeypatch.setattr(checkpoint.os, failing, fail)
+    with pytest.raises(CheckpointError, match=f"could not write .*{message}"):
         save_atomic(payload(2), path)
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1
