@@ -151,6 +151,10 @@ def _gpu_list(text: Optional[str]) -> Optional[str]:
 
 
 # Options that `run`, `create` and `worker` share, declared once.
+# A study to define or run, and one already in the storage.
+StudySource = Annotated[str, typer.Argument(
+    help="A bundled study, a YAML study file, or a new name with --param.")]
+StudyName = Annotated[str, typer.Argument(help="Study name.")]
 ParamOption = Annotated[List[str], typer.Option("--param", "-p", help=PARAM_HELP)]
 SetOption = Annotated[List[str], typer.Option("--set", help=SET_HELP)]
 TrialsOption = Annotated[Optional[int], typer.Option(
@@ -261,8 +265,7 @@ def train(
 
 @command()
 def run(
-    study: str = typer.Argument(..., help="A bundled study, a YAML study file, or a new name "
-                                "with --param."),
+    study: StudySource,
     param: ParamOption = [],
     set_: SetOption = [],
     trials: TrialsOption = None,
@@ -316,8 +319,7 @@ def run(
 
 @command()
 def create(
-    study: str = typer.Argument(..., help="A bundled study, a YAML study file, or a new name "
-                                "with --param."),
+    study: StudySource,
     param: ParamOption = [],
     set_: SetOption = [],
     trials: TrialsOption = None,
@@ -467,7 +469,7 @@ def list_(
 
 @command()
 def show(
-    study: str = typer.Argument(..., help="Study name."),
+    study: StudyName,
     root: Optional[Path] = _root_option(),
     storage: Optional[str] = _storage_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -485,7 +487,7 @@ def show(
 
 @command()
 def best(
-    study: str = typer.Argument(..., help="Study name."),
+    study: StudyName,
     export: Optional[Path] = typer.Option(None, "--export", file_okay=False,
                                           help="Write the best model (safetensors), its config, "
                                                "params and metrics into this folder."),
@@ -525,7 +527,7 @@ def _finite(value: Optional[float]) -> Optional[float]:
 
 @command()
 def report(
-    study: str = typer.Argument(..., help="Study name."),
+    study: StudyName,
     out: Optional[Path] = typer.Option(None, "--output", "-o", dir_okay=False,
                                        show_default="<root>/<study>/report.html",
                                        help="HTML file to write."),
@@ -558,7 +560,7 @@ def report(
 
 @command()
 def dashboard(
-    study: str = typer.Argument(..., help="Study name."),
+    study: StudyName,
     host: str = typer.Option("127.0.0.1", "--host",
                              help="Address to listen on; the dashboard can change and delete "
                                   "studies, so only this machine by default."),
@@ -587,7 +589,7 @@ def dashboard(
 
 @command()
 def runs(
-    study: str = typer.Argument(..., help="Study name."),
+    study: StudyName,
     root: Optional[Path] = _root_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -606,7 +608,7 @@ def runs(
 
 @command()
 def sync(
-    study: str = typer.Argument(..., help="Study name."),
+    study: StudyName,
     root: Optional[Path] = _root_option(),
     wandb_project: Optional[str] = typer.Option(None, "--wandb-project",
                                                 help="Upload to this W&B project instead."),

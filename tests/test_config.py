@@ -158,49 +158,36 @@ def test_compatible_combinations_are_accepted():
     TrainConfig(warmup_epochs=2, epochs=3, scheduler="cosine")
 
 
-@pytest.mark.parametrize("dataset", ["digits", "cifar10", "fake", "imagefolder:/x",
-                                     "imagefolder:~/pics", "pkg.mod:fn", "mod:make_data"])
-def test_dataset_forms_accepted(dataset):
-    assert TrainConfig(dataset=dataset).dataset == dataset
+# The settings that take a name or a `package.module:function` form, with forms they accept
+# and forms they refuse (naming the setting).
+FORMS = {
+    "dataset": (["digits", "cifar10", "fake", "imagefolder:/x", "imagefolder:~/pics",
+                 "pkg.mod:fn", "mod:make_data"],
+                ["digit", "pkg.mod", "pkg.mod:", ":fn", "1pkg:fn", "pkg.mod:fn:x", "pkg mod:fn",
+                 ""]),
+    "model": (["cnn", "mlp", "resnet18", "pkg.mod:fn", "my_models:tiny"],
+              ["resnet", "cnnn", "pkg.mod", "pkg:", "a:b:c", "imagefolder:/x"]),
+    "device": (["auto", "cpu", "cuda", "cuda:0", "cuda:12"],
+               ["gpu", "cuda:", "cuda:x", "CPU", "mps0"]),
+}
 
 
-@pytest.mark.parametrize("dataset", ["digit", "pkg.mod", "pkg.mod:", ":fn", "1pkg:fn",
-                                     "pkg.mod:fn:x", "pkg mod:fn", ""])
-def test_dataset_garbage_rejected(dataset):
-    with pytest.raises(ConfigError, match="^dataset:"):
-        TrainConfig(dataset=dataset)
+@pytest.mark.parametrize("name, value", [(n, v) for n, (good, _) in FORMS.items() for v in good])
+def test_named_forms_accepted(name, value):
+    assert getattr(TrainConfig(**{name: value}), name) == value
 
 
-def test_dataset_typo_suggests():
-    with pytest.raises(ConfigError, match="did you mean 'digits'"):
-        TrainConfig(dataset="digts")
+@pytest.mark.parametrize("name, value", [(n, v) for n, (_, bad) in FORMS.items() for v in bad])
+def test_named_forms_rejected(name, value):
+    with pytest.raises(ConfigError, match=f"^{name}:"):
+        TrainConfig(**{name: value})
 
 
-@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet18", "pkg.mod:fn", "my_models:tiny"])
-def test_model_forms_accepted(model):
-    assert TrainConfig(model=model).model == model
-
-
-@pytest.mark.parametrize("model", ["resnet", "cnnn", "pkg.mod", "pkg:", "a:b:c", "imagefolder:/x"])
-def test_model_garbage_rejected(model):
-    with pytest.raises(ConfigError, match="^model:"):
-        TrainConfig(model=model)
-
-
-def test_model_typo_suggests():
-    with pytest.raises(ConfigError, match="did you mean 'resnet18'"):
-        TrainConfig(model="resnet19")
-
-
-@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12"])
-def test_device_forms_accepted(device):
-    assert TrainConfig(device=device).device == device
-
-
-@pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "CPU", "mps0"])
-def test_device_garbage_rejected(device):
-    with pytest.raises(ConfigError, match="^device:"):
-        TrainConfig(device=device)
+@pytest.mark.parametrize("name, typo, suggestion", [("dataset", "digts", "digits"),
+                                                    ("model", "resnet19", "resnet18")])
+def test_named_form_typo_suggests(name, typo, suggestion):
+    with pytest.raises(ConfigError, match=f"did you mean '{suggestion}'"):
+        TrainConfig(**{name: typo})
 
 
 @pytest.mark.parametrize("scaling, batch_size, expected", [
