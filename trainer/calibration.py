@@ -25,9 +25,9 @@ class CalibrationTally:
         # Bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 cannot
         # occur after a softmax, so the first bin's open lower edge loses nothing.
         self._inner_edges = torch.linspace(0, 1, bins + 1, device=device)[1:-1]
-        self._count = torch.zeros(bins, device=device)
-        self._confidence = torch.zeros(bins, device=device)
-        self._correct = torch.zeros(bins, device=device)
+        self._bins = bins
+        # Per bin: [samples, sum of confidences, correct predictions].
+        self._per_bin = torch.zeros(bins, 3, device=device)
         self._nll = torch.zeros((), device=device)
 
     def add(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
@@ -35,15 +35,17 @@ class CalibrationTally:
         self._nll += F.nll_loss(log_probs, targets, reduction="sum")
         confidence, predicted = log_probs.max(dim=1)
         confidence = confidence.exp()
-        bin_index = torch.bucketize(confidence, self._inner_edges)
-        self._count.index_add_(0, bin_index, torch.ones_like(confidence))
-        self._confidence.index_add_(0, bin_index, confidence)
-        self._correct.index_add_(0, bin_index, (predicted == targets).float())
+        in_bin = F.one_hot(torch.bucketize(confidence, self._inner_edges), self._bins).float()
+        # A matrix product rather than index_add_, whose atomic adds on a GPU sum in a
+        # different order each run: the same model must give the same metrics every time.
+        self._per_bin += in_bin.T @ torch.stack(
+            [torch.ones_like(confidence), confidence, (predicted == targets).float()], dim=1)
 
     def summary(self) -> dict[str, float]:
         """{'nll', 'ece', 'overconfidence'} over everything added so far."""
-        total = self._count.sum()
-        gap = (self._confidence - self._correct).abs().sum() / total
-        overconfidence = (self._confidence.sum() - self._correct.sum()) / total
+        count, confidence, correct = self._per_bin.unbind(dim=1)
+        total = count.sum()
+        gap = (confidence - correct).abs().sum() / total
+        overconfidence = (confidence.sum() - correct.sum()) / total
         return {"nll": (self._nll / total).item(), "ece": gap.item(),
                 "overconfidence": overconfidence.item()}
