@@ -1,5 +1,7 @@
 """trainer.data: splits, batches on both paths, and every kind of dataset, all offline."""
 import struct
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -288,3 +290,11 @@ def test_user_factory_errors(tmp_path, monkeypatch):
         load_data(TrainConfig(dataset="my_other_data:missing"))
     with pytest.raises(DataError, match=r"must return \(train_dataset, val_dataset, num_classes\)"):
         load_data(TrainConfig(dataset="my_other_data:build"))
+
+
+def test_digits_load_without_importing_scikit_learn():
+    """Each worker process loads digits; importing scikit-learn would cost it over a second."""
+    code = ("import sys; from trainer.config import TrainConfig; from trainer.data import load_data;"
+            "load_data(TrainConfig()); print('sklearn' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import math
 import os
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorD
 from trainer.config import DATASET_SIZES, TrainConfig, split_sizes
 from trainer.errors import DataError
 
-# scikit-learn and torchvision are imported inside the loaders that need them: each takes
-# a second or more to import, and most runs need only one of them.
+# torchvision is imported inside the loaders that need it, and scikit-learn not at all (its
+# digits file is read directly): each takes a second or more to import.
 
 
 @dataclass(eq=False)
@@ -88,12 +89,27 @@ def _from_dataset(full: Dataset, num_classes: int, config: TrainConfig) -> Data:
 # --- built-in datasets --------------------------------------------------------------------
 
 def _digits(config: TrainConfig) -> Data:
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: always offline
-
-    digits = load_digits()
-    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(digits.target, dtype=torch.int64)
+    x, y = _digits_tensors()
     return _from_tensors(x, y, 10, config)
+
+
+@functools.cache
+def _digits_tensors() -> tuple[Tensor, Tensor]:
+    """scikit-learn's bundled copy of the UCI digits (always offline): 1797 images, 1x8x8,
+    grey levels 0..16 scaled to [0, 1], and their labels. Read straight from the package's
+    CSV, as `sklearn.datasets.load_digits` does, because importing scikit-learn costs every
+    worker process over a second before its first trial."""
+    spec = importlib.util.find_spec("sklearn")
+    folder = Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations \
+        else None
+    path = folder / "datasets" / "data" / "digits.csv.gz" if folder else None
+    if path is None or not path.is_file():
+        raise DataError("digits: scikit-learn's bundled digits.csv.gz was not found; "
+                        "install it with `pip install scikit-learn`")
+    import numpy as np
+
+    table = torch.from_numpy(np.loadtxt(path, delimiter=",", dtype=np.float32))
+    return table[:, :-1].reshape(-1, 1, 8, 8) / 16.0, table[:, -1].to(torch.int64)
 
 
 @dataclass(frozen=True)
