@@ -11,10 +11,12 @@ resumable, and stops with the signal; a worker that dies or fails is reported on
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -119,6 +121,7 @@ def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
 def _child(target, slot: WorkerSlot, count) -> None:
     # Before anything touches CUDA: the GPU a worker may see is fixed when CUDA starts.
     os.environ.update(slot.environment())
+    _stop_if_orphaned()
 
     def count_trial() -> None:
         count.value += 1      # this process is the only writer of its counter
@@ -128,6 +131,19 @@ def _child(target, slot: WorkerSlot, count) -> None:
             target(slot, count_trial)
         except Stopped as stop:
             sys.exit(stop.exit_code)
+
+
+def _stop_if_orphaned() -> None:
+    """A parent killed outright (SIGKILL, the OOM killer) forwards no signal: its workers would
+    run on unsupervised. Each watches its parent and, once it is gone, stops as if preempted
+    (SIGTERM to itself): its trial is left resumable and the next `sweep run` continues it."""
+    parent = multiprocessing.parent_process()
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="sweep-parent-watch", daemon=True).start()
 
 
 def _stop_all(processes, signum: int) -> None:

@@ -96,6 +96,35 @@ def test_a_signal_exits_with_its_code_and_leaves_no_running_trial(tmp_path, sign
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no partial files
 
 
+def is_running(pid: int) -> bool:
+    """The process exists and is not a zombie (orphans may wait a while to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_of_a_killed_parent_stop_and_leave_their_trials_resumable(tmp_path):
+    process = start("run", "orphaned", *SLOW_SPACE, "--set", "epochs=60", "--trials", "2",
+                    "--workers", "2", "--heartbeat", "1", "--root", tmp_path, *QUIET)
+    folder = tmp_path / "orphaned" / "trials"
+    wait_for(lambda: sum(bool(epochs_saved(f / "last.pt")) for f in folder.glob("*")) == 2,
+             timeout=90, what="both workers' first epochs", process=process)
+    workers = {int(pid) for pid in
+               Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()}
+    assert len(workers) >= 2
+    os.kill(process.pid, signal.SIGKILL)   # the parent alone, which forwards nothing
+    process.wait()
+
+    wait_for(lambda: not any(map(is_running, workers)), timeout=60, what="the workers to stop")
+    found = trials("orphaned", tmp_path)
+    assert not in_state(found, TrialState.RUNNING)
+    preempted = {t.number for t in found if t.user_attrs.get("reason") == "preempted"}
+    assert preempted == {0, 1}, [(t.number, t.state.name, t.user_attrs) for t in found]
+    retried = {t.user_attrs[RETRY_OF_ATTR] for t in in_state(found, TrialState.WAITING)}
+    assert retried == preempted              # resumed from their checkpoints by the next run
+
+
 def test_signals_wait_for_a_safe_moment_and_earlier_handlers_still_run():
     seen = []
     earlier = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
