@@ -26,7 +26,9 @@ from sweeps.objective import REASON_ATTR
 from sweeps.retries import attempt, enqueue_retry
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
-IDLE_POLL = 1.0        # seconds between looks at the queue while other workers' trials run
+# Seconds between looks at the queue while other workers' trials run. Short: when the last
+# trial ends, `sweep run --workers N` waits for every idle worker's next look before it exits.
+IDLE_POLL = 0.2
 _logger = logging.getLogger("sweep")
 
 
