@@ -1,77 +1,105 @@
-"""Local workers: trials per minute of one study run by 1 and by 2 worker processes.
+"""Local workers: trials per minute of 1 and 2 `sweep` workers on this machine's cores, beside
+what two copies of the hand-written script get from the same cores.
 
-The same small study (digits, a CNN, random sampler, no pruning, fixed seed) runs as a whole
-`sweep run --workers W` process on the embedded journal storage; one worker keeps torch's
-default threads, two get the cores divided between them (one thread each on 2 cores). One
-worker held to one thread is shown too, to tell parallel processes from thread contention.
-Reported: end to end (process start to exit, so including each worker's start-up) and steady
-(first trial started to last trial finished, from the storage). Rounds alternate the
-configurations; the median is shown. Goal: 2 workers >= 1.7x one on 2 cores. Other processes
-loading the CPU skew it. Each worker process spends its first seconds importing torch, the
-data and the optimizer's compiler hooks, so a study much shorter than this one measures that.
+The work is the peer's grid (batch_size {32, 64, 128} x optimizer {sgd, adam}; lr 0.01,
+cosine, label smoothing 0.1; the peer's cnn on digits), EPOCHS epochs a trial, no pruning,
+W&B off. Every process runs those 6 trials:
 
-  python bench/workers.py [--trials 24] [--epochs 20] [--rounds 2] [--json FILE]
+  sweep, 1 worker       `sweep run --workers 1` (the worker keeps torch's default threads)
+  sweep, 2 workers      `sweep run --workers 2` over the grid twice (seed 0 and 1: 12 trials,
+                        the same work twice; the run gives each worker one thread)
+  peer, 1 process       the hand-written script with 2 threads
+  peer, 2 processes     two copies of it at once, 1 thread each
+
+Trials per minute count the whole run, process start to exit (imports and start-up
+included). x is the 2-process run's trials per minute over the 1-process run's of the same
+tool and round, median over the rounds (the range is shown too). The peer's x is
+what two processes of this work get from this machine at best: a hand-written script has no
+storage, queue or heartbeat to share. Rounds alternate the four runs; the median is shown.
+Goal: sweep's x >= 1.7 on 2 cores. Other processes on the CPU skew it.
+
+  python bench/workers.py [--epochs 20] [--rounds 3] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-import optuna
+from common import PEER, SWEEP, median, print_table, timed, write_json
 
-from common import SWEEP, median, print_table, timed, write_json
-from sweeps.storage import open_storage, storage_url
+GRID_TRIALS = 6
+PEER_GRID = ["--param", "batch_size=32,64,128", "--param", "optimizer=sgd,adam",
+             "--set", "lr=0.01", "--set", "momentum=0.9", "--set", "weight_decay=0",
+             "--set", "scheduler=cosine", "--set", "label_smoothing=0.1"]
+QUIET = {"WANDB_MODE": "disabled"}
 
-# (label, workers, torch threads or None for the default a run gives its workers)
-CONFIGS = (("1 worker", 1, None), ("1 worker, 1 thread", 1, 1), ("2 workers", 2, None))
 
-
-def run_once(workers: int, threads: int | None, trials: int, epochs: int,
-             root: Path) -> tuple[float, float]:
-    """(end-to-end seconds, steady seconds) of one `sweep run` with `workers` processes."""
-    command = [*SWEEP, "run", "bench", "--param", "lr=log:0.01..0.1", "--set", f"epochs={epochs}",
-               "--set", "model=cnn", "--set", "width=16", "--sampler", "random",
-               "--pruner", "none", "--trials", str(trials), "--workers", str(workers),
+def sweep_seconds(workers: int, epochs: int, root: Path) -> float:
+    # Two workers get the grid twice (seeds 0 and 1), so each process has the grid's work.
+    seeds = ["--param", "seed=0,1"] if workers == 2 else []
+    command = [*SWEEP, "run", "bench", *PEER_GRID, *seeds, "--set", f"epochs={epochs}",
+               "--sampler", "grid", "--pruner", "none", "--workers", str(workers),
                "--wandb", "disabled", "--root", str(root), "--json"]
-    if threads is not None:
-        command += ["--set", f"threads={threads}"]
-    seconds, _ = timed(command, cwd=Path.cwd())
-    study = optuna.load_study(study_name="bench",
-                              storage=open_storage(storage_url(root, None), create=False))
-    done = study.get_trials(deepcopy=False)
-    steady = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
-    return seconds, steady.total_seconds()
+    return timed(command, cwd=Path.cwd(), env=QUIET)[0]
+
+
+def peer_seconds(processes: int, epochs: int, root: Path) -> float:
+    threads = 2 if processes == 1 else 1
+    started = time.perf_counter()
+    running = [subprocess.Popen([sys.executable, str(PEER), "--mode", "grid", "--epochs",
+                                 str(epochs), "--threads", str(threads), "--out",
+                                 str(root / f"peer-{index}")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env={**os.environ, **QUIET})
+               for index in range(processes)]
+    for process in running:
+        _, error = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"the peer failed ({process.returncode}): {error[-2000:]!r}")
+    return time.perf_counter() - started
+
+
+RUNS = (("sweep", 1, sweep_seconds), ("sweep", 2, sweep_seconds),
+        ("peer", 1, peer_seconds), ("peer", 2, peer_seconds))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    timings: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in CONFIGS}
+    if not PEER.is_file():
+        raise SystemExit(f"the peer script is missing: {PEER}")
+    seconds: dict[str, list[float]] = {f"{tool} x{n}": [] for tool, n, _ in RUNS}
     for _ in range(args.rounds):
-        for label, workers, threads in CONFIGS:
+        for tool, processes, run in RUNS:
             with tempfile.TemporaryDirectory() as root:
-                timings[label].append(run_once(workers, threads, args.trials, args.epochs,
-                                               Path(root)))
-    per_minute = {label: (60 * args.trials / median([t[0] for t in timings[label]]),
-                          60 * args.trials / median([t[1] for t in timings[label]]))
-                  for label in timings}
-    one = per_minute[CONFIGS[0][0]]
-    rows = [[label, *rates, rates[0] / one[0], rates[1] / one[1]]
-            for label, rates in per_minute.items()]
-    print_table(f"trials per minute, {args.trials} trials x {args.epochs} epochs, "
+                seconds[f"{tool} x{processes}"].append(run(processes, args.epochs, Path(root)))
+    rows, per_minute, speedups = [], {}, {}
+    for tool, processes, _ in RUNS:
+        key = f"{tool} x{processes}"
+        per_minute[key] = 60 * GRID_TRIALS * processes / median(seconds[key])
+        # Each round's 2-process run over the same round's 1-process run: the machine's speed
+        # drifts between rounds more than between neighbouring runs.
+        speedups[key] = [processes * one / many for one, many
+                         in zip(seconds[f"{tool} x1"], seconds[key])]
+        unit = ("worker", "workers") if tool == "sweep" else ("process", "processes")
+        rows.append([f"{tool}, {processes} {unit[processes > 1]}", GRID_TRIALS * processes,
+                     median(seconds[key]), per_minute[key], median(speedups[key]),
+                     f"{min(speedups[key]):.2f}-{max(speedups[key]):.2f}"])
+    print_table(f"trials per minute, the peer's grid x {args.epochs} epochs, "
                 f"{os.cpu_count()} cores, median of {args.rounds}",
-                ["workers", "end_to_end", "steady", "x_end_to_end", "x_steady"], rows)
+                ["run", "trials", "seconds", "trials/min", "x", "x by round"], rows)
     print(f"load average when done: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(other processes on the CPU make these numbers noisy)")
-    write_json(args.json_path, {"trials": args.trials, "epochs": args.epochs,
-                                "seconds": timings, "trials_per_minute": per_minute})
+    write_json(args.json_path, {"epochs": args.epochs, "seconds": seconds,
+                                "trials_per_minute": per_minute, "speedups": speedups})
 
 
 if __name__ == "__main__":
