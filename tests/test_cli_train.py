@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from cli_helpers import sweep, sweep_process
 
@@ -13,18 +14,24 @@ def test_help_lists_options():
         assert option in result.stdout
 
 
-def test_train_json_reports_metrics_and_writes_outputs(tmp_path):
-    result = sweep("train", "--set", "epochs=2", "--set", "batch_size=32", "--out", tmp_path,
-                   "--json")
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs a CUDA device"))])
+def test_train_json_reports_metrics_and_writes_outputs(tmp_path, device):
+    result = sweep("train", "--set", "epochs=2", "--set", "batch_size=32", "--set",
+                   f"device={device}", "--out", tmp_path, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "completed" and report["epochs_run"] == 2
     assert set(report["final"]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "lr",
                                     "epoch_seconds", "samples_per_second"}
+    assert report["final"]["val_acc"] > 0.7
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["batch_size"] == 32 and saved["epochs"] == 2
+    assert (saved["batch_size"], saved["epochs"], saved["device"]) == (32, 2, device)
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
-    assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
+    assert (tmp_path / "best.pt").is_file()
+    weights = torch.load(tmp_path / "last.pt", weights_only=True)["model"].values()
+    assert {t.device.type for t in weights} == {device}   # saved where it trained
 
 
 def test_config_file_is_overridden_by_set(tmp_path):

@@ -1,7 +1,8 @@
 """The CUDA path on a real GPU: training in fp32, bf16 and fp16, channels_last and the DataLoader
-on the device, exact resume from a checkpoint written on the GPU (and its use on the CPU), the
-export of a GPU trial, `sweep train` and `sweep run --gpus` through the CLI, and a genuine CUDA
-out-of-memory error in one trial of a sweep.
+on the device, a checkpoint written on the GPU used and resumed on the CPU, the export of a
+GPU trial, `sweep run --gpus` through the CLI, and a genuine CUDA out-of-memory error in one
+trial of a sweep. Exact resume and `sweep train` on the GPU are CUDA cases of
+tests/test_loop.py and tests/test_cli_train.py.
 
 Skipped as a whole where torch sees no CUDA device (CI has none): run it on a GPU machine.
 """
@@ -18,18 +19,17 @@ if not torch.cuda.is_available():
     pytest.skip("needs a CUDA device: torch.cuda.is_available() is False on this machine",
                 allow_module_level=True)
 
-from cli_helpers import sweep, sweep_json
+from cli_helpers import sweep_json
 from trainer import TrainConfig, load_exported_model
 from trainer.checkpoint import load_checkpoint
 from trainer.data import load_data, make_batches
-from trainer.files import BEST, CONFIG, LAST
+from trainer.files import CONFIG, LAST
 from trainer.loop import fit
 from trainer.models import build_model
 from worker_helpers import QUIET, trials
 
 CUDA = TrainConfig(epochs=3, device="cuda", threads=1)
 CPU = torch.device("cpu")
-TIMING = ("epoch_seconds", "samples_per_second", "wall_seconds")
 GPU_LOG = "SWEEP_TEST_GPU_LOG"
 
 
@@ -107,43 +107,6 @@ def test_channels_last_and_dataloader_on_cuda(precision_runs, settings):
 
 # --- checkpoints written on the GPU ---------------------------------------------------------
 
-def assert_same_model(a, b):
-    state_a, state_b = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
-    assert state_a.keys() == state_b.keys()
-    for key in state_a:
-        assert torch.equal(state_a[key], state_b[key]), key
-
-
-def without(history, keys):
-    return [{k: v for k, v in m.items() if k not in keys} for m in history]
-
-
-@pytest.mark.parametrize("settings", [
-    dict(model="mlp"),
-    dict(model="cnn", amp="fp16", loader="dataloader", warmup_epochs=1),
-], ids=["mlp", "cnn-fp16-dataloader-warmup"])
-def test_resume_on_cuda_is_equivalent_to_a_straight_run(tmp_path, monkeypatch, settings):
-    # cuDNN may pick convolution kernels that accumulate in no fixed order; pin it so that
-    # a straight run can be reproduced at all, which is what this test compares against.
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    config = CUDA.replace(epochs=4, **settings)
-    straight = fit(config, out_dir=tmp_path / "a")
-    stopped = fit(config, out_dir=tmp_path / "b", callbacks=[stop_after(2)])
-    assert stopped.status == "stopped" and stopped.epochs_run == 2
-    resumed = fit(config, out_dir=tmp_path / "b", resume_from=tmp_path / "b" / LAST)
-    assert resumed.status == "completed" and resumed.epochs_run == 4
-    assert resumed.history[:2] == stopped.history
-
-    assert without(resumed.history, TIMING) == without(straight.history, TIMING)
-    assert resumed.best_epoch == straight.best_epoch
-    assert_same_model(tmp_path / "a" / LAST, tmp_path / "b" / LAST)
-    assert_same_model(tmp_path / "a" / BEST, tmp_path / "b" / BEST)
-    a, b = load_checkpoint(tmp_path / "a" / LAST), load_checkpoint(tmp_path / "b" / LAST)
-    assert a["scaler"] == b["scaler"]            # fp16: the loss scale resumed too
-    assert a["schedule"] == b["schedule"]
-
-
 def test_checkpoint_written_on_cuda_loads_and_resumes_on_cpu(tmp_path):
     config = CUDA.replace(epochs=3)
     stopped = fit(config, out_dir=tmp_path, callbacks=[stop_after(2)])
@@ -168,17 +131,6 @@ def test_checkpoint_written_on_cuda_loads_and_resumes_on_cpu(tmp_path):
 
 
 # --- the CLI on the GPU ---------------------------------------------------------------------
-
-def test_sweep_train_on_cuda(tmp_path):
-    result = sweep("train", "--set", "device=cuda", "--set", "epochs=2", "--out", tmp_path,
-                   "--json")
-    assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["status"] == "completed" and report["epochs_run"] == 2
-    assert report["final"]["val_acc"] > 0.7
-    assert json.loads((tmp_path / CONFIG).read_text())["device"] == "cuda"
-    assert all(t.is_cuda for t in raw_tensors(tmp_path / LAST))
-
 
 def test_export_of_a_cuda_trial_loads_on_cpu(tmp_path):
     report = sweep_json("run", "on_gpu", "--param", "lr=0.05,0.1", "--sampler", "grid",
