@@ -2,10 +2,13 @@
 
 Reasons recorded as the trial's `reason` attribute (shown by `sweep show`):
 out_of_memory (the settings need more memory than the device has: a finding, like a pruned
-trial), interrupted (Ctrl+C), preempted (SIGTERM) and error (anything else, with its traceback).
+trial), interrupted (Ctrl+C), preempted (SIGTERM), cannot_write (a full disk or a read-only
+folder: not the trial's fault, and every next trial would fail alike) and error (anything
+else, with its traceback).
 """
 from __future__ import annotations
 
+import errno
 import gc
 
 from sweeps.signals import Stopped
@@ -20,7 +23,16 @@ def reason(error: BaseException) -> str:
         return "interrupted"
     if is_out_of_memory(error):
         return "out_of_memory"
+    if cannot_write(error):
+        return "cannot_write"
     return "error"
+
+
+def cannot_write(error: BaseException) -> bool:
+    from trainer.errors import WriteError
+
+    return isinstance(error, WriteError) or (
+        isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS))
 
 
 def is_out_of_memory(error: BaseException) -> bool:

@@ -73,6 +73,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
             except Exception as error:
+                if failures.cannot_write(error):
+                    raise   # the sweep stops; the trial is given back below, to resume later
                 state = TrialState.FAIL
                 _logger.warning("trial %d failed: %s: %s", trial.number, type(error).__name__,
                                 error)

@@ -5,7 +5,9 @@ forked CUDA context, storage connection or lock), that claims trials from the st
 until it is empty. The CPU cores are divided between the workers as torch threads; a GPU
 worker sees only its own GPU (CUDA_VISIBLE_DEVICES), as `cuda`. The parent supervises: on
 SIGINT or SIGTERM it forwards the signal, waits for the workers to leave their trials
-resumable, and stops with the signal; a worker that dies or fails is reported once all ended
+resumable, and stops with the signal. What a worker raises (a full disk, a storage error) is
+raised again in the parent once all have ended, so `sweep run --workers N` reports it as one
+line and its exit code, as a single in-process worker would; a worker that dies is reported
 (its trial is retried by the others, or by the next run).
 """
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import re
 import signal
 import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -99,18 +103,30 @@ def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
     inside `signals.stopping_on_signals()`."""
     context = multiprocessing.get_context("spawn")
     counts = [context.Value("i", 0) for _ in slots]
-    processes = [context.Process(target=_child, args=(target, slot, count), daemon=False,
-                                 name=f"sweep-worker-{slot.index}")
+    errors, raised = context.SimpleQueue(), []
+    processes = [context.Process(target=_child, args=(target, slot, count, errors),
+                                 daemon=False, name=f"sweep-worker-{slot.index}")
                  for slot, count in zip(slots, counts)]
     for process in processes:
         process.start()
     try:
         while alive := [p for p in processes if p.is_alive()]:
             alive[0].join(POLL)
+            while not errors.empty():   # drained as they come: a full pipe would block a worker
+                raised.append(errors.get())
             signals.check()
     except Stopped as stop:
         _stop_all(processes, stop.signum)
         raise
+    while not errors.empty():
+        raised.append(errors.get())
+    if raised:
+        # What a worker raised is raised here, as if it had run in this process: `sweep run`
+        # then reports a full disk or a bad setting as one line and its own exit code.
+        error, where = raised[0]
+        if hasattr(error, "add_note"):
+            error.add_note(f"raised in a worker process:\n{where}")
+        raise error
     failed = [f"worker {slot.index} {_ended(process.exitcode)}"
               for slot, process in zip(slots, processes) if process.exitcode != 0]
     if failed:
@@ -118,7 +134,7 @@ def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
     return sum(count.value for count in counts)
 
 
-def _child(target, slot: WorkerSlot, count) -> None:
+def _child(target, slot: WorkerSlot, count, errors) -> None:
     # Before anything touches CUDA: the GPU a worker may see is fixed when CUDA starts.
     os.environ.update(slot.environment())
     _stop_if_orphaned()
@@ -131,6 +147,17 @@ def _child(target, slot: WorkerSlot, count) -> None:
             target(slot, count_trial)
         except Stopped as stop:
             sys.exit(stop.exit_code)
+        except Exception as error:
+            errors.put((_picklable(error, slot), traceback.format_exc()[-8000:]))
+            sys.exit(1)
+
+
+def _picklable(error: Exception, slot: WorkerSlot) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return WorkerError(f"worker {slot.index}: {type(error).__name__}: {error}")
 
 
 def _stop_if_orphaned() -> None:

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from optuna.trial import TrialState
 
 from cli import app as cli_app
 from cli_helpers import sweep
+from sweeps.retries import RETRY_OF_ATTR
+from worker_helpers import in_state, trials
 from trainer.checkpoint import load_checkpoint, save_atomic
 from trainer.files import BEST, EXPORT_WEIGHTS, LAST
 
@@ -393,6 +396,28 @@ def test_a_really_full_disk_keeps_the_previous_checkpoint(small_disk):
     one_line_error(result, 7, "error: could not write ", "No space left on device")
     assert load_checkpoint(small_disk / "run" / LAST)["epoch"] == 1
     assert not list((small_disk / "run").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_full_disk_stops_the_sweep_and_keeps_its_trials_to_resume(small_disk, workers):
+    """Every next trial would fail alike: the sweep stops at once (exit 7), and the trials the
+    disk stopped are failed as cannot_write and queued to resume once there is room. (The
+    storage is on another disk here; on the full one, a trial it cannot record stays RUNNING
+    until the next run finds its heartbeat stale and retries it.)"""
+    root, storage = small_disk / "runs", small_disk.parent / "optuna.journal"
+    result = sweep("run", "full", "--param", "lr=log:0.01..0.1", "--set", "epochs=3", *SMALL,
+                   "--sampler", "random", "--pruner", "none", "--trials", "4",
+                   "--workers", workers, "--wandb", "disabled", "--root", root,
+                   "--storage", storage)
+    one_line_error(result, 7, "error: could not write ", "No space left on device")
+    found = trials("full", root, str(storage))
+    stopped = in_state(found, TrialState.FAIL)
+    assert stopped and all(t.user_attrs["reason"] == "cannot_write" for t in stopped)
+    assert not in_state(found, TrialState.RUNNING, TrialState.COMPLETE)
+    retried = {t.user_attrs[RETRY_OF_ATTR] for t in in_state(found, TrialState.WAITING)
+               if RETRY_OF_ATTR in t.user_attrs}
+    assert retried == {t.number for t in stopped}
+    assert not list(root.rglob("*.tmp"))
 
 
 # --- 4. torch older than 2.6 is refused at start ------------------------------------------

@@ -45,10 +45,20 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
         os.replace(temp, path)
     except BaseException as error:
         Path(temp).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise _write_error(path, error) from None
+        if (failed_write := _os_error(error)) is not None:
+            raise _write_error(path, failed_write) from None
         raise
     _fsync_directory(path.parent)
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The OSError behind `error`, if any: torch's zip writer reports a write that failed (a
+    full disk) as a RuntimeError ("unexpected pos") raised while handling the OSError."""
+    for _ in range(8):  # a chain is short; a bound keeps a cyclic one from looping
+        if error is None or isinstance(error, OSError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _write_error(path: Path, error: OSError) -> WriteError:
