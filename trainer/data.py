@@ -100,9 +100,8 @@ def _digits_tensors() -> tuple[Tensor, Tensor]:
     CSV, as `sklearn.datasets.load_digits` does, because importing scikit-learn costs every
     worker process over a second before its first trial."""
     spec = importlib.util.find_spec("sklearn")
-    folder = Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations \
-        else None
-    path = folder / "datasets" / "data" / "digits.csv.gz" if folder else None
+    package = spec.submodule_search_locations if spec else None
+    path = Path(package[0], "datasets", "data", "digits.csv.gz") if package else None
     if path is None or not path.is_file():
         raise DataError("digits: scikit-learn's bundled digits.csv.gz was not found; "
                         "install it with `pip install scikit-learn`")
