@@ -91,7 +91,7 @@ RICH_ROW_LIMIT = 200
 def trials_table(study: str, rows, metric: str, title: str | None = None) -> None:
     shown = _varying(rows)
     header = ["#", "state", metric, "epochs", "pruned at", "seconds", "params"]
-    cells = [[str(row.number), f"{row.state} ({row.reason})" if row.reason else row.state,
+    cells = [[str(row.number), _state(row),
               _number(row.value), _number(row.epochs_run), _number(row.pruned_at),
               _number(row.duration_s, 3),
               _params({name: row.params[name] for name in shown if name in row.params})]
@@ -109,6 +109,16 @@ def trials_table(study: str, rows, metric: str, title: str | None = None) -> Non
     for line in cells:
         table.add_row(*line)
     console.print(table)
+
+
+def _state(row) -> str:
+    """`failed (lost)`, `completed, retry of #3 from epoch 5`."""
+    state = f"{row.state} ({row.reason})" if row.reason else row.state
+    if row.retry_of is not None:
+        state += f", retry of #{row.retry_of}"
+        if row.resumed_at:
+            state += f" from epoch {row.resumed_at}"
+    return state
 
 
 def top_trials(study: str, rows, metric: str, kept: dict[int, str]) -> None:

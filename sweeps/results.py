@@ -12,6 +12,7 @@ from sweeps.errors import StudyNotFound
 from sweeps.objective import PARAMS_ATTR, REASON_ATTR, SUMMARY_ATTR
 from sweeps.orchestrate import SPEC_ATTR
 from sweeps.retention import CHECKPOINTS_ATTR, ranked
+from sweeps.retries import RESUMED_AT_ATTR, RETRY_OF_ATTR
 from sweeps.storage import mask_password, open_storage, storage_url
 
 STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
@@ -31,6 +32,8 @@ class TrialRow:
     duration_s: float | None
     checkpoint: str | None           # kept best checkpoint, relative to the root
     best_metrics: dict[str, float] | None
+    retry_of: int | None = None      # the trial this one retries (its worker died or stopped)
+    resumed_at: int | None = None    # the epoch of that trial's checkpoint it continued from
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,4 +87,6 @@ def _row(trial: FrozenTrial, kept: dict[str, str]) -> TrialRow:
                     value=trial.value, params=trial.user_attrs.get(PARAMS_ATTR, trial.params),
                     epochs_run=summary.get("epochs_run"), pruned_at=summary.get("pruned_at"),
                     duration_s=duration, checkpoint=kept.get(str(trial.number)),
-                    best_metrics=summary.get("best"))
+                    best_metrics=summary.get("best"),
+                    retry_of=trial.user_attrs.get(RETRY_OF_ATTR),
+                    resumed_at=trial.user_attrs.get(RESUMED_AT_ATTR))

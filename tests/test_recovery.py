@@ -51,6 +51,8 @@ def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(tmp_p
     assert retry.user_attrs["summary"]["epochs_run"] == 8
     metrics = (tmp_path / "killed" / "trials" / "00001" / "metrics.jsonl").read_text()
     assert len(metrics.splitlines()) == 8
+    shown = sweep("show", "killed", "--root", tmp_path, env={"COLUMNS": "200"}).stdout
+    assert "failed (lost)" in shown and f"completed, retry of #0 from epoch {saved}" in shown
 
 
 def test_a_trial_killed_before_its_first_heartbeat_is_reconciled(tmp_path):
