@@ -12,6 +12,7 @@ import errno
 import gc
 
 from sweeps.signals import Stopped
+from trainer.errors import WriteError
 
 _OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory")
 
@@ -29,8 +30,6 @@ def reason(error: BaseException) -> str:
 
 
 def cannot_write(error: BaseException) -> bool:
-    from trainer.errors import WriteError
-
     return isinstance(error, WriteError) or (
         isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS))
 

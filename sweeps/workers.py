@@ -110,16 +110,17 @@ def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
     for process in processes:
         process.start()
     try:
-        while alive := [p for p in processes if p.is_alive()]:
-            alive[0].join(POLL)
+        while True:
+            alive = [p for p in processes if p.is_alive()]
             while not errors.empty():   # drained as they come: a full pipe would block a worker
                 raised.append(errors.get())
+            if not alive:               # (looked at before draining: nothing put is missed)
+                break
+            alive[0].join(POLL)
             signals.check()
     except Stopped as stop:
         _stop_all(processes, stop.signum)
         raise
-    while not errors.empty():
-        raised.append(errors.get())
     if raised:
         # What a worker raised is raised here, as if it had run in this process: `sweep run`
         # then reports a full disk or a bad setting as one line and its own exit code.
