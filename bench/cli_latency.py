@@ -19,12 +19,12 @@ from pathlib import Path
 import optuna
 
 from common import SWEEP, median, print_table, timed, write_json
-from sweeps.storage import open_storage, storage_url
+from torchsweep.sweeps.storage import open_storage, storage_url
 
 STUDY = "latency_study"
 EPOCHS = 8
 # Runs the CLI, then reports on stderr whether torch got imported along the way.
-PROBE = ("import sys\nfrom cli.app import app\ntry:\n    app()\nfinally:\n"
+PROBE = ("import sys\nfrom torchsweep.cli.app import app\ntry:\n    app()\nfinally:\n"
          "    print('TORCH_IMPORTED' if 'torch' in sys.modules else 'NO_TORCH', file=sys.stderr)")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 PEER = BENCH.parent.parent / "shared" / "peers" / "handwritten_optuna.py"
-SWEEP = [sys.executable, "-c", "from cli.app import app; app()"]
+SWEEP = [sys.executable, "-c", "from torchsweep.cli.app import app; app()"]
 
 
 def timed(command: list[str], cwd: Path, env: dict | None = None) -> tuple[float, str]:

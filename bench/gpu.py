@@ -14,8 +14,8 @@ import argparse
 import statistics
 
 from common import print_table, write_json
-from trainer import TrainConfig
-from trainer.loop import fit
+from torchsweep.trainer import TrainConfig
+from torchsweep.trainer.loop import fit
 
 # (label, settings): each row changes one thing against its baseline row.
 CASES = [

@@ -18,7 +18,7 @@ echo "trials per hour, workers sharing GPU 0 (digits, cnn, 12 trials x 10 epochs
 printf "%8s  %10s  %14s\n" workers seconds trials/hour
 for k in 1 2 4; do
   start=$(date +%s.%N)
-  python -c "from cli.app import app; app()" run "gpu_share_$k" --root "$root" \
+  python -c "from torchsweep.cli.app import app; app()" run "gpu_share_$k" --root "$root" \
     --param lr=log:0.01..0.2 --param batch_size=64,128 --set epochs=10 --trials 12 \
     --sampler random --pruner none --gpus 0 --workers-per-gpu "$k" --json > "$out/workers-$k.json"
   end=$(date +%s.%N)

@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 from common import print_table, write_json
-from sweeps.catalog import resolve
-from sweeps.objective import NullObserver
-from sweeps.orchestrate import RunOptions, run_study
+from torchsweep.sweeps.study.catalog import resolve
+from torchsweep.sweeps.engine.objective import NullObserver
+from torchsweep.sweeps.engine.orchestrate import RunOptions, run_study
 
 
 def resident_mib() -> tuple[float, float]:

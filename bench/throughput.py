@@ -16,10 +16,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from common import print_table, write_json
-from trainer import TrainConfig
-from trainer.data import load_data
-from trainer.loop import fit
-from trainer.models import build_model
+from torchsweep.trainer import TrainConfig
+from torchsweep.trainer.data import load_data
+from torchsweep.trainer.loop import fit
+from torchsweep.trainer.models import build_model
 
 ROUNDS = 3
 

@@ -17,8 +17,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from cli import output
-from sweeps.signals import Stopped
+from torchsweep.cli import output
+from torchsweep.sweeps.engine.signals import Stopped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter sweeps for PyTorch: W&B sweep files, Optuna trials with "
@@ -122,7 +122,7 @@ def _installed_torch() -> str | None:
 @app.callback()
 def _at_start() -> None:
     """Before any command: refuse an unsafe torch, and mask passwords in sys.argv."""
-    from sweeps.storage import mask_password
+    from torchsweep.sweeps.storage import mask_password
 
     problem = torch_problem(_installed_torch())
     if problem:
@@ -140,7 +140,7 @@ def _positive(value: Optional[float]) -> Optional[float]:
 
 
 def _gpu_list(text: Optional[str]) -> Optional[str]:
-    from sweeps.workers import parse_gpus
+    from torchsweep.sweeps.engine.workers import parse_gpus
 
     if text is not None:
         try:
@@ -202,7 +202,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 
 def _root(root: Optional[Path]) -> Path:
-    from sweeps.storage import default_root
+    from torchsweep.sweeps.storage import default_root
 
     return root or default_root()
 
@@ -225,8 +225,8 @@ def train(
 
     import yaml
 
-    from trainer.config import TrainConfig
-    from trainer.errors import ConfigError
+    from torchsweep.trainer.config import TrainConfig
+    from torchsweep.trainer.errors import ConfigError
 
     settings = {}
     if config is not None:
@@ -241,15 +241,15 @@ def train(
     resolved = TrainConfig.from_dict(settings)
     out = out or _root(None) / "train" / time.strftime("%Y%m%d-%H%M%S")
     if resume is not None:
-        from trainer.checkpoint import resume_point
+        from torchsweep.trainer.checkpoint import resume_point
 
         resume, fallback_note = resume_point(resume)
         if fallback_note:
             output.notice(fallback_note)
 
-    from sweeps.background import Fanout
-    from sweeps.tensorboard_events import TensorBoardRun
-    from trainer.loop import fit
+    from torchsweep.sweeps.tracking.background import Fanout
+    from torchsweep.sweeps.tracking.tensorboard_events import TensorBoardRun
+    from torchsweep.trainer.loop import fit
 
     events = Fanout([TensorBoardRun(out)] if tensorboard else [])
     try:
@@ -295,7 +295,7 @@ def run(
 ) -> None:
     """Create or continue a study, queue its trials and run them, pruning the ones that fall
     behind. Run it again after a crash or Ctrl+C: it continues where it stopped."""
-    from sweeps.orchestrate import RunOptions, run_study
+    from torchsweep.sweeps.engine.orchestrate import RunOptions, run_study
 
     root = _root(root)
     spec = _resolve(study, root, param, set_, as_json)
@@ -336,7 +336,7 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create or continue a study and queue its trials, for `sweep worker` on any machine."""
-    from sweeps.orchestrate import RunOptions, create_study
+    from torchsweep.sweeps.engine.orchestrate import RunOptions, create_study
 
     root = _root(root)
     spec = _resolve(study, root, param, set_, as_json)
@@ -378,8 +378,8 @@ def worker(
 ) -> None:
     """Join a study from this machine: run trials from its queue until none is queued or
     running, retrying those whose worker died."""
-    from sweeps.orchestrate import RunOptions, join_study
-    from sweeps.results import metric_name
+    from torchsweep.sweeps.engine.orchestrate import RunOptions, join_study
+    from torchsweep.sweeps.readout.trials import metric_name
 
     options = RunOptions(root=_root(root), storage=storage, timeout=timeout, seed=seed,
                          wandb=wandb.value if wandb else None, device=device,
@@ -391,7 +391,7 @@ def worker(
 
 
 def _resolve(study: str, root: Path, param: List[str], set_: List[str], as_json: bool):
-    from sweeps.catalog import resolve
+    from torchsweep.sweeps.study.catalog import resolve
 
     spec = resolve(study, root, param, set_)
     if spec.ignored and not as_json:
@@ -408,7 +408,7 @@ def _requeue(retry_failed: bool, restart_failed: bool) -> dict:
 
 
 def _local_workers(workers: int, gpus: Optional[str], workers_per_gpu: int) -> dict:
-    from sweeps.workers import parse_gpus
+    from torchsweep.sweeps.engine.workers import parse_gpus
 
     if gpus and workers != 1:
         raise typer.BadParameter("with --gpus there is one worker per GPU; use "
@@ -420,7 +420,7 @@ def _local_workers(workers: int, gpus: Optional[str], workers_per_gpu: int) -> d
 
 
 def _print_outcome(outcome, study: str, metric: str, as_json: bool) -> None:
-    from sweeps.results import best_row, trial_rows
+    from torchsweep.sweeps.readout.trials import best_row, trial_rows
 
     rows, best = trial_rows(outcome.study), best_row(outcome.study)
     if as_json:
@@ -441,7 +441,7 @@ def space(
     as_json: bool = typer.Option(False, "--json", help="Print the study as JSON."),
 ) -> None:
     """Print and validate a study's resolved search space."""
-    from sweeps.catalog import resolve
+    from torchsweep.sweeps.study.catalog import resolve
 
     spec = resolve(study, _root(root), param, set_)
     if as_json:
@@ -457,8 +457,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bundled studies, and the studies in the storage with their trial counts and best value."""
-    from sweeps.catalog import bundled_names
-    from sweeps.results import list_studies
+    from torchsweep.sweeps.study.catalog import bundled_names
+    from torchsweep.sweeps.readout.trials import list_studies
 
     studies = list_studies(_root(root), storage)
     if as_json:
@@ -475,7 +475,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Every trial of a study: state, params, value, epochs, pruned at, duration."""
-    from sweeps.results import load_study, metric_name, trial_rows
+    from torchsweep.sweeps.readout.trials import load_study, metric_name, trial_rows
 
     loaded = load_study(study, _root(root), storage)
     rows = trial_rows(loaded)
@@ -496,8 +496,8 @@ def best(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The best trial: params, metrics and checkpoint; optionally export it."""
-    from sweeps.errors import ExportError
-    from sweeps.results import best_row, load_study, metric_name
+    from torchsweep.sweeps.errors import ExportError
+    from torchsweep.sweeps.readout.trials import best_row, load_study, metric_name
 
     root = _root(root)
     loaded = load_study(study, root, storage)
@@ -506,7 +506,7 @@ def best(
         raise ExportError(f"study '{study}' has no completed trial yet")
     exported = None
     if export is not None:
-        from sweeps.export import export_best
+        from torchsweep.sweeps.readout.export import export_best
 
         exported = export_best(loaded, root, export)
         if exported["passed_over"] and not as_json:
@@ -544,15 +544,15 @@ def report(
 ) -> None:
     """One self-contained HTML page (works offline) of what the study found: its answer to the
     batch-size or label-smoothing question, learning curves, and the search."""
-    from sweeps.report import REPORT_FILE, build_report, write_html
-    from sweeps.results import load_study
+    from torchsweep.sweeps.readout.report.page import REPORT_FILE, build_report, write_html
+    from torchsweep.sweeps.readout.trials import load_study
 
     root = _root(root)
     made = build_report(load_study(study, root, storage), root, target)
     page = write_html(made, out or root / study / REPORT_FILE)
     images = []
     if png is not None:
-        from sweeps.png import write_pngs
+        from torchsweep.sweeps.readout.report.png import write_pngs
 
         images = write_pngs(made.plots, png)
     output.report_written(page, made, images)
@@ -569,9 +569,9 @@ def dashboard(
     storage: Optional[str] = _storage_option(),
 ) -> None:
     """Serve optuna-dashboard on the study's storage (live while trials run); Ctrl-C stops it."""
-    from sweeps.dashboard import Dashboard, is_local
-    from sweeps.results import load_study
-    from sweeps.storage import open_storage, storage_url
+    from torchsweep.sweeps.readout.dashboard import Dashboard, is_local
+    from torchsweep.sweeps.readout.trials import load_study
+    from torchsweep.sweeps.storage import open_storage, storage_url
 
     root = _root(root)
     load_study(study, root, storage)  # an unknown study fails here, with its exit code
@@ -595,7 +595,7 @@ def runs(
 ) -> None:
     """The study's W&B runs on disk (a run per trial, a study run per sweep), and whether
     each is synced."""
-    from sweeps.local_runs import list_runs, runs_folder
+    from torchsweep.sweeps.tracking.local_runs import list_runs, runs_folder
 
     root = _root(root)
     found = list_runs(root, study)
@@ -619,7 +619,7 @@ def sync(
                                        "synced, and syncing again continues."),
 ) -> None:
     """Upload the study's offline W&B runs with W&B's own sync (`wandb sync`)."""
-    from sweeps.local_runs import sync_runs
+    from torchsweep.sweeps.tracking.local_runs import sync_runs
 
     synced = sync_runs(_root(root), study, project=wandb_project, entity=wandb_entity,
                        timeout=timeout)
@@ -628,13 +628,13 @@ def sync(
 
 def _exit_code(error: BaseException) -> int | None:
     """Exit codes for errors a user can fix (listed in the README); None for bugs."""
-    from sweeps.dashboard import DashboardError
-    from sweeps.errors import ExportError, StorageError, StudyError, StudyNotFound, UnknownStudy
-    from sweeps.local_runs import SyncError
-    from sweeps.png import ImageError
-    from sweeps.space import SpaceError
-    from sweeps.workers import WorkerError
-    from trainer.errors import CheckpointError, ConfigError, DataError, WriteError
+    from torchsweep.sweeps.readout.dashboard import DashboardError
+    from torchsweep.sweeps.errors import ExportError, StorageError, StudyError, StudyNotFound, UnknownStudy
+    from torchsweep.sweeps.tracking.local_runs import SyncError
+    from torchsweep.sweeps.readout.report.png import ImageError
+    from torchsweep.sweeps.study.space import SpaceError
+    from torchsweep.sweeps.engine.workers import WorkerError
+    from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError, WriteError
 
     if isinstance(error, OSError) and error.errno in _DISK_FULL:
         return 7

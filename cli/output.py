@@ -134,7 +134,7 @@ def top_trials(study: str, rows, metric: str, kept: dict[int, str]) -> None:
 
 
 def _maximizes(rows, metric: str) -> bool:
-    from trainer.config import EPOCH_METRICS
+    from torchsweep.trainer.config import EPOCH_METRICS
 
     return EPOCH_METRICS.get(metric, "maximize") == "maximize"
 

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sweeps.errors import StorageError
+from torchsweep.sweeps.errors import StorageError
 
 EMBEDDED_FILE = "optuna.journal"
 ROOT_ENV = "SWEEP_ROOT"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sweeps.png import find_chromium
+from torchsweep.sweeps.readout.report.png import find_chromium
 
 
 @dataclass

@@ -8,7 +8,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from cli.app import app
+from torchsweep.cli.app import app
 
 
 def sweep(*args: str, env: dict | None = None):
@@ -24,6 +24,6 @@ def sweep_json(*args: str) -> dict:
 
 def sweep_process(*args: str, cwd=None, env: dict | None = None, timeout: float = 300):
     """The installed console script in its own process: real exit codes and streams."""
-    command = [sys.executable, "-c", "from cli.app import app; app()", *map(str, args)]
+    command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", *map(str, args)]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})

@@ -18,7 +18,7 @@ class _Raises(nn.Module):
 def out_of_memory_above_128(input_shape, num_classes, config) -> nn.Module:
     if config.batch_size > 128:
         return _Raises(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
-    from trainer.models import build_model
+    from torchsweep.trainer.models import build_model
 
     return build_model(config.replace(model="mlp"), input_shape, num_classes)
 

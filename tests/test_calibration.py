@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainer.calibration import ECE_BINS, CalibrationTally
-from trainer.config import TrainConfig
-from trainer.loop import fit
+from torchsweep.trainer.calibration import ECE_BINS, CalibrationTally
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.loop import fit
 
 CPU = torch.device("cpu")
 

@@ -10,14 +10,14 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from trainer import checkpoint
-from trainer.checkpoint import (FORMAT_VERSION, capture_rng, export_model, load_checkpoint,
+from torchsweep.trainer import checkpoint
+from torchsweep.trainer.checkpoint import (FORMAT_VERSION, capture_rng, export_model, load_checkpoint,
                                 load_exported_model, newest_valid, restore_rng, save_atomic)
-from trainer.config import TrainConfig
-from trainer.data import load_data, make_batches
-from trainer.errors import CheckpointError
-from trainer.files import BEST, CONFIG, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
-from trainer.loop import fit
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.data import load_data, make_batches
+from torchsweep.trainer.errors import CheckpointError
+from torchsweep.trainer.files import BEST, CONFIG, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
+from torchsweep.trainer.loop import fit
 
 CPU = torch.device("cpu")
 

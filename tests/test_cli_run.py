@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import sweep, sweep_json
-from sweeps.catalog import bundled_names
+from torchsweep.sweeps.study.catalog import bundled_names
 
 FAST = ("--set", "epochs=2", "--wandb", "disabled")
 
@@ -107,8 +107,8 @@ def test_changed_space_is_refused_unless_allowed(tmp_path):
 def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
     import torch
 
-    from trainer import TrainConfig, load_exported_model
-    from trainer.data import load_data, make_batches
+    from torchsweep.trainer import TrainConfig, load_exported_model
+    from torchsweep.trainer.data import load_data, make_batches
 
     run_json(tmp_path, "export_study", "--param", "lr=log:0.01..0.2", "--trials", "3")
     best = sweep_json("best", "export_study", "--root", tmp_path, "--export", tmp_path / "best")

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from trainer.config import (FIELDS, TrainConfig, allowed, check_setting, describe,
+from torchsweep.trainer.config import (FIELDS, TrainConfig, allowed, check_setting, describe,
                             unknown_setting_message)
-from trainer.errors import ConfigError
+from torchsweep.trainer.errors import ConfigError
 
 
 def test_defaults_are_valid_and_round_trip():

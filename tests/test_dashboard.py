@@ -11,7 +11,7 @@ import pytest
 
 from browser_helpers import open_page
 from cli_helpers import sweep, sweep_process
-from sweeps.dashboard import is_local
+from torchsweep.sweeps.readout.dashboard import is_local
 
 STUDY = "dash_study"
 STARTUP_S = 60
@@ -29,7 +29,7 @@ def root(tmp_path_factory):
 @pytest.fixture
 def dashboard(root):
     """`sweep dashboard` in its own process on a free port; yields the URL it printed."""
-    command = [sys.executable, "-c", "from cli.app import app; app()", "dashboard", STUDY,
+    command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "dashboard", STUDY,
                "--root", str(root), "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "COLUMNS": "200"})

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from trainer.config import TrainConfig
-from trainer.data import DataError, LoaderBatches, TensorBatches, load_data, make_batches
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.data import DataError, LoaderBatches, TensorBatches, load_data, make_batches
 
 CPU = torch.device("cpu")
 
@@ -294,7 +294,7 @@ def test_user_factory_errors(tmp_path, monkeypatch):
 
 def test_digits_load_without_importing_scikit_learn():
     """Each worker process loads digits; importing scikit-learn would cost it over a second."""
-    code = ("import sys; from trainer.config import TrainConfig; from trainer.data import load_data;"
+    code = ("import sys; from torchsweep.trainer.config import TrainConfig; from torchsweep.trainer.data import load_data;"
             "load_data(TrainConfig()); print('sklearn' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -15,12 +15,12 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from cli import app as cli_app
+from torchsweep.cli import app as cli_app
 from cli_helpers import sweep
-from sweeps.retries import RETRY_OF_ATTR
+from torchsweep.sweeps.engine.retries import RETRY_OF_ATTR
 from worker_helpers import in_state, trials
-from trainer.checkpoint import load_checkpoint, save_atomic
-from trainer.files import BEST, EXPORT_WEIGHTS, LAST
+from torchsweep.trainer.checkpoint import load_checkpoint, save_atomic
+from torchsweep.trainer.files import BEST, EXPORT_WEIGHTS, LAST
 
 BROKEN_STUDIES = Path(__file__).parent / "broken_studies"
 QUIET = ("--wandb", "disabled")

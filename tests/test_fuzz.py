@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import sweep
-from sweeps.space import DISTRIBUTIONS
-from trainer.config import FIELDS
+from torchsweep.sweeps.study.space import DISTRIBUTIONS
+from torchsweep.trainer.config import FIELDS
 
 FUZZ = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -4,8 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trainer import TrainConfig
-from trainer.loop import fit
+from torchsweep.trainer import TrainConfig
+from torchsweep.trainer.loop import fit
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 

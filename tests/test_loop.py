@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from trainer.checkpoint import load_checkpoint
-from trainer.config import EPOCH_METRICS, TrainConfig
-from trainer.errors import CheckpointError, ConfigError
-from trainer.files import BEST, CONFIG, LAST, METRICS
-from trainer.loop import fit
-from trainer.models import build_model
+from torchsweep.trainer.checkpoint import load_checkpoint
+from torchsweep.trainer.config import EPOCH_METRICS, TrainConfig
+from torchsweep.trainer.errors import CheckpointError, ConfigError
+from torchsweep.trainer.files import BEST, CONFIG, LAST, METRICS
+from torchsweep.trainer.loop import fit
+from torchsweep.trainer.models import build_model
 
 # One intra-op thread: these models are tiny, and a second thread only adds spin-waiting
 # that makes timings erratic when the cores are shared.

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.config import TrainConfig
-from trainer.errors import ConfigError
-from trainer.models import SmallCNN, build_model, count_parameters, initialise, strip_wrapper_prefixes
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.errors import ConfigError
+from torchsweep.trainer.models import SmallCNN, build_model, count_parameters, initialise, strip_wrapper_prefixes
 
 
 def reference_digits_net() -> nn.Module:

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.config import TrainConfig
-from trainer.data import load_data, make_batches
-from trainer.optim import WARMUP_START_FACTOR, Schedule, build_loss, build_optimizer
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.data import load_data, make_batches
+from torchsweep.trainer.optim import WARMUP_START_FACTOR, Schedule, build_loss, build_optimizer
 
 
 def params():

@@ -11,12 +11,13 @@ import pytest
 from optuna.trial import TrialState
 
 from cli_helpers import sweep, sweep_json
-from sweeps import signals, trial_queue
-from sweeps.catalog import resolve
-from sweeps.orchestrate import RunOptions, run_study
-from sweeps.retries import ATTEMPT_ATTR, RESUMED_AT_ATTR, RETRY_OF_ATTR
-from sweeps.signals import Stopped
-from sweeps.storage import open_storage, storage_url
+from torchsweep.sweeps.engine import signals
+from torchsweep.sweeps.engine import trial_queue
+from torchsweep.sweeps.study.catalog import resolve
+from torchsweep.sweeps.engine.orchestrate import RunOptions, run_study
+from torchsweep.sweeps.engine.retries import ATTEMPT_ATTR, RESUMED_AT_ATTR, RETRY_OF_ATTR
+from torchsweep.sweeps.engine.signals import Stopped
+from torchsweep.sweeps.storage import open_storage, storage_url
 from worker_helpers import (QUIET, SLOW_SPACE, TINY_SPACE, epochs_saved, finish, in_state, start,
                             trials, wait_for)
 

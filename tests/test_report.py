@@ -6,12 +6,12 @@ import pytest
 
 from browser_helpers import open_page
 from cli_helpers import sweep
-from sweeps.batch_size_plots import batch_size_plots
-from sweeps.critical_batch import fit_critical_batch
-from sweeps.figures import FADED
-from sweeps.histories import TrialHistory
-from sweeps.study_plots import learning_curves
-from sweeps.to_target import near_best_target, to_target
+from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots
+from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
+from torchsweep.sweeps.readout.report.figures import FADED
+from torchsweep.sweeps.readout.histories import TrialHistory
+from torchsweep.sweeps.readout.report.study_plots import learning_curves
+from torchsweep.sweeps.readout.report.to_target import near_best_target, to_target
 
 FAST = ("--set", "epochs=2", "--wandb", "disabled", "--sampler", "grid")
 BATCH_PLOTS = {"batch-steps", "batch-time", "batch-lr"}

@@ -3,7 +3,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweeps.retention import CHECKPOINTS_ATTR, RESUME_DIRS_ATTR, TRIAL_DIR_ATTR, retain_top_k
+from torchsweep.sweeps.engine.retention import CHECKPOINTS_ATTR, RESUME_DIRS_ATTR, TRIAL_DIR_ATTR, retain_top_k
 
 
 def _trial(root, study, number, state, value=None, **attrs):

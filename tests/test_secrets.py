@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from cli_helpers import sweep, sweep_process
-from sweeps.storage import mask_password
+from torchsweep.sweeps.storage import mask_password
 
 API_KEY = "secret-key-123"
 PASSWORD = "hunter2"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import sweeps
-from sweeps.space import SpaceError
-from sweeps.studyfile import StudySpec, load_study_file, parse_study
+from torchsweep.sweeps.study.space import SpaceError
+from torchsweep.sweeps.study.studyfile import StudySpec, load_study_file, parse_study
 
 WANDB_SWEEP = """\
 program: train.py
@@ -266,7 +266,7 @@ def test_with_options_rejects_bad_text():
 
 
 def test_importing_study_files_stays_cheap():
-    code = ("import sys, sweeps.studyfile, sweeps.space; "
+    code = ("import sys, torchsweep.sweeps.study.studyfile, torchsweep.sweeps.study.space; "
             "assert not {'torch', 'optuna'} & set(sys.modules), 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

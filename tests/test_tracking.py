@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import sweep, sweep_json
-from sweeps.background import TrackingWarning
-from sweeps.local_runs import list_runs, runs_folder
-from sweeps.tracking import Tracker, resolve_mode
+from torchsweep.sweeps.tracking.background import TrackingWarning
+from torchsweep.sweeps.tracking.local_runs import list_runs, runs_folder
+from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
 
 FAST = ("--set", "model=mlp", "--set", "batch_size=512")
 STUDY = """\
@@ -215,8 +215,8 @@ def test_sync_without_network_gives_up_at_its_timeout(tracked):
 def test_fifty_trials_leave_open_files_and_threads_flat(tmp_path):
     from wandb.sdk import wandb_setup
 
-    from sweeps.catalog import resolve
-    from sweeps.orchestrate import RunOptions, run_study
+    from torchsweep.sweeps.study.catalog import resolve
+    from torchsweep.sweeps.engine.orchestrate import RunOptions, run_study
 
     seen = {}
 
@@ -267,7 +267,7 @@ def test_wandb_init_failure_still_completes_the_trials(tmp_path, monkeypatch):
 
 def test_unreachable_server_falls_back_to_offline_runs(tmp_path):
     """Credentials but no network: W&B's start is bounded, then the sweep logs offline."""
-    command = [sys.executable, "-c", "from cli.app import app; app()", "run", "cut_off",
+    command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "run", "cut_off",
                "--param", "lr=0.01..0.1", *FAST, "--set", "epochs=1", "--trials", "2",
                "--root", tmp_path, "--json"]
     env = _own_env(WANDB_API_KEY="a" * 40, WANDB_BASE_URL="http://127.0.0.1:9",
@@ -285,7 +285,7 @@ def test_unreachable_server_falls_back_to_offline_runs(tmp_path):
 
 
 def test_a_killed_sweep_leaves_an_offline_run_that_still_syncs(tmp_path):
-    command = [sys.executable, "-c", "from cli.app import app; app()", "run", "killed",
+    command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "run", "killed",
                "--param", "lr=0.01..0.1", *FAST, "--set", "epochs=500", "--trials", "1",
                "--wandb", "offline", "--root", tmp_path, "--json"]
     env = _own_env(WANDB__TRANSACTION_LOG_FLUSH_INTERVAL="0.2")

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeps.storage import open_storage, storage_url
+from torchsweep.sweeps.storage import open_storage, storage_url
 
 # A study whose trials take a fraction of a second: what is tested here is the orchestration.
 TINY_SPACE = ("--param", "lr=log:0.01..0.2", "--set", "epochs=1", "--set", "model=mlp",
@@ -22,7 +22,7 @@ TINY_SPACE = ("--param", "lr=log:0.01..0.2", "--set", "epochs=1", "--set", "mode
 SLOW_SPACE = ("--param", "lr=log:0.01..0.1", "--set", "model=cnn", "--set", "width=8",
               "--set", "batch_size=32", "--sampler", "random", "--pruner", "none")
 QUIET = ("--wandb", "disabled")
-COMMAND = (sys.executable, "-c", "from cli.app import app; app()")
+COMMAND = (sys.executable, "-c", "from torchsweep.cli.app import app; app()")
 
 
 def trials(name: str, root: Path, storage: str | None = None) -> list[FrozenTrial]:
@@ -69,7 +69,7 @@ def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen 
 
 def epochs_saved(last: Path) -> int:
     """The epoch of a trial's last.pt, 0 while there is none."""
-    from trainer.checkpoint import load_checkpoint
+    from torchsweep.trainer.checkpoint import load_checkpoint
 
     try:
         return load_checkpoint(last)["epoch"] if last.is_file() else 0

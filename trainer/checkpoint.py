@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer.config import TrainConfig
-from trainer.errors import CheckpointError, WriteError
-from trainer.files import BEST, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.errors import CheckpointError, WriteError
+from torchsweep.trainer.files import BEST, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
 
 FORMAT_VERSION = 1
 
@@ -172,7 +172,7 @@ def export_model(checkpoint_path: Path, directory: Path) -> Path:
     """Write the checkpoint's weights as safetensors and its config as JSON into `directory`."""
     from safetensors.torch import save_file
 
-    from trainer.models import strip_wrapper_prefixes
+    from torchsweep.trainer.models import strip_wrapper_prefixes
 
     payload = load_checkpoint(checkpoint_path)
     directory = Path(directory)
@@ -191,7 +191,7 @@ def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from trainer.models import build_model
+    from torchsweep.trainer.models import build_model
 
     directory = Path(directory)
     weights_path, config_path = directory / EXPORT_WEIGHTS, directory / EXPORT_CONFIG

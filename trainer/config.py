@@ -15,7 +15,7 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from trainer.errors import ConfigError
+from torchsweep.trainer.errors import ConfigError
 
 
 # Metrics `fit` reports after every epoch. Sweeps may optimise any of them; the goal says

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
 
-from trainer.config import DATASET_SIZES, TrainConfig, split_sizes
-from trainer.errors import DataError
+from torchsweep.trainer.config import DATASET_SIZES, TrainConfig, split_sizes
+from torchsweep.trainer.errors import DataError
 
 # torchvision is imported inside the loaders that need it, and scikit-learn not at all (its
 # digits file is read directly): each takes a second or more to import.

@@ -20,14 +20,14 @@ from typing import Any, Callable, Iterable, NamedTuple
 import numpy as np
 import torch
 
-from trainer import checkpoint
-from trainer.calibration import CalibrationTally
-from trainer.config import EPOCH_METRICS, TrainConfig
-from trainer.data import load_data, make_batches
-from trainer.errors import ConfigError
-from trainer.files import BEST, CONFIG, LAST, METRICS
-from trainer.models import build_model
-from trainer.optim import Schedule, build_loss, build_optimizer
+from torchsweep.trainer import checkpoint
+from torchsweep.trainer.calibration import CalibrationTally
+from torchsweep.trainer.config import EPOCH_METRICS, TrainConfig
+from torchsweep.trainer.data import load_data, make_batches
+from torchsweep.trainer.errors import ConfigError
+from torchsweep.trainer.files import BEST, CONFIG, LAST, METRICS
+from torchsweep.trainer.models import build_model
+from torchsweep.trainer.optim import Schedule, build_loss, build_optimizer
 
 # A callback sees the epoch's metrics (with `epoch`, 1-based) and returns True to stop.
 EpochCallback = Callable[[dict[str, float]], "bool | None"]

@@ -6,8 +6,8 @@ import importlib
 import torch
 from torch import nn
 
-from trainer.config import TrainConfig
-from trainer.errors import ConfigError
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.errors import ConfigError
 
 
 class SmallCNN(nn.Sequential):

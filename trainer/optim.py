@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-from trainer.config import TrainConfig
+from torchsweep.trainer.config import TrainConfig
 
 # Warmup starts from lr/100: small enough to tame the first steps, large enough to move.
 WARMUP_START_FACTOR = 0.01

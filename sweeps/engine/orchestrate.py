@@ -20,17 +20,21 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeps import signals, summary, tracking, trial_queue, workers
-from sweeps.catalog import STUDY_FILE
-from sweeps.errors import StudyError
-from sweeps.heartbeat import DEFAULT_INTERVAL
-from sweeps.objective import NullObserver, Objective, Observer
-from sweeps.retention import ranked, retain_top_k
-from sweeps.retries import requeue_failed
-from sweeps.storage import mask_password, open_storage, storage_url
-from sweeps.studyfile import StudySpec, parse_study
-from sweeps.trial_loop import LoopSettings, reconcile, work
-from trainer.config import TrainConfig
+from torchsweep.sweeps.engine import signals
+from torchsweep.sweeps.tracking import study_run as summary
+from torchsweep.sweeps.tracking import wandb_runs as tracking
+from torchsweep.sweeps.engine import trial_queue
+from torchsweep.sweeps.engine import workers
+from torchsweep.sweeps.study.catalog import STUDY_FILE
+from torchsweep.sweeps.errors import StudyError
+from torchsweep.sweeps.engine.heartbeat import DEFAULT_INTERVAL
+from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
+from torchsweep.sweeps.engine.retention import ranked, retain_top_k
+from torchsweep.sweeps.engine.retries import requeue_failed
+from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
+from torchsweep.sweeps.study.studyfile import StudySpec, parse_study
+from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work
+from torchsweep.trainer.config import TrainConfig
 
 DEFAULT_TRIALS = 20
 DEFAULT_KEEP_TOP_K = 3
@@ -119,7 +123,7 @@ def create_study(spec: StudySpec, options: RunOptions) -> Outcome:
 
 def join_study(name: str, options: RunOptions, observer: Observer | None = None) -> Outcome:
     """Work the queue of a study that `sweep run` or `sweep create` made."""
-    from sweeps.results import load_study
+    from torchsweep.sweeps.readout.trials import load_study
 
     with signals.stopping_on_signals():
         study = load_study(name, options.root, options.storage)

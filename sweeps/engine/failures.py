@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno
 import gc
 
-from sweeps.signals import Stopped
-from trainer.errors import WriteError
+from torchsweep.sweeps.engine.signals import Stopped
+from torchsweep.trainer.errors import WriteError
 
 _OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory")
 

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from sweeps.figures import HEIGHT, Plot
+from torchsweep.sweeps.readout.report.figures import HEIGHT, Plot
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WIDTH = 1100              # pixels

@@ -11,9 +11,9 @@ from typing import Any
 
 import optuna
 
-from sweeps.errors import ExportError
-from sweeps.results import TrialRow, metric_name, trial_rows
-from sweeps.retention import ranked
+from torchsweep.sweeps.errors import ExportError
+from torchsweep.sweeps.readout.trials import TrialRow, metric_name, trial_rows
+from torchsweep.sweeps.engine.retention import ranked
 
 PARAMS_FILE = "params.json"
 METRICS_FILE = "metrics.json"
@@ -21,8 +21,8 @@ METRICS_FILE = "metrics.json"
 
 def export_best(study: optuna.Study, root: Path, directory: Path) -> dict[str, Any]:
     """Write model.safetensors, config.json, params.json and metrics.json into `directory`."""
-    from trainer.checkpoint import export_model, write_json_atomic
-    from trainer.errors import CheckpointError, WriteError
+    from torchsweep.trainer.checkpoint import export_model, write_json_atomic
+    from torchsweep.trainer.errors import CheckpointError, WriteError
 
     notes: list[str] = []
     for rank, row in enumerate(_candidates(study)):

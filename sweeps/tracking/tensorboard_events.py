@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sweeps.background import BackgroundRun
+from torchsweep.sweeps.tracking.background import BackgroundRun
 
 
 class TensorBoardRun(BackgroundRun):

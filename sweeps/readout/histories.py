@@ -13,10 +13,10 @@ from typing import Any
 
 import optuna
 
-from sweeps.objective import CONFIG_ATTR, PARAMS_ATTR
-from sweeps.results import STATE_NAMES
-from sweeps.retention import TRIAL_DIR_ATTR
-from trainer.files import METRICS
+from torchsweep.sweeps.engine.objective import CONFIG_ATTR, PARAMS_ATTR
+from torchsweep.sweeps.readout.trials import STATE_NAMES
+from torchsweep.sweeps.engine.retention import TRIAL_DIR_ATTR
+from torchsweep.trainer.files import METRICS
 
 
 @dataclass(frozen=True)

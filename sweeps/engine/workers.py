@@ -24,9 +24,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from sweeps import signals
-from sweeps.signals import Stopped
-from trainer.errors import ConfigError
+from torchsweep.sweeps.engine import signals
+from torchsweep.sweeps.engine.signals import Stopped
+from torchsweep.trainer.errors import ConfigError
 
 POLL = 0.2              # seconds between looks at the workers
 STOP_GRACE = 60.0       # seconds a signalled worker gets to give its trial back before SIGKILL

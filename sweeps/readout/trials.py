@@ -8,12 +8,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeps.errors import StudyNotFound
-from sweeps.objective import PARAMS_ATTR, REASON_ATTR, SUMMARY_ATTR
-from sweeps.orchestrate import SPEC_ATTR
-from sweeps.retention import CHECKPOINTS_ATTR, ranked
-from sweeps.retries import RESUMED_AT_ATTR, RETRY_OF_ATTR
-from sweeps.storage import mask_password, open_storage, storage_url
+from torchsweep.sweeps.errors import StudyNotFound
+from torchsweep.sweeps.engine.objective import PARAMS_ATTR, REASON_ATTR, SUMMARY_ATTR
+from torchsweep.sweeps.engine.orchestrate import SPEC_ATTR
+from torchsweep.sweeps.engine.retention import CHECKPOINTS_ATTR, ranked
+from torchsweep.sweeps.engine.retries import RESUMED_AT_ATTR, RETRY_OF_ATTR
+from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
 
 STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
                TrialState.FAIL: "failed", TrialState.RUNNING: "running",

@@ -1,7 +1,7 @@
 """One worker's loop: claim a queued trial, train it under a heartbeat, tell Optuna, repeat.
 
 Before every claim the worker fails the trials whose worker died (stale heartbeat, see
-`sweeps.heartbeat`) with reason `lost` and queues their retries. When the queue is empty but
+`torchsweep.sweeps.engine.heartbeat`) with reason `lost` and queues their retries. When the queue is empty but
 trials are still running elsewhere, it waits for them, since one may die and need a retry; it
 leaves when nothing is queued or running, when a callback stops the study, or at the deadline.
 
@@ -20,10 +20,12 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeps import failures, signals, trial_queue
-from sweeps.heartbeat import Heartbeat, is_stale
-from sweeps.objective import REASON_ATTR
-from sweeps.retries import attempt, enqueue_retry
+from torchsweep.sweeps.engine import failures
+from torchsweep.sweeps.engine import signals
+from torchsweep.sweeps.engine import trial_queue
+from torchsweep.sweeps.engine.heartbeat import Heartbeat, is_stale
+from torchsweep.sweeps.engine.objective import REASON_ATTR
+from torchsweep.sweeps.engine.retries import attempt, enqueue_retry
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 # Seconds between looks at the queue while other workers' trials run. Short: when the last

@@ -67,7 +67,7 @@ from itertools import accumulate
 from statistics import NormalDist
 from typing import Any, Callable, Iterable, Mapping
 
-from trainer.config import (FIELDS, ConfigError, TrainConfig, allowed, check_batch_fits,
+from torchsweep.trainer.config import (FIELDS, ConfigError, TrainConfig, allowed, check_batch_fits,
                             check_setting, quote, unknown_setting_message)
 
 LATENT = "~latent"
@@ -85,7 +85,7 @@ class SpaceError(ValueError):
         super().__init__(" ".join(message.splitlines()))
 
 
-# --- message helpers, shared with sweeps.studyfile ---
+# --- message helpers, shared with torchsweep.sweeps.study.studyfile ---
 
 def _show(value: Any) -> str:
     """A user's value as a message quotes it: short, and on one line."""

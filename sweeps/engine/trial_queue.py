@@ -17,7 +17,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeps.retries import RETRY_OF_ATTR
+from torchsweep.sweeps.engine.retries import RETRY_OF_ATTR
 
 
 def counted(trials: list[FrozenTrial]) -> int:

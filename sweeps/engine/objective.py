@@ -14,10 +14,12 @@ from typing import Any, Protocol
 
 import optuna
 
-from sweeps import failures, retries, tracking
-from sweeps.retention import TRIAL_DIR_ATTR
-from sweeps.studyfile import StudySpec
-from trainer import TrainConfig
+from torchsweep.sweeps.engine import failures
+from torchsweep.sweeps.engine import retries
+from torchsweep.sweeps.tracking import wandb_runs as tracking
+from torchsweep.sweeps.engine.retention import TRIAL_DIR_ATTR
+from torchsweep.sweeps.study.studyfile import StudySpec
+from torchsweep.trainer import TrainConfig
 
 PARAMS_ATTR = "params"        # the trial's decoded parameter values
 CONFIG_ATTR = "config"        # the resolved training config
@@ -58,7 +60,7 @@ class Objective:
                                         self.tensorboard)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from trainer.loop import fit
+        from torchsweep.trainer.loop import fit
 
         params = self.spec.space.sample(trial)
         config = TrainConfig.from_dict({**params, **self.overrides})

@@ -8,19 +8,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from sweeps.errors import UnknownStudy
-from sweeps.studyfile import StudySpec, load_study_file, parse_study
+from torchsweep.sweeps.errors import UnknownStudy
+from torchsweep.sweeps.study.studyfile import StudySpec, load_study_file, parse_study
 
 STUDY_FILE = "study.yaml"   # the resolved study, saved under <root>/<study>/ when it is created
 
 
 def bundled_names() -> list[str]:
-    folder = resources.files("sweeps") / "studies"
+    folder = resources.files("torchsweep.sweeps") / "studies"
     return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
 def bundled_path(name: str) -> Path:
-    return Path(str(resources.files("sweeps") / "studies" / f"{name}.yaml"))
+    return Path(str(resources.files("torchsweep.sweeps") / "studies" / f"{name}.yaml"))
 
 
 def resolve(study: str, root: Path, params: Sequence[str] = (),

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sweeps.background import (ENDED_NORMALLY, BackgroundRun, Fanout, TrackingWarning,
+from torchsweep.sweeps.tracking.background import (ENDED_NORMALLY, BackgroundRun, Fanout, TrackingWarning,
                                first_line)
-from sweeps.tensorboard_events import TensorBoardRun
+from torchsweep.sweeps.tracking.tensorboard_events import TensorBoardRun
 
 MODES = ("online", "offline", "disabled")
 WANDB_FOLDER = "wandb"          # W&B's folder of runs, in the folder given as wandb.init's dir

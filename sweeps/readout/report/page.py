@@ -16,14 +16,14 @@ from pathlib import Path
 
 import optuna
 
-from sweeps.batch_size_plots import batch_size_plots, varies_batch_size
-from sweeps.figures import Plot, comparison
-from sweeps.histories import TrialHistory, load_histories
-from sweeps.orchestrate import SPEC_ATTR
-from sweeps.results import metric_name
-from sweeps.smoothing_plots import smoothing_plot, varies_label_smoothing
-from sweeps.study_plots import learning_curves, search_plots
-from sweeps.to_target import NEAR_BEST_MARGIN, near_best_target
+from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots, varies_batch_size
+from torchsweep.sweeps.readout.report.figures import Plot, comparison
+from torchsweep.sweeps.readout.histories import TrialHistory, load_histories
+from torchsweep.sweeps.engine.orchestrate import SPEC_ATTR
+from torchsweep.sweeps.readout.trials import metric_name
+from torchsweep.sweeps.readout.report.smoothing_plots import smoothing_plot, varies_label_smoothing
+from torchsweep.sweeps.readout.report.study_plots import learning_curves, search_plots
+from torchsweep.sweeps.readout.report.to_target import NEAR_BEST_MARGIN, near_best_target
 
 REPORT_FILE = "report.html"   # under <root>/<study>/ unless -o says otherwise
 

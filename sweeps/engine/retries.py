@@ -15,8 +15,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeps.retention import RESUME_DIRS_ATTR, TRIAL_DIR_ATTR
-from trainer.files import LAST
+from torchsweep.sweeps.engine.retention import RESUME_DIRS_ATTR, TRIAL_DIR_ATTR
+from torchsweep.trainer.files import LAST
 
 RETRY_OF_ATTR = "retry_of"
 ATTEMPT_ATTR = "attempt"

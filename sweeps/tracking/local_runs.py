@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sweeps.errors import StudyNotFound
-from sweeps.tracking import WANDB_FOLDER
+from torchsweep.sweeps.errors import StudyNotFound
+from torchsweep.sweeps.tracking.wandb_runs import WANDB_FOLDER
 
 _FOLDER = re.compile(r"^(?P<offline>offline-)?run-(?P<time>\d{8}_\d{6})-")
 _ID = re.compile(r"^(?:t(?P<trial>\d+)|study)-")

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from sweeps.background import TrackingWarning, first_line
-from sweeps.objective import PARAMS_ATTR
-from sweeps.retention import CHECKPOINTS_ATTR, ranked
-from sweeps.storage import mask_password
-from sweeps.studyfile import StudySpec
-from sweeps.tracking import Tracker
+from torchsweep.sweeps.tracking.background import TrackingWarning, first_line
+from torchsweep.sweeps.engine.objective import PARAMS_ATTR
+from torchsweep.sweeps.engine.retention import CHECKPOINTS_ATTR, ranked
+from torchsweep.sweeps.storage import mask_password
+from torchsweep.sweeps.study.studyfile import StudySpec
+from torchsweep.sweeps.tracking.wandb_runs import Tracker
 
 if TYPE_CHECKING:
-    from sweeps.orchestrate import WorkerJob
+    from torchsweep.sweeps.engine.orchestrate import WorkerJob
 
 TRIALS_TABLE = "trials"
 IMPORTANCES_TABLE = "parameter_importances"
@@ -61,7 +61,7 @@ def _log_trials(run, study: optuna.Study, metric: str) -> None:
     import wandb
 
     # results reads orchestrate's study attributes, and orchestrate calls this module.
-    from sweeps.results import trial_rows
+    from torchsweep.sweeps.readout.trials import trial_rows
 
     rows = [row for row in trial_rows(study) if row.state != "waiting"]   # queued, not run
     params = list(dict.fromkeys(name for row in rows for name in row.params))

@@ -8,8 +8,8 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from sweeps.figures import FADED, PRUNED_COLOR, Plot, comparison, hover_params, styled
-from sweeps.histories import TrialHistory, varying
+from torchsweep.sweeps.readout.report.figures import FADED, PRUNED_COLOR, Plot, comparison, hover_params, styled
+from torchsweep.sweeps.readout.histories import TrialHistory, varying
 
 
 def search_plots(study: optuna.Study, metric: str) -> list[Plot]:

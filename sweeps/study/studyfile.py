@@ -3,7 +3,7 @@
 A person's W&B sweep YAML runs unchanged. Top-level keys (W&B's unless marked ours):
 
     method             required, as in W&B: grid, random or bayes (Optuna's grid, random, tpe)
-    parameters         required: setting name -> W&B parameter block (see `sweeps.space`)
+    parameters         required: setting name -> W&B parameter block (see `torchsweep.sweeps.study.space`)
     metric             {name, goal, target}: name is a metric the trainer reports (default
                        val_acc); goal defaults to that metric's direction, not W&B's minimize
     early_terminate    {type: hyperband, min_iter (or max_iter and s), eta (default 3)}
@@ -33,9 +33,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from sweeps.space import (Parameter, SearchSpace, SpaceError, _check_keys, _choice, _mapping,
+from torchsweep.sweeps.study.space import (Parameter, SearchSpace, SpaceError, _check_keys, _choice, _mapping,
                           _number, _show, parse_param_option, parse_set_option, parse_space)
-from trainer.config import EPOCH_METRICS
+from torchsweep.trainer.config import EPOCH_METRICS
 
 METHODS = {"bayes": "tpe", "random": "random", "grid": "grid"}  # W&B method -> our sampler
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp")

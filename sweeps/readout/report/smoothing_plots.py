@@ -9,9 +9,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from sweeps.figures import (COMPLETED_COLOR, FADED, HEIGHT, PRUNED_COLOR, Plot, hover_params,
+from torchsweep.sweeps.readout.report.figures import (COMPLETED_COLOR, FADED, HEIGHT, PRUNED_COLOR, Plot, hover_params,
                             styled)
-from sweeps.histories import TrialHistory, varying
+from torchsweep.sweeps.readout.histories import TrialHistory, varying
 
 ROWS = (("val_acc", "accuracy"), ("val_ece", "ECE (15 bins)"),
         ("val_overconfidence", "confidence − accuracy"))

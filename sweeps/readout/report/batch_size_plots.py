@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from sweeps.critical_batch import fit_critical_batch
-from sweeps.figures import FADED, PRUNED_COLOR, Plot, comparison, styled
-from sweeps.histories import TrialHistory
-from sweeps.to_target import to_target
-from trainer.config import TrainConfig
+from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
+from torchsweep.sweeps.readout.report.figures import FADED, PRUNED_COLOR, Plot, comparison, styled
+from torchsweep.sweeps.readout.histories import TrialHistory
+from torchsweep.sweeps.readout.report.to_target import to_target
+from torchsweep.trainer.config import TrainConfig
 
 METHOD = ("The critical batch size comes from fitting the fewest steps per batch size to "
           "S(B) = S_min·(1 + B_crit/B) (McCandlish et al. 2018): well below B_crit doubling "

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from trainer.files import BEST, LAST
+from torchsweep.trainer.files import BEST, LAST
 
 CHECKPOINTS_ATTR = "checkpoints"
 # On a retry: the folders of the failed attempts whose last.pt it resumes from, newest first.
