@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 import optuna
-
 from common import SWEEP, median, print_table, timed, write_json
+
 from torchsweep.sweeps.storage import open_storage, storage_url
 
 STUDY = "latency_study"

@@ -14,6 +14,7 @@ import argparse
 import statistics
 
 from common import print_table, write_json
+
 from torchsweep.trainer import TrainConfig
 from torchsweep.trainer.loop import fit
 

@@ -13,9 +13,11 @@ import tempfile
 from pathlib import Path
 
 from common import print_table, write_json
-from torchsweep.sweeps.study.catalog import resolve
+
 from torchsweep.sweeps.engine.objective import NullObserver
-from torchsweep.sweeps.engine.orchestrate import RunOptions, run_study
+from torchsweep.sweeps.engine.options import RunOptions
+from torchsweep.sweeps.engine.orchestrate import run_study
+from torchsweep.sweeps.study.catalog import resolve
 
 
 def resident_mib() -> tuple[float, float]:

@@ -13,9 +13,9 @@ import statistics
 import time
 
 import torch
+from common import print_table, write_json
 from torch.utils.data import DataLoader, TensorDataset
 
-from common import print_table, write_json
 from torchsweep.trainer import TrainConfig
 from torchsweep.trainer.data import load_data
 from torchsweep.trainer.loop import fit

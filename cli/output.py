@@ -74,22 +74,15 @@ def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def _varying(rows) -> list[str]:
-    """Parameters whose value differs between rows: the fixed ones would only add noise."""
-    names = list(dict.fromkeys(name for row in rows for name in row.params))
-    if len(rows) < 2:
-        return names
-    return [name for name in names
-            if len({repr(row.params.get(name)) for row in rows}) > 1]
-
-
 # Rich measures every cell (about 1 ms a row); past this many rows a plain aligned table keeps
 # `sweep show` on a large study well under a second.
 RICH_ROW_LIMIT = 200
 
 
 def trials_table(study: str, rows, metric: str, title: str | None = None) -> None:
-    shown = _varying(rows)
+    from torchsweep.sweeps.readout.trials import varying
+
+    shown = varying(rows)
     header = ["#", "state", metric, "epochs", "pruned at", "seconds", "params"]
     cells = [[str(row.number), _state(row),
               _number(row.value), _number(row.epochs_run), _number(row.pruned_at),
@@ -121,22 +114,16 @@ def _state(row) -> str:
     return state
 
 
-def top_trials(study: str, rows, metric: str, kept: dict[int, str]) -> None:
-    completed = [r for r in rows if r.state == "completed" and r.value is not None]
-    counts = {state: sum(r.state == state for r in rows) for state in ("completed", "pruned", "failed")}
-    if completed:
-        reverse = _maximizes(rows, metric)
-        best = sorted(completed, key=lambda r: r.value, reverse=reverse)[:TOP_TRIALS_SHOWN]
+def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str]) -> None:
+    """The best trials, ranked by the study's goal, and the counts of every state."""
+    counts = {state: sum(r.state == state for r in rows)
+              for state in ("completed", "pruned", "failed")}
+    if best_first:
+        best = best_first[:TOP_TRIALS_SHOWN]
         trials_table(study, best, metric, title=f"{study}: top {len(best)} of {len(rows)} trials")
     console.print(f"{counts['completed']} completed, {counts['pruned']} pruned, "
                   f"{counts['failed']} failed; {len(kept)} best checkpoints kept. "
                   f"Next: `sweep best {study} --export best/`")
-
-
-def _maximizes(rows, metric: str) -> bool:
-    from torchsweep.trainer.config import EPOCH_METRICS
-
-    return EPOCH_METRICS.get(metric, "maximize") == "maximize"
 
 
 def best_panel(study: str, row, metric: str, root: Path, exported: dict | None) -> None:
@@ -149,7 +136,7 @@ def best_panel(study: str, row, metric: str, root: Path, exported: dict | None) 
     if exported:
         console.print(f"exported to {exported['directory']} (model.safetensors, config.json, "
                       "params.json, metrics.json); load it with "
-                      "trainer.load_exported_model(DIR)")
+                      "torchsweep.trainer.load_exported_model(DIR)")
     console.print(f"every trial in plots: `sweep report {study}` (an HTML page), or live: "
                   f"`sweep dashboard {study}`", soft_wrap=True)
 
@@ -170,8 +157,8 @@ class LiveView:
     """A live status line while a study runs: trials done/pruned/failed, best so far, and
     the running trial's epoch. It is the orchestrator's observer and an Optuna callback."""
 
-    def __init__(self, spec):
-        self.spec = spec
+    def __init__(self, study: str, metric: str, goal: str):
+        self.study, self.metric, self.goal = study, metric, goal
         self.counts = {"completed": 0, "pruned": 0, "failed": 0}
         self.best: float | None = None
         self.running = ""
@@ -191,22 +178,22 @@ class LiveView:
 
     def epoch_ended(self, number: int, metrics: dict[str, float]) -> None:
         self.running = (f"trial {number} epoch {metrics['epoch']}: "
-                        f"{self.spec.metric} {_number(metrics[self.spec.metric])}")
+                        f"{self.metric} {_number(metrics[self.metric])}")
         self._live.update(self._render())
 
     def trial_finished(self, state: str, value: float | None) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
         if state == "completed" and value is not None:
-            better = self.best is None or (value > self.best if self.spec.goal == "maximize"
+            better = self.best is None or (value > self.best if self.goal == "maximize"
                                            else value < self.best)
             self.best = value if better else self.best
-        self._live.update(self._render())
+        self._live.update(self._render(), refresh=True)   # each finished trial shows at once
 
     def _render(self) -> str:
         elapsed = time.perf_counter() - self.started
-        return (f"[bold]{self.spec.name}[/] {elapsed:5.0f}s | {self.counts['completed']} done, "
+        return (f"[bold]{self.study}[/] {elapsed:5.0f}s | {self.counts['completed']} done, "
                 f"{self.counts['pruned']} pruned, {self.counts['failed']} failed | best "
-                f"{self.spec.metric} {_number(self.best)} | {self.running}")
+                f"{self.metric} {_number(self.best)} | {self.running}")
 
 
 def runs_table(study: str, runs, folder: Path) -> None:

@@ -10,12 +10,20 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from torchsweep.trainer import checkpoint
-from torchsweep.trainer.checkpoint import (FORMAT_VERSION, capture_rng, export_model, load_checkpoint,
-                                load_exported_model, newest_valid, restore_rng, save_atomic)
+from torchsweep.trainer import atomic
+from torchsweep.trainer.checkpoint import (
+    FORMAT_VERSION,
+    capture_rng,
+    export_model,
+    load_checkpoint,
+    load_exported_model,
+    newest_valid,
+    restore_rng,
+    save_atomic,
+)
 from torchsweep.trainer.config import TrainConfig
 from torchsweep.trainer.data import load_data, make_batches
-from torchsweep.trainer.errors import CheckpointError
+from torchsweep.trainer.errors import CheckpointError, WriteError
 from torchsweep.trainer.files import BEST, CONFIG, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
 from torchsweep.trainer.loop import fit
 
@@ -83,8 +91,8 @@ def test_os_error_while_saving_keeps_previous_file(tmp_path, monkeypatch, failin
     def fail(*args):
         raise OSError(errno, message)
 
-    monkeypatch.setattr(checkpoint.os, failing, fail)
-    with pytest.raises(CheckpointError, match=f"could not write .*{message}"):
+    monkeypatch.setattr(atomic.os, failing, fail)
+    with pytest.raises(WriteError, match=f"could not write .*{message}"):
         save_atomic(payload(2), path)
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1
@@ -92,8 +100,8 @@ def test_os_error_while_saving_keeps_previous_file(tmp_path, monkeypatch, failin
 
 
 def test_first_save_that_fails_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint.os, "replace", lambda s, d: (_ for _ in ()).throw(OSError("x")))
-    with pytest.raises(CheckpointError):
+    monkeypatch.setattr(atomic.os, "replace", lambda s, d: (_ for _ in ()).throw(OSError("x")))
+    with pytest.raises(WriteError):
         save_atomic(payload(1), tmp_path / "state.pt")
     assert list(tmp_path.iterdir()) == []
 

@@ -3,8 +3,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import sweep, sweep_json
+
 from torchsweep.sweeps.study.catalog import bundled_names
 
 FAST = ("--set", "epochs=2", "--wandb", "disabled")

@@ -3,7 +3,6 @@ import json
 
 import pytest
 import torch
-
 from cli_helpers import sweep, sweep_process
 
 
@@ -62,11 +61,13 @@ def test_table_output_marks_best_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--set", "batch_sise=3"], 2, "error: unknown setting 'batch_sise'; did you mean 'batch_size'?"),
-    (["--set", "lr=-1"], 2, "error: lr: expected a number > 0, got -1.0"),
-    (["--set", "optimizer=adm"], 2, "error: optimizer: expected one of sgd, adam, adamw, rmsprop, "
-                                    "rprop, got 'adm'; did you mean 'adam'?"),
-    (["--set", "lr"], 2, "error: --set 'lr': expected NAME=VALUE, e.g. --set epochs=5"),
+    # `sweep train --set` speaks the one --set grammar of `sweep run`: messages say where.
+    (["--set", "batch_sise=3"], 2,
+     "error: --set batch_sise: unknown setting 'batch_sise'; did you mean 'batch_size'?"),
+    (["--set", "lr=-1"], 2, "error: --set lr: expected a number > 0, got -1.0"),
+    (["--set", "optimizer=adm"], 2, "error: --set optimizer: expected one of sgd, adam, adamw, "
+                                    "rmsprop, rprop, got 'adm'; did you mean 'adam'?"),
+    (["--set", "lr"], 2, 'error: --set "lr": expected NAME=VALUE, e.g. --set epochs=3'),
     (["--resume", "missing.pt"], 5, "error: checkpoint missing.pt does not exist; no valid "
                                     "last.pt or best.pt in . to resume from either"),
     (["--set", "amp=fp16", "--set", "device=cpu"], 2,

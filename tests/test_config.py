@@ -4,8 +4,14 @@ import math
 
 import pytest
 
-from torchsweep.trainer.config import (FIELDS, TrainConfig, allowed, check_setting, describe,
-                            unknown_setting_message)
+from torchsweep.trainer.config import (
+    FIELDS,
+    TrainConfig,
+    allowed,
+    check_setting,
+    describe,
+    unknown_setting_message,
+)
 from torchsweep.trainer.errors import ConfigError
 
 

@@ -20,13 +20,14 @@ if not torch.cuda.is_available():
                 allow_module_level=True)
 
 from cli_helpers import sweep_json
+from worker_helpers import QUIET, trials
+
 from torchsweep.trainer import TrainConfig, load_exported_model
 from torchsweep.trainer.checkpoint import load_checkpoint
 from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.files import CONFIG, LAST
 from torchsweep.trainer.loop import fit
 from torchsweep.trainer.models import build_model
-from worker_helpers import QUIET, trials
 
 CUDA = TrainConfig(epochs=3, device="cuda", threads=1)
 CPU = torch.device("cpu")

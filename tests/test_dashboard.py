@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
-
 from browser_helpers import open_page
 from cli_helpers import sweep, sweep_process
+
 from torchsweep.sweeps.readout.dashboard import is_local
 
 STUDY = "dash_study"

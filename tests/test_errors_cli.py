@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import sweep
 from optuna.trial import TrialState
+from worker_helpers import in_state, trials
 
 from torchsweep.cli import app as cli_app
-from cli_helpers import sweep
-from torchsweep.sweeps.engine.retries import RETRY_OF_ATTR
-from worker_helpers import in_state, trials
+from torchsweep.sweeps import attrs
 from torchsweep.trainer.checkpoint import load_checkpoint, save_atomic
 from torchsweep.trainer.files import BEST, EXPORT_WEIGHTS, LAST
 
@@ -414,8 +414,7 @@ def test_a_full_disk_stops_the_sweep_and_keeps_its_trials_to_resume(small_disk, 
     stopped = in_state(found, TrialState.FAIL)
     assert stopped and all(t.user_attrs["reason"] == "cannot_write" for t in stopped)
     assert not in_state(found, TrialState.RUNNING, TrialState.COMPLETE)
-    retried = {t.user_attrs[RETRY_OF_ATTR] for t in in_state(found, TrialState.WAITING)
-               if RETRY_OF_ATTR in t.user_attrs}
+    retried = {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING) if attrs.is_retry(t)}
     assert retried == {t.number for t in stopped}
     assert not list(root.rglob("*.tmp"))
 

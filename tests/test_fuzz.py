@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import sweep
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import sweep
-from torchsweep.sweeps.study.space import DISTRIBUTIONS
+from torchsweep.sweeps.study import DISTRIBUTIONS
 from torchsweep.trainer.config import FIELDS
 
 FUZZ = settings(max_examples=100, deadline=None,

@@ -8,7 +8,13 @@ from torch import nn
 
 from torchsweep.trainer.config import TrainConfig
 from torchsweep.trainer.errors import ConfigError
-from torchsweep.trainer.models import SmallCNN, build_model, count_parameters, initialise, strip_wrapper_prefixes
+from torchsweep.trainer.models import (
+    SmallCNN,
+    build_model,
+    count_parameters,
+    initialise,
+    strip_wrapper_prefixes,
+)
 
 
 def reference_digits_net() -> nn.Module:

@@ -8,18 +8,30 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from cli_helpers import sweep, sweep_json
-from torchsweep.sweeps.engine import signals
-from torchsweep.sweeps.engine import trial_queue
-from torchsweep.sweeps.study.catalog import resolve
-from torchsweep.sweeps.engine.orchestrate import RunOptions, run_study
-from torchsweep.sweeps.engine.retries import ATTEMPT_ATTR, RESUMED_AT_ATTR, RETRY_OF_ATTR
+from optuna.trial import TrialState
+from worker_helpers import (
+    QUIET,
+    SLOW_SPACE,
+    TINY_SPACE,
+    epochs_saved,
+    finish,
+    in_state,
+    start,
+    trials,
+    wait_for,
+)
+
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.engine import signals, trial_queue
+from torchsweep.sweeps.engine.objective import NullObserver
+from torchsweep.sweeps.engine.options import RunOptions
+from torchsweep.sweeps.engine.orchestrate import run_study
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.sweeps.storage import open_storage, storage_url
-from worker_helpers import (QUIET, SLOW_SPACE, TINY_SPACE, epochs_saved, finish, in_state, start,
-                            trials, wait_for)
+from torchsweep.sweeps.study.catalog import resolve
+from torchsweep.trainer.checkpoint import load_checkpoint
+from torchsweep.trainer.files import BEST, LAST
 
 UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 
@@ -44,12 +56,12 @@ def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(tmp_p
                                 *QUIET))
     assert code == 0, err
     lost, retry = sorted(trials("killed", tmp_path), key=lambda t: t.number)
-    assert (lost.state, lost.user_attrs["reason"]) == (TrialState.FAIL, "lost")
+    assert (lost.state, attrs.reason(lost)) == (TrialState.FAIL, "lost")
     assert retry.state == TrialState.COMPLETE
-    assert retry.user_attrs[RETRY_OF_ATTR] == 0 and retry.user_attrs[ATTEMPT_ATTR] == 2
+    assert attrs.retry_of(retry) == 0 and attrs.attempt(retry) == 2
     assert retry.params == lost.params
-    assert 2 <= retry.user_attrs[RESUMED_AT_ATTR] == saved < 8     # not from epoch 0
-    assert retry.user_attrs["summary"]["epochs_run"] == 8
+    assert 2 <= attrs.resumed_at(retry) == saved < 8     # not from epoch 0
+    assert attrs.summary(retry)["epochs_run"] == 8
     metrics = (tmp_path / "killed" / "trials" / "00001" / "metrics.jsonl").read_text()
     assert len(metrics.splitlines()) == 8
     shown = sweep("show", "killed", "--root", tmp_path, env={"COLUMNS": "200"}).stdout
@@ -65,8 +77,8 @@ def test_a_trial_killed_before_its_first_heartbeat_is_reconciled(tmp_path):
 
     report = sweep_json("worker", "early", "--root", tmp_path, "--heartbeat", "0.1", *QUIET)
     found = by_number(trials("early", tmp_path))
-    assert (found[0].state, found[0].user_attrs["reason"]) == (TrialState.FAIL, "lost")
-    assert found[2].user_attrs[RETRY_OF_ATTR] == 0 and found[2].state == TrialState.COMPLETE
+    assert (found[0].state, attrs.reason(found[0])) == (TrialState.FAIL, "lost")
+    assert attrs.retry_of(found[2]) == 0 and found[2].state == TrialState.COMPLETE
     assert report["ran"] == 2 and found[1].state == TrialState.COMPLETE
 
 
@@ -89,12 +101,11 @@ def test_a_signal_exits_with_its_code_and_leaves_no_running_trial(tmp_path, sign
     assert last_line.startswith(f"error: {reason} by {signal.Signals(signum).name}")
     found = trials("stopped", tmp_path)
     assert not in_state(found, TrialState.RUNNING)
-    stopped = [t for t in found if t.user_attrs.get("reason") == reason]
+    stopped = [t for t in found if attrs.reason(t) == reason]
     assert stopped and all(t.state == TrialState.FAIL for t in stopped), \
-        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in found]
+        [(t.number, t.state.name, attrs.reason(t)) for t in found]
     # Each is queued again, to resume from its checkpoint when the study runs next.
-    retried = {t.user_attrs[RETRY_OF_ATTR] for t in in_state(found, TrialState.WAITING)
-               if RETRY_OF_ATTR in t.user_attrs}
+    retried = {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING) if attrs.is_retry(t)}
     assert retried == {t.number for t in stopped}
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no partial files
 
@@ -122,9 +133,9 @@ def test_workers_of_a_killed_parent_stop_and_leave_their_trials_resumable(tmp_pa
     wait_for(lambda: not any(map(is_running, workers)), timeout=60, what="the workers to stop")
     found = trials("orphaned", tmp_path)
     assert not in_state(found, TrialState.RUNNING)
-    preempted = {t.number for t in found if t.user_attrs.get("reason") == "preempted"}
+    preempted = {t.number for t in found if attrs.reason(t) == "preempted"}
     assert preempted == {0, 1}, [(t.number, t.state.name, t.user_attrs) for t in found]
-    retried = {t.user_attrs[RETRY_OF_ATTR] for t in in_state(found, TrialState.WAITING)}
+    retried = {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING)}
     assert retried == preempted              # resumed from their checkpoints by the next run
 
 
@@ -148,36 +159,64 @@ def test_signals_wait_for_a_safe_moment_and_earlier_handlers_still_run():
         signal.signal(signal.SIGTERM, earlier)
 
 
-class _InterruptAtEpoch:
+class _InterruptAtEpoch(NullObserver):
     """An observer that presses Ctrl+C once the running trial saved `epoch` epochs."""
 
     def __init__(self, epoch: int):
         self.epoch = epoch
-
-    def trial_started(self, number, params) -> None:
-        return None
 
     def epoch_ended(self, number, metrics) -> None:
         if metrics["epoch"] == self.epoch:
             os.kill(os.getpid(), signal.SIGINT)
 
 
+def _interrupted_trial(root: Path, study: str, *, epochs: int, at_epoch: int):
+    """A one-trial study whose trial Ctrl+C stopped after `at_epoch` epochs, left unretried."""
+    spec = resolve(study, root, params=["lr=log:0.01..0.1"],
+                   sets=[f"epochs={epochs}", "model=mlp", "width=8"])
+    with pytest.raises(Stopped):
+        run_study(spec, RunOptions(root=root, trials=1, wandb="disabled", max_retries=0),
+                  observer=_InterruptAtEpoch(at_epoch))
+    failed, = trials(study, root)
+    return failed
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 @pytest.mark.parametrize("flag, resumed", [("--retry-failed", True), ("--restart-failed", False)])
 def test_failed_trials_retried_from_their_checkpoint_or_restarted(tmp_path, flag, resumed):
-    spec = resolve("again", tmp_path, params=["lr=log:0.01..0.1"],
-                   sets=["epochs=4", "model=mlp", "width=8"])
-    with pytest.raises(Stopped):
-        run_study(spec, RunOptions(root=tmp_path, trials=1, wandb="disabled", max_retries=0),
-                  observer=_InterruptAtEpoch(2))
-    failed, = trials("again", tmp_path)
-    assert failed.state == TrialState.FAIL and failed.user_attrs["reason"] == "interrupted"
+    failed = _interrupted_trial(tmp_path, "again", epochs=4, at_epoch=2)
+    assert failed.state == TrialState.FAIL and attrs.reason(failed) == "interrupted"
 
     report = sweep_json("run", "again", flag, "--root", tmp_path, *QUIET)
     assert report["ran"] == 1                      # the failed trial only, no new ones
     retry = by_number(trials("again", tmp_path))[1]
     assert retry.state == TrialState.COMPLETE and retry.params == failed.params
-    assert retry.user_attrs.get(RESUMED_AT_ATTR) == (2 if resumed else None)
-    assert retry.user_attrs["summary"]["epochs_run"] == 4
+    assert attrs.resumed_at(retry) == (2 if resumed else None)
+    assert attrs.summary(retry)["epochs_run"] == 4
+    # Recorded with Optuna's own keys, so Optuna's tools see the retry as one.
+    callback = optuna.storages.RetryHeartbeatStaleTrialCallback
+    assert callback.retried_trial_number(retry) == failed.number
+    assert callback.retry_history(retry) == [failed.number]
+
+
+def test_a_retry_whose_last_checkpoint_is_truncated_resumes_from_the_best_one(tmp_path, caplog):
+    """One resume policy: a retry goes through the trainer's loader, which falls back to the
+    newest valid checkpoint beside a truncated last.pt and says so."""
+    failed = _interrupted_trial(tmp_path, "torn", epochs=5, at_epoch=3)
+    folder = tmp_path / attrs.trial_dir(failed)
+    best_epoch = load_checkpoint(folder / BEST)["epoch"]
+    last = folder / LAST
+    last.write_bytes(last.read_bytes()[:1000])          # a crash mid-write, on another writer
+
+    with caplog.at_level("WARNING"):
+        report = sweep_json("run", "torn", "--retry-failed", "--root", tmp_path, *QUIET)
+    assert report["ran"] == 1
+    retry = by_number(trials("torn", tmp_path))[1]
+    assert retry.state == TrialState.COMPLETE
+    assert attrs.resumed_at(retry) == best_epoch >= 1          # not from epoch 0
+    assert attrs.summary(retry)["epochs_run"] == 5
+    assert any("truncated" in message and "resuming from" in message and "best.pt" in message
+               for message in caplog.messages), caplog.messages
 
 
 # --- failing trials -----------------------------------------------------------------------------
@@ -195,7 +234,7 @@ def test_out_of_memory_and_diverged_trials_do_not_stop_the_sweep(tmp_path):
     assert reasons == {(32, 0.05): ("completed", None), (32, 1e10): ("pruned", "diverged"),
                        (256, 0.05): ("pruned", "out_of_memory"),
                        (256, 1e10): ("pruned", "out_of_memory")}
-    oom = [t for t in trials("fragile", tmp_path) if t.user_attrs.get("reason") == "out_of_memory"]
+    oom = [t for t in trials("fragile", tmp_path) if attrs.reason(t) == "out_of_memory"]
     assert "OutOfMemoryError" in oom[0].user_attrs["error"]
     table = sweep("show", "fragile", "--root", tmp_path).stdout   # 80 columns: cells wrap
     assert "(out_of_memor" in table and "(diverged)" in table
@@ -209,7 +248,7 @@ def test_failures_in_a_row_stop_the_sweep_with_their_tracebacks(tmp_path):
     found = trials("broken", tmp_path)
     failed = in_state(found, TrialState.FAIL)
     assert len(failed) == 2 and len(in_state(found, TrialState.WAITING)) == 2
-    assert all(t.user_attrs["reason"] == "error" and "boom: a bug in the model" in
+    assert all(attrs.reason(t) == "error" and "boom: a bug in the model" in
                t.user_attrs["error"] and "Traceback" in t.user_attrs["error"] for t in failed)
     assert "failed (error)" in sweep("show", "broken", "--root", tmp_path).stdout
 
@@ -258,7 +297,7 @@ def test_a_run_killed_at_random_moments_finishes_with_every_trial_done(tmp_path)
     done = in_state(found, TrialState.COMPLETE)
     assert len(done) == 4 and not in_state(found, *UNFINISHED)
     assert len({t.number for t in found}) == len(found)
-    assert len([t for t in found if RETRY_OF_ATTR not in t.user_attrs]) == 4
+    assert len([t for t in found if not attrs.is_retry(t)]) == 4
     best = sweep_json("best", "stress", "--root", tmp_path)["best"]
     assert best["value"] == max(t.value for t in done)
 

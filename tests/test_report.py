@@ -3,15 +3,15 @@ import json
 import math
 
 import pytest
-
 from browser_helpers import open_page
 from cli_helpers import sweep
+
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots
 from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
 from torchsweep.sweeps.readout.report.figures import FADED
-from torchsweep.sweeps.readout.histories import TrialHistory
 from torchsweep.sweeps.readout.report.study_plots import learning_curves
 from torchsweep.sweeps.readout.report.to_target import near_best_target, to_target
+from torchsweep.sweeps.readout.trials import TrialRecord
 
 FAST = ("--set", "epochs=2", "--wandb", "disabled", "--sampler", "grid")
 BATCH_PLOTS = {"batch-steps", "batch-time", "batch-lr"}
@@ -72,7 +72,7 @@ def history(number, state, batch_size, steps_to_target, epochs=4, lr=0.1):
     rows = [{"epoch": e, "val_acc": 0.5 if e < 2 else 0.95, "steps": per_epoch * e,
              "samples_seen": per_epoch * e * batch_size, "wall_seconds": 0.1 * per_epoch * e}
             for e in range(1, epochs + 1)]
-    return TrialHistory(number, state, {"batch_size": batch_size, "lr": lr},
+    return TrialRecord(number, state, {"batch_size": batch_size, "lr": lr},
                         {"batch_size": batch_size, "lr": lr}, rows)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from cli_helpers import sweep, sweep_process
+
 from torchsweep.sweeps.storage import mask_password
 
 API_KEY = "secret-key-123"

@@ -7,10 +7,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import torchsweep.sweeps.study.space
-from torchsweep.sweeps.study.space import (LATENT, Parameter, SearchSpace, SpaceError, parse_param_option,
-                          parse_parameter, parse_set_option, parse_space)
-from torchsweep.sweeps.study.studyfile import parse_study
+import torchsweep.sweeps.study.messages
+from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.study import DISTRIBUTIONS as W_AND_B_DISTRIBUTIONS
+from torchsweep.sweeps.study import (
+    Parameter,
+    SearchSpace,
+    parse_param_option,
+    parse_parameter,
+    parse_set_option,
+    parse_space,
+    parse_study,
+)
+from torchsweep.sweeps.study.distributions import LATENT
 from torchsweep.trainer.config import FIELDS, check_setting
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -266,7 +275,7 @@ def test_a_grid_sampler_walks_the_grid():
 
 def test_choices_optuna_cannot_store_travel_as_json(monkeypatch):
     # No TrainConfig setting takes a list today; a future one would, and Optuna stores scalars only.
-    monkeypatch.setattr(torchsweep.sweeps.study.space, "check_setting", lambda name, value: value)
+    monkeypatch.setattr(torchsweep.sweeps.study.messages, "check_setting", lambda name, value: value)
     choices = ([1, 2], {"a": 1}, "x")
     picked = [s["dataset"] for s in draw(SearchSpace({
         "dataset": Parameter("dataset", "categorical", values=choices)}), n=30)]
@@ -359,7 +368,7 @@ def ranged(distribution: str, low: float, width: float, q: float) -> dict:
 
 
 blocks = (
-    st.builds(ranged, st.sampled_from([d for d in torchsweep.sweeps.study.space.DISTRIBUTIONS if d not in gaussians
+    st.builds(ranged, st.sampled_from([d for d in W_AND_B_DISTRIBUTIONS if d not in gaussians
                                        and "categorical" not in d and d != "constant"]),
               numbers, numbers, numbers)
     | st.fixed_dictionaries({"distribution": st.sampled_from(gaussians)},

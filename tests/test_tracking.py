@@ -17,8 +17,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import sweep, sweep_json
+
 from torchsweep.sweeps.tracking.background import TrackingWarning
 from torchsweep.sweeps.tracking.local_runs import list_runs, runs_folder
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
@@ -215,25 +215,26 @@ def test_sync_without_network_gives_up_at_its_timeout(tracked):
 def test_fifty_trials_leave_open_files_and_threads_flat(tmp_path):
     from wandb.sdk import wandb_setup
 
+    from torchsweep.sweeps.engine.objective import NullObserver
+    from torchsweep.sweeps.engine.options import RunOptions
+    from torchsweep.sweeps.engine.orchestrate import run_study
     from torchsweep.sweeps.study.catalog import resolve
-    from torchsweep.sweeps.engine.orchestrate import RunOptions, run_study
 
-    seen = {}
+    seen, active_at_start = {}, []
 
-    class Sampling:
+    class Sampling(NullObserver):
+        # Records only: an assertion raised here would fail a trial, not this test.
         def trial_started(self, number, params):
-            # The previous trial's run is finished before this one starts.
-            assert wandb_setup.singleton().most_recent_active_run is None
+            active_at_start.append(wandb_setup.singleton().most_recent_active_run)
             if number in (5, 49):
                 seen[number] = (len(os.listdir("/proc/self/fd")), threading.active_count())
-
-        def epoch_ended(self, number, metrics):
-            return None
 
     spec = resolve("fifty", tmp_path, ["lr=0.01..0.1"],
                    ["model=mlp", "batch_size=1024", "epochs=1", "width=8"])
     run_study(spec, RunOptions(root=tmp_path, trials=50, sampler="random", pruner="none",
                                wandb="offline"), observer=Sampling())
+    # The previous trial's run is finished before the next one starts.
+    assert active_at_start == [None] * 50
     (files_5, threads_5), (files_49, threads_49) = seen[5], seen[49]
     assert files_49 <= files_5 + 2 and threads_49 <= threads_5
     runs = list_runs(tmp_path, "fifty")
@@ -246,7 +247,10 @@ def test_fifty_trials_leave_open_files_and_threads_flat(tmp_path):
 def test_wandb_init_failure_still_completes_the_trials(tmp_path, monkeypatch):
     import wandb
 
+    calls = []
+
     def failing_init(*args, **kwargs):
+        calls.append(kwargs["name"])
         raise RuntimeError("injected: W&B is down")
 
     monkeypatch.setattr(wandb, "init", failing_init)
@@ -256,12 +260,12 @@ def test_wandb_init_failure_still_completes_the_trials(tmp_path, monkeypatch):
                             "--set", "epochs=1", "--trials", "2", "--wandb", "offline",
                             "--root", tmp_path)
     assert [t["state"] for t in report["trials"]] == ["completed", "completed"]
-    # One warning for the trials (the second one does not try again), one for the study run.
+    # One warning: once W&B failed, neither the second trial nor the study run waits on it again.
     messages = [str(w.message) for w in caught if issubclass(w.category, TrackingWarning)]
-    assert len(messages) == 2
+    assert calls == ["unlogged-t0"]
+    assert len(messages) == 1
     assert messages[0].startswith("W&B could not start unlogged-t0 offline (injected: W&B is "
                                   "down); going on without W&B")
-    assert messages[1].startswith("W&B could not start unlogged-summary offline")
     assert list_runs(tmp_path, "unlogged") == []
 
 

@@ -4,12 +4,20 @@ import json
 
 import pytest
 import torch
-from optuna.trial import TrialState
-
 from cli_helpers import sweep, sweep_json
+from optuna.trial import TrialState
+from worker_helpers import (
+    QUIET,
+    TINY_SPACE,
+    finish,
+    in_state,
+    postgres_study,
+    server_study,
+    start,
+    trials,
+)
+
 from torchsweep.sweeps.engine.workers import WorkerSlot, parse_gpus, plan_slots
-from worker_helpers import (QUIET, TINY_SPACE, finish, in_state, postgres_study, server_study,
-                            start, trials)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

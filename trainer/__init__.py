@@ -1,25 +1,28 @@
 """The training core: `fit(TrainConfig(...)) -> FitResult`, and the checkpoint loaders.
 
-Knows nothing of Optuna, sweeps or the CLI. Torch is imported only when a name that needs
-it is first used, so `from torchsweep.trainer.config import TrainConfig` stays cheap.
+Knows nothing of Optuna, sweeps or the CLI. Each name is imported when first used, so
+`from torchsweep.trainer.errors import ConfigError` costs nothing and only training imports
+torch.
 """
 from importlib import import_module
 
-from torchsweep.trainer.config import EPOCH_METRICS, TrainConfig
-from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError
-
 _LAZY = {
-    "fit": "torchsweep.trainer.loop",
-    "FitResult": "torchsweep.trainer.loop",
-    "load_checkpoint": "torchsweep.trainer.checkpoint",
-    "load_exported_model": "torchsweep.trainer.checkpoint",
-    "export_model": "torchsweep.trainer.checkpoint",
+    "TrainConfig": "config",
+    "EPOCH_METRICS": "config",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "CheckpointError": "errors",
+    "fit": "loop",
+    "FitResult": "loop",
+    "load_checkpoint": "checkpoint",
+    "load_exported_model": "checkpoint",
+    "export_model": "checkpoint",
 }
 
-__all__ = ["TrainConfig", "ConfigError", "DataError", "CheckpointError", "EPOCH_METRICS", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'torchsweep.trainer' has no attribute {name!r}")
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

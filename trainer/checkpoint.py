@@ -13,69 +13,25 @@ A training run's folder holds `last.pt` (resume state, rewritten every epoch) an
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from torchsweep.trainer.atomic import write_atomic, write_json_atomic
 from torchsweep.trainer.config import TrainConfig
-from torchsweep.trainer.errors import CheckpointError, WriteError
+from torchsweep.trainer.errors import CheckpointError
 from torchsweep.trainer.files import BEST, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
 
 FORMAT_VERSION = 1
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`.
-
-    A crash or a full disk mid-write leaves the previous file intact: readers see either the
-    old checkpoint or the new one, never half of one.
-    """
-    path = Path(path)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException as error:
-        Path(temp).unlink(missing_ok=True)
-        if (failed_write := _os_error(error)) is not None:
-            raise _write_error(path, failed_write) from None
-        raise
-    _fsync_directory(path.parent)
-
-
-def _os_error(error: BaseException) -> OSError | None:
-    """The OSError behind `error`, if any: torch's zip writer reports a write that failed (a
-    full disk) as a RuntimeError ("unexpected pos") raised while handling the OSError."""
-    for _ in range(8):  # a chain is short; a bound keeps a cyclic one from looping
-        if error is None or isinstance(error, OSError):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def _write_error(path: Path, error: OSError) -> WriteError:
-    return WriteError(f"could not write {path}: {error.strerror or error}; the previous "
-                      f"{path.name}, if any, is unchanged")
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; some file systems do not allow opening a directory.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """torch.save through the one atomic writer: readers see the old checkpoint or the new one,
+    never half of one, and a full disk leaves the old one intact."""
+    write_atomic(path, lambda file: torch.save(payload, file))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -129,17 +85,21 @@ def _newest_valid_path(directory: Path) -> tuple[Path, dict[str, Any]] | None:
     return max(candidates, key=lambda found: found[1]["epoch"], default=None)
 
 
-def resume_point(path: Path) -> tuple[Path, str | None]:
-    """The checkpoint to resume from, and a note when it is not the one asked for.
+class ResumePoint(NamedTuple):
+    path: Path          # the checkpoint to resume from
+    epoch: int          # the epoch it was saved at
+    note: str | None    # why it is not the one asked for; None when it is
 
-    `path` itself when it loads; else the newest valid last.pt or best.pt in its folder (a
-    truncated last.pt falls back to best.pt), with a note saying why. With none valid it
-    raises: a resume that was asked for never silently starts afresh.
+
+def resume_point(path: Path) -> ResumePoint:
+    """The checkpoint to resume from: `path` itself when it loads; else the newest valid
+    last.pt or best.pt in its folder (a truncated last.pt falls back to best.pt), with a note
+    saying why. With none valid it raises: a resume that was asked for never silently starts
+    afresh.
     """
     path = Path(path)
     try:
-        load_checkpoint(path)
-        return path, None
+        return ResumePoint(path, load_checkpoint(path)["epoch"], None)
     except CheckpointError as error:
         problem = str(error)
     fallback = _newest_valid_path(path.parent)
@@ -147,7 +107,8 @@ def resume_point(path: Path) -> tuple[Path, str | None]:
         raise CheckpointError(f"{problem}; no valid {LAST} or {BEST} in {path.parent} to "
                               f"resume from either")
     found, payload = fallback
-    return found, f"{problem}; resuming from {found} (epoch {payload['epoch']}) instead"
+    return ResumePoint(found, payload["epoch"],
+                       f"{problem}; resuming from {found} (epoch {payload['epoch']}) instead")
 
 
 def capture_rng() -> dict[str, Any]:
@@ -205,14 +166,3 @@ def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
                         int(metadata["num_classes"]))
     model.load_state_dict(load_file(str(weights_path)))
     return model.eval(), config
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        temp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(temp, path)
-    except OSError as error:
-        temp.unlink(missing_ok=True)
-        raise _write_error(path, error) from None

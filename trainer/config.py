@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 from torchsweep.trainer.errors import ConfigError
 
-
 # Metrics `fit` reports after every epoch. Sweeps may optimise any of them; the goal says
 # which direction is better, so a study can default `metric.goal` sensibly.
 EPOCH_METRICS: dict[str, str] = {
@@ -122,7 +121,7 @@ class TrainConfig:
         """Build from plain values (strings are parsed); unknown names fail with 'did you mean'."""
         unknown = [k for k in values if k not in FIELDS]
         if unknown:
-            raise ConfigError(unknown_setting_message(unknown[0]))
+            raise ConfigError(None, unknown_setting_message(unknown[0]))
         return cls(**values)
 
     def replace(self, **changes: Any) -> "TrainConfig":
@@ -150,7 +149,7 @@ def unknown_setting_message(name: str) -> str:
 def check_setting(name: str, value: Any) -> Any:
     """Validate one setting on its own (a study's fixed value or a sampled one); returns it parsed."""
     if name not in FIELDS:
-        raise ConfigError(unknown_setting_message(name))
+        raise ConfigError(None, unknown_setting_message(name))
     return _check(FIELDS[name], value)
 
 
@@ -233,16 +232,16 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
     try:
         value = _coerce(f, value)
     except (ValueError, TypeError, OverflowError):
-        raise ConfigError(f"{f.name}: expected {allowed(f.name)}, got {quote(value)}") from None
+        raise ConfigError(f.name, f"expected {allowed(f.name)}, got {quote(value)}") from None
     if meta["choices"] and value not in meta["choices"]:
         close = difflib.get_close_matches(value, meta["choices"], n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"{f.name}: expected {allowed(f.name)}, got {value!r}{hint}")
+        raise ConfigError(f.name, f"expected {allowed(f.name)}, got {value!r}{hint}")
     low, high = meta["low"], meta["high"]
     if low is not None and (value < low or (meta["low_open"] and value == low)):
-        raise ConfigError(f"{f.name}: expected {allowed(f.name)}, got {value!r}")
+        raise ConfigError(f.name, f"expected {allowed(f.name)}, got {value!r}")
     if high is not None and (value > high or (meta["high_open"] and value == high)):
-        raise ConfigError(f"{f.name}: expected {allowed(f.name)}, got {value!r}")
+        raise ConfigError(f.name, f"expected {allowed(f.name)}, got {value!r}")
     _check_form(f.name, value)
     return value
 
@@ -253,38 +252,37 @@ def _check_form(name: str, value: Any) -> None:
             and not value.startswith("imagefolder:") and not _FACTORY.match(value):
         close = difflib.get_close_matches(value, BUILTIN_DATASETS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"dataset: expected one of {', '.join(BUILTIN_DATASETS)}, "
+        raise ConfigError("dataset", f"expected one of {', '.join(BUILTIN_DATASETS)}, "
                           f"imagefolder:<path> or package.module:function, got {value!r}{hint}")
     if name == "model" and value not in BUILTIN_MODELS and not _FACTORY.match(value):
         close = difflib.get_close_matches(value, BUILTIN_MODELS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"model: expected one of {', '.join(BUILTIN_MODELS)} or "
+        raise ConfigError("model", f"expected one of {', '.join(BUILTIN_MODELS)} or "
                           f"package.module:function, got {value!r}{hint}")
     if name == "device" and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
-        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {value!r}")
+        raise ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {value!r}")
 
 
 def _check_combinations(c: TrainConfig) -> None:
     """Settings that are each valid but cannot work together, caught before any training."""
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
-        raise ConfigError("nesterov: needs optimizer=sgd with momentum > 0")
+        raise ConfigError("nesterov", "needs optimizer=sgd with momentum > 0")
     if c.optimizer == "rprop" and c.weight_decay > 0:
-        raise ConfigError("weight_decay: rprop takes no weight decay; set weight_decay=0")
+        raise ConfigError("weight_decay", "rprop takes no weight decay; set weight_decay=0")
     if c.scheduler == "onecycle" and c.optimizer == "rprop":
-        raise ConfigError("scheduler: onecycle cycles momentum, which rprop has not; "
+        raise ConfigError("scheduler", "onecycle cycles momentum, which rprop has not; "
                           "pick another optimizer or scheduler")
     if c.scheduler == "onecycle" and c.warmup_epochs > 0:
-        raise ConfigError("warmup_epochs: onecycle warms up by itself; set warmup_epochs=0")
+        raise ConfigError("warmup_epochs", "onecycle warms up by itself; set warmup_epochs=0")
     if c.warmup_epochs >= c.epochs:
-        raise ConfigError(f"warmup_epochs: must be fewer than epochs ({c.epochs})")
+        raise ConfigError("warmup_epochs", f"must be fewer than epochs ({c.epochs})")
 
 
 def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
     """(train, validation) sample counts when n samples are split at val_fraction.
 
-    The validation share is rounded up (1797 digits at 0.2: 1437 train, 360 val, the split
-    the hand-written peer script uses); round() guards against 100 * 0.07 = 7.000000000000001.
-    Each side keeps at least one sample.
+    The validation share is rounded up (1797 digits at 0.2: 1437 train, 360 val); round()
+    guards against 100 * 0.07 = 7.000000000000001. Each side keeps at least one sample.
     """
     n_val = min(max(math.ceil(round(n * val_fraction, 9)), 1), n - 1)
     return n - n_val, n_val
@@ -300,6 +298,6 @@ def check_batch_fits(config: TrainConfig) -> None:
         return
     n_train, _ = split_sizes(DATASET_SIZES[config.dataset], config.val_fraction)
     if config.batch_size > n_train:
-        raise ConfigError(f"batch_size: {config.batch_size} is larger than the {config.dataset} "
-                          f"training split ({n_train} samples at val_fraction "
+        raise ConfigError("batch_size", f"{config.batch_size} is larger than the "
+                          f"{config.dataset} training split ({n_train} samples at val_fraction "
                           f"{config.val_fraction:g}); use batch_size <= {n_train}")

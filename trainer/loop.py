@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from torchsweep.trainer import checkpoint
+from torchsweep.trainer.atomic import write_json_atomic, write_text_atomic
 from torchsweep.trainer.calibration import CalibrationTally
 from torchsweep.trainer.config import EPOCH_METRICS, TrainConfig
 from torchsweep.trainer.data import load_data, make_batches
@@ -73,7 +74,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: {name} asked for, but no CUDA device is visible; use device=cpu")
+        raise ConfigError("device", f"{name} asked for, but no CUDA device is visible; "
+                                    f"use device=cpu")
     return device
 
 
@@ -105,7 +107,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     criterion = build_loss(config)
     amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[config.amp]
     if config.amp == "fp16" and device.type != "cuda":
-        raise ConfigError("amp: fp16 autocast needs CUDA; use amp=bf16 or amp=off on the CPU")
+        raise ConfigError("amp", "fp16 autocast needs CUDA; use amp=bf16 or amp=off on the CPU")
     # Loss scaling keeps fp16 gradients from underflowing; bf16 has fp32's range and needs none.
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
 
@@ -124,9 +126,9 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint.write_json_atomic(out_dir / CONFIG, config.to_dict())
+        write_json_atomic(out_dir / CONFIG, config.to_dict())
         # Rewritten from the history so that a resumed run never repeats or loses a line.
-        (out_dir / METRICS).write_text("".join(json.dumps(m) + "\n" for m in result.history))
+        write_text_atomic(out_dir / METRICS, "".join(json.dumps(m) + "\n" for m in result.history))
 
     bar = _ProgressBar(config.epochs, len(result.history)) if progress else None
     try:

@@ -13,7 +13,7 @@ from torchsweep.trainer.errors import ConfigError
 class SmallCNN(nn.Sequential):
     """Two conv-ReLU-maxpool stages and a linear head.
 
-    For 1x8x8 digits at width 32 this is exactly the peer script's model:
+    For 1x8x8 digits at width 32 this is
     conv(1->32, 3, pad 1)-ReLU-maxpool2 -> conv(32->64, 3, pad 1)-ReLU-maxpool2 -> linear(256->10).
     """
 
@@ -62,14 +62,14 @@ def build_model(config: TrainConfig, input_shape: tuple[int, int, int], num_clas
         try:
             factory = getattr(importlib.import_module(module_name), function_name)
         except (ImportError, AttributeError) as error:
-            raise ConfigError(f"model: cannot load {config.model!r}: {error}") from None
+            raise ConfigError("model", f"cannot load {config.model!r}: {error}") from None
         model = factory(input_shape, num_classes, config)
     initialise(model, config.init)
     return model
 
 
 def initialise(model: nn.Module, scheme: str) -> None:
-    """Weight init schemes from the practitioner's notes; `default` keeps PyTorch's own."""
+    """The `init` setting's weight init schemes; `default` keeps PyTorch's own."""
     if scheme == "default":
         return
     for module in model.modules():

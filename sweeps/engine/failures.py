@@ -8,11 +8,10 @@ else, with its traceback).
 """
 from __future__ import annotations
 
-import errno
 import gc
 
 from torchsweep.sweeps.engine.signals import Stopped
-from torchsweep.trainer.errors import WriteError
+from torchsweep.trainer.errors import cannot_write
 
 _OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory")
 
@@ -27,11 +26,6 @@ def reason(error: BaseException) -> str:
     if cannot_write(error):
         return "cannot_write"
     return "error"
-
-
-def cannot_write(error: BaseException) -> bool:
-    return isinstance(error, WriteError) or (
-        isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS))
 
 
 def is_out_of_memory(error: BaseException) -> bool:

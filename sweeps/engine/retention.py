@@ -11,22 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.readout.trials import ranked
 from torchsweep.trainer.files import BEST, LAST
-
-CHECKPOINTS_ATTR = "checkpoints"
-# On a retry: the folders of the failed attempts whose last.pt it resumes from, newest first.
-RESUME_DIRS_ATTR = "resume_dirs"
-TRIAL_DIR_ATTR = "dir"
-
-
-def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """Completed trials, best first (ties keep the earlier trial first)."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None]
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number))
 
 
 def retain_top_k(study: optuna.Study, root: Path, k: int) -> dict[int, str]:
@@ -36,18 +25,18 @@ def retain_top_k(study: optuna.Study, root: Path, k: int) -> dict[int, str]:
     trials = study.get_trials(deepcopy=False)
     # Once a retry has completed or been pruned, the attempts it resumed from are done with.
     superseded = {folder for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                  for folder in t.user_attrs.get(RESUME_DIRS_ATTR, [])}
+                  for folder in attrs.resume_dirs(t)}
     for trial in trials:
-        if trial.state == TrialState.RUNNING or TRIAL_DIR_ATTR not in trial.user_attrs:
+        if trial.state == TrialState.RUNNING or attrs.trial_dir(trial) is None:
             continue
-        folder = Path(root) / trial.user_attrs[TRIAL_DIR_ATTR]
+        folder = Path(root) / attrs.trial_dir(trial)
         if trial.number not in keep:
             (folder / BEST).unlink(missing_ok=True)
         # A failed trial keeps its resume state so a retry can continue from it; a finished
         # one never resumes again.
-        if trial.state != TrialState.FAIL or trial.user_attrs[TRIAL_DIR_ATTR] in superseded:
+        if trial.state != TrialState.FAIL or attrs.trial_dir(trial) in superseded:
             (folder / LAST).unlink(missing_ok=True)
-    kept = {t.number: f"{t.user_attrs[TRIAL_DIR_ATTR]}/{BEST}" for t in top
-            if (Path(root) / t.user_attrs[TRIAL_DIR_ATTR] / BEST).is_file()}
-    study.set_user_attr(CHECKPOINTS_ATTR, {str(number): path for number, path in kept.items()})
+    kept = {t.number: f"{attrs.trial_dir(t)}/{BEST}" for t in top
+            if (Path(root) / attrs.trial_dir(t) / BEST).is_file()}
+    study.set_user_attr(attrs.CHECKPOINTS, {str(number): path for number, path in kept.items()})
     return kept

@@ -1,68 +1,71 @@
 """Retrying a trial: a new queued trial with the same parameters that resumes the old one.
 
-A retry is a WAITING trial carrying the failed trial's parameters (and the sampler's attributes
-that go with them, such as the grid point), `retry_of` (the number of the attempt it replaces),
-`attempt` (1 for a first try) and `resume_dirs`: the folders whose last.pt it resumes from,
-newest first. Each attempt trains in its own folder, so checkpoint retention never mixes two
-attempts' files; a failed trial keeps its last.pt for its retry. A retry that finds none of
-those checkpoints on its machine (another machine ran the failed attempt and --root is not
-shared) starts from epoch 0.
+A retry is a WAITING trial carrying the failed trial's parameters, its sampler's attributes
+(such as the grid point), Optuna's retry keys (`failed_trial`, `retry_history`: see `attrs`)
+and `resume_dirs`: the folders whose checkpoints it resumes from, newest first. Each attempt
+trains in its own folder, so checkpoint retention never mixes two attempts' files; a failed
+trial keeps its last.pt for its retry. A retry resumes through the trainer's own loader, so a
+truncated last.pt falls back to the newest valid checkpoint beside it, with a note; one that
+finds no valid checkpoint on its machine (another machine ran the failed attempt and --root is
+not shared) starts from epoch 0.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from torchsweep.sweeps.engine.retention import RESUME_DIRS_ATTR, TRIAL_DIR_ATTR
-from torchsweep.trainer.files import LAST
+from torchsweep.sweeps import attrs
+from torchsweep.trainer.errors import CheckpointError
+from torchsweep.trainer.files import BEST, LAST
 
-RETRY_OF_ATTR = "retry_of"
-ATTEMPT_ATTR = "attempt"
-RESUMED_AT_ATTR = "resumed_at_epoch"    # set on a retry: the checkpoint epoch it continued from
-OURS = "sweep:"                          # prefix of our system attrs (heartbeats), never copied
+_logger = logging.getLogger(__name__)
 
 
-def attempt(trial: FrozenTrial) -> int:
-    return trial.user_attrs.get(ATTEMPT_ATTR, 1)
+class Resume(NamedTuple):
+    checkpoint: Path
+    epoch: int
 
 
 def enqueue_retry(study: optuna.Study, failed: FrozenTrial, *, resume: bool) -> None:
     dirs: list[str] = []
     if resume:
-        own = [failed.user_attrs[TRIAL_DIR_ATTR]] if TRIAL_DIR_ATTR in failed.user_attrs else []
-        dirs = own + list(failed.user_attrs.get(RESUME_DIRS_ATTR, []))
+        own = attrs.trial_dir(failed)
+        dirs = ([own] if own else []) + attrs.resume_dirs(failed)
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=failed.params, distributions=failed.distributions,
-        user_attrs={RETRY_OF_ATTR: failed.number, ATTEMPT_ATTR: attempt(failed) + 1,
-                    RESUME_DIRS_ATTR: dirs},
-        system_attrs={key: value for key, value in failed.system_attrs.items()
-                      if not key.startswith(OURS)}))
+        user_attrs={attrs.RESUME_DIRS: dirs}, system_attrs=attrs.retry_system_attrs(failed)))
 
 
 def requeue_failed(study: optuna.Study, *, resume: bool) -> list[int]:
     """--retry-failed (resume=True) and --restart-failed: queue every failed trial that has no
     retry yet, whatever --max-retries says (a person asked). Returns their numbers."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs[RETRY_OF_ATTR] for t in trials if RETRY_OF_ATTR in t.user_attrs}
+    retried = {attrs.retry_of(t) for t in trials if attrs.is_retry(t)}
     failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
     for trial in failed:
         enqueue_retry(study, trial, resume=resume)
     return [t.number for t in failed]
 
 
-def resume_checkpoint(root: Path, trial: optuna.Trial) -> Path | None:
-    """The checkpoint a retry continues from: the newest of its resume folders' last.pt."""
-    for folder in trial.user_attrs.get(RESUME_DIRS_ATTR, []):
+def resume_point(root: Path, trial: optuna.Trial) -> Resume | None:
+    """Where a retry continues: the newest valid checkpoint of its newest resume folder that has
+    one, as the trainer's loader picks it (None for a first attempt, or when none is valid)."""
+    from torchsweep.trainer.checkpoint import resume_point as trainer_resume_point
+
+    for folder in attrs.resume_dirs(trial):
         path = Path(root) / folder / LAST
-        if path.is_file():
-            return path
+        if not (path.is_file() or path.with_name(BEST).is_file()):
+            continue
+        try:
+            found = trainer_resume_point(path)
+        except CheckpointError as error:
+            _logger.warning("trial %d: %s", trial.number, error)
+            continue
+        if found.note:
+            _logger.warning("trial %d: %s", trial.number, found.note)
+        return Resume(found.path, found.epoch)
     return None
-
-
-def checkpoint_epoch(path: Path) -> int:
-    """The epoch a checkpoint was saved at; mmap leaves its tensors on disk."""
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"]

@@ -1,9 +1,9 @@
 """One worker's loop: claim a queued trial, train it under a heartbeat, tell Optuna, repeat.
 
 Before every claim the worker fails the trials whose worker died (stale heartbeat, see
-`torchsweep.sweeps.engine.heartbeat`) with reason `lost` and queues their retries. When the queue is empty but
-trials are still running elsewhere, it waits for them, since one may die and need a retry; it
-leaves when nothing is queued or running, when a callback stops the study, or at the deadline.
+`heartbeat`) with reason `lost` and queues their retries. When the queue is empty but trials
+are still running elsewhere, it waits for them, since one may die and need a retry; it leaves
+when nothing is queued or running, when a callback stops the study, or at the deadline.
 
 This replaces `Study.optimize`, whose `ask` creates a trial whenever the queue is empty: that
 would break the exact trial count that several workers must share.
@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from torchsweep.sweeps.engine import failures
-from torchsweep.sweeps.engine import signals
-from torchsweep.sweeps.engine import trial_queue
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.engine import _optuna, failures, signals, trial_queue
 from torchsweep.sweeps.engine.heartbeat import Heartbeat, is_stale
-from torchsweep.sweeps.engine.objective import REASON_ATTR
-from torchsweep.sweeps.engine.retries import attempt, enqueue_retry
+from torchsweep.sweeps.engine.retries import enqueue_retry
+from torchsweep.trainer.errors import cannot_write
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 # Seconds between looks at the queue while other workers' trials run. Short: when the last
 # trial ends, `sweep run --workers N` waits for every idle worker's next look before it exits.
 IDLE_POLL = 0.2
-_logger = logging.getLogger("sweep")
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,8 +42,8 @@ def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
          settings: LoopSettings, callbacks: Sequence[Callback] = ()) -> int:
     """Run queued trials until none is left; returns how many this worker finished."""
     ran = 0
-    with _optimize_loop(study):
-        while not study._stop_flag and not _past(settings.deadline):
+    with _optuna.optimize_loop(study):
+        while not _optuna.stop_requested(study) and not _past(settings.deadline):
             signals.check()
             reconcile(study, settings)
             trial = trial_queue.claim(study)
@@ -65,7 +62,7 @@ def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float],
               settings: LoopSettings) -> FrozenTrial:
-    with Heartbeat(study._storage, trial._trial_id, settings.heartbeat):
+    with Heartbeat(study, trial, settings.heartbeat):
         try:
             # state None: Optuna judges the value (one that is not a number fails the trial).
             value, state = None, None
@@ -75,7 +72,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
             except Exception as error:
-                if failures.cannot_write(error):
+                if cannot_write(error):
                     raise   # the sweep stops; the trial is given back below, to resume later
                 state = TrialState.FAIL
                 _logger.warning("trial %d failed: %s: %s", trial.number, type(error).__name__,
@@ -95,43 +92,21 @@ def reconcile(study: optuna.Study, settings: LoopSettings) -> list[int]:
     """Fail the trials whose worker died and queue their retries; returns their numbers."""
     now, lost = time.time(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if is_stale(trial, now=now, interval=settings.heartbeat) and _fail_lost(study, trial):
+        if is_stale(trial, now=now, interval=settings.heartbeat) and \
+                _optuna.fail_if_running(study, trial, {attrs.REASON: "lost"}):
             lost.append(trial.number)
-            if attempt(trial) <= settings.max_retries:
+            if attrs.attempt(trial) <= settings.max_retries:
                 enqueue_retry(study, trial, resume=True)
     return lost
 
 
-def _fail_lost(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Fail a dead worker's trial; False when another worker got there first. Through the
-    storage, as Optuna's own `fail_stale_trials` does: the trial is not this worker's."""
-    storage = study._storage
-    try:
-        storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, "lost")
-        return storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-    except UpdateFinishedTrialError:
-        return False
-
-
 def _give_back(study: optuna.Study, trial: optuna.Trial, reason: str, max_retries: int) -> None:
-    if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+    if not _optuna.is_running(study, trial):
         return
-    trial.set_user_attr(REASON_ATTR, reason)
+    trial.set_user_attr(attrs.REASON, reason)
     failed = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-    if attempt(failed) <= max_retries:
+    if attrs.attempt(failed) <= max_retries:
         enqueue_retry(study, failed, resume=True)
-
-
-@contextmanager
-def _optimize_loop(study: optuna.Study) -> Iterator[None]:
-    # Samplers (GridSampler) and callbacks call study.stop(), which Optuna allows only inside
-    # study.optimize; this loop is the optimize loop here, so it raises the same flag.
-    study._stop_flag = False
-    study._thread_local.in_optimize_loop = True
-    try:
-        yield
-    finally:
-        study._thread_local.in_optimize_loop = False
 
 
 def _past(deadline: float | None) -> bool:

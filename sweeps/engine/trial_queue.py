@@ -8,28 +8,27 @@ interrupted run did not start are still queued for the next one. Retries of lost
 interrupted trials are queued the same way and claimed first.
 
 Optuna's public Study API has no "claim a queued trial or nothing" (`ask` creates a new trial
-when the queue is empty), so claiming goes through the storage API, addressed by the trial id
-FrozenTrial carries, exactly as `Study.ask` does it.
+when the queue is empty), so claiming goes through the storage, as `Study.ask` does it
+(`_optuna.claim`).
 """
 from __future__ import annotations
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from torchsweep.sweeps.engine.retries import RETRY_OF_ATTR
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.engine import _optuna
 
 
 def counted(trials: list[FrozenTrial]) -> int:
     """Trials that count against --trials and run_cap: all but retries (a retry continues a
     trial that was counted already)."""
-    return sum(RETRY_OF_ATTR not in t.user_attrs for t in trials)
+    return sum(not attrs.is_retry(t) for t in trials)
 
 
 def planned_waiting(trials: list[FrozenTrial]) -> int:
     """Planned trials not started yet (retries not included)."""
-    return sum(t.state == TrialState.WAITING and RETRY_OF_ATTR not in t.user_attrs
-               for t in trials)
+    return sum(t.state == TrialState.WAITING and not attrs.is_retry(t) for t in trials)
 
 
 def plan(study: optuna.Study, count: int) -> None:
@@ -41,10 +40,8 @@ def plan(study: optuna.Study, count: int) -> None:
 def claim(study: optuna.Study) -> optuna.Trial | None:
     """The next queued trial, now RUNNING and this worker's; None when the queue is empty."""
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    for frozen in sorted(waiting, key=lambda t: (RETRY_OF_ATTR not in t.user_attrs, t.number)):
-        try:
-            if study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
-                return optuna.Trial(study, frozen._trial_id)
-        except UpdateFinishedTrialError:
-            continue
+    for frozen in sorted(waiting, key=lambda t: (not attrs.is_retry(t), t.number)):
+        claimed = _optuna.claim(study, frozen)
+        if claimed is not None:
+            return claimed
     return None

@@ -26,15 +26,12 @@ from typing import Callable, Sequence
 
 from torchsweep.sweeps.engine import signals
 from torchsweep.sweeps.engine.signals import Stopped
+from torchsweep.sweeps.errors import WorkerError
 from torchsweep.trainer.errors import ConfigError
 
 POLL = 0.2              # seconds between looks at the workers
 STOP_GRACE = 60.0       # seconds a signalled worker gets to give its trial back before SIGKILL
 _GPU = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z/-]+")
-
-
-class WorkerError(RuntimeError):
-    """A local worker process ended with an error or was killed."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +70,8 @@ def check_gpus(gpus: Sequence[str]) -> None:
 
     count = torch.cuda.device_count()
     if count == 0 or any(gpu.isdigit() and int(gpu) >= count for gpu in gpus):
-        raise ConfigError(f"--gpus {','.join(gpus)}: this machine has {count} CUDA "
-                          f"device{'' if count == 1 else 's'}")
+        raise ConfigError(None, f"--gpus {','.join(gpus)}: this machine has {count} CUDA "
+                                f"device{'' if count == 1 else 's'}")
 
 
 def plan_slots(workers: int, gpus: Sequence[str], workers_per_gpu: int,

@@ -7,25 +7,11 @@ studies, so it listens on 127.0.0.1 unless the user names another address.
 from __future__ import annotations
 
 import ipaddress
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from torchsweep.sweeps.errors import DashboardError
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_PORT = 8080   # optuna-dashboard's own default
-
-
-class DashboardError(RuntimeError):
-    """The dashboard cannot listen where it was asked to."""
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    # The page asks for several things at once; one thread each keeps it responsive.
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args) -> None:  # one line per request would bury the URL
-        return None
 
 
 def is_local(host: str) -> bool:
@@ -45,8 +31,7 @@ class Dashboard:
         import optuna_dashboard
 
         try:
-            self._server = make_server(host, port, optuna_dashboard.wsgi(storage),
-                                       server_class=_Server, handler_class=_QuietHandler)
+            self._server = _make_server(host, port, optuna_dashboard.wsgi(storage))
         except OSError as error:  # in use, not permitted, or a host that does not resolve
             raise DashboardError(f"cannot listen on {host}:{port}: {error.strerror or error}; "
                                  "pick another --port or --host") from None
@@ -64,3 +49,21 @@ class Dashboard:
             self._server.serve_forever()
         finally:
             self._server.server_close()
+
+
+def _make_server(host: str, port: int, application):
+    """A threading WSGI server that logs nothing per request (one line per request would bury
+    the URL). Its modules are imported here: `sweep --help` need not pay for them."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(ThreadingMixIn, WSGIServer):
+        # The page asks for several things at once; one thread each keeps it responsive.
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format, *args) -> None:
+            return None
+
+    return make_server(host, port, application, server_class=Server,
+                       handler_class=QuietHandler)

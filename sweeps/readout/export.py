@@ -11,9 +11,9 @@ from typing import Any
 
 import optuna
 
-from torchsweep.sweeps.errors import ExportError
-from torchsweep.sweeps.readout.trials import TrialRow, metric_name, trial_rows
-from torchsweep.sweeps.engine.retention import ranked
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.errors import CheckpointError, ExportError
+from torchsweep.sweeps.readout.trials import TrialRecord, ranked_records
 
 PARAMS_FILE = "params.json"
 METRICS_FILE = "metrics.json"
@@ -21,8 +21,8 @@ METRICS_FILE = "metrics.json"
 
 def export_best(study: optuna.Study, root: Path, directory: Path) -> dict[str, Any]:
     """Write model.safetensors, config.json, params.json and metrics.json into `directory`."""
-    from torchsweep.trainer.checkpoint import export_model, write_json_atomic
-    from torchsweep.trainer.errors import CheckpointError, WriteError
+    from torchsweep.trainer.atomic import write_json_atomic
+    from torchsweep.trainer.checkpoint import export_model
 
     notes: list[str] = []
     for rank, row in enumerate(_candidates(study)):
@@ -32,14 +32,12 @@ def export_best(study: optuna.Study, root: Path, directory: Path) -> dict[str, A
             continue
         try:
             weights = export_model(Path(root) / row.checkpoint, directory)
-        except WriteError:
-            raise
         except CheckpointError as error:
             notes.append(f"{where}: {error}")
             continue
         write_json_atomic(Path(directory) / PARAMS_FILE, row.params)
         write_json_atomic(Path(directory) / METRICS_FILE, {
-            "study": study.study_name, "trial": row.number, "metric": metric_name(study),
+            "study": study.study_name, "trial": row.number, "metric": attrs.metric_name(study),
             "value": row.value, "best_epoch_metrics": row.best_metrics})
         return {"directory": str(directory), "weights": str(weights), "trial": row.number,
                 "value": row.value, "passed_over": notes}
@@ -49,8 +47,7 @@ def export_best(study: optuna.Study, root: Path, directory: Path) -> dict[str, A
                       f"checkpoint: {'; '.join(notes)}")
 
 
-def _candidates(study: optuna.Study) -> list[TrialRow]:
+def _candidates(study: optuna.Study) -> list[TrialRecord]:
     """Completed trials best first: the best one, then those whose checkpoint was kept."""
-    rows = {row.number: row for row in trial_rows(study)}
-    best_first = [rows[trial.number] for trial in ranked(study)]
-    return best_first[:1] + [row for row in best_first[1:] if row.checkpoint]
+    best_first = ranked_records(study)
+    return best_first[:1] + [trial for trial in best_first[1:] if trial.checkpoint]

@@ -1,19 +1,25 @@
-"""Reading studies back for `sweep list`, `sweep show` and `sweep best`. Never imports torch."""
+"""The one read model of a study: its trials as `TrialRecord`s, ranked by the study's goal.
+
+`sweep list`, `show`, `best`, the export, the report and the W&B study run all read studies
+through here, and never write. A record holds what the storage says of a trial (its attributes
+are read through `attrs`) and, when asked for with a root, its per-epoch history from its
+`metrics.jsonl`: Optuna's intermediate values hold the study metric only, and a learning curve
+or a calibration plot needs every column. Never imports torch.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
-from torchsweep.sweeps.engine.objective import PARAMS_ATTR, REASON_ATTR, SUMMARY_ATTR
-from torchsweep.sweeps.engine.orchestrate import SPEC_ATTR
-from torchsweep.sweeps.engine.retention import CHECKPOINTS_ATTR, ranked
-from torchsweep.sweeps.engine.retries import RESUMED_AT_ATTR, RETRY_OF_ATTR
 from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
+from torchsweep.trainer.files import METRICS
 
 STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
                TrialState.FAIL: "failed", TrialState.RUNNING: "running",
@@ -21,22 +27,34 @@ STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
 
 
 @dataclass
-class TrialRow:
+class TrialRecord:
     number: int
-    state: str
-    reason: str | None
-    value: float | None
-    params: dict[str, Any]
-    epochs_run: int | None
-    pruned_at: int | None
-    duration_s: float | None
-    checkpoint: str | None           # kept best checkpoint, relative to the root
-    best_metrics: dict[str, float] | None
-    retry_of: int | None = None      # the trial this one retries (its worker died or stopped)
-    resumed_at: int | None = None    # the epoch of that trial's checkpoint it continued from
+    state: str                       # completed | pruned | failed | running | waiting
+    params: dict[str, Any]           # the sampled values, as the trainer took them
+    config: dict[str, Any] = field(default_factory=dict)           # the resolved config
+    epochs: list[dict[str, float]] = field(default_factory=list)   # metrics.jsonl, if read
+    reason: str | None = None        # why it did not complete (lost, out_of_memory, ...)
+    value: float | None = None
+    epochs_run: int | None = None
+    pruned_at: int | None = None
+    duration_s: float | None = None
+    checkpoint: str | None = None    # kept best checkpoint, relative to the root
+    best_metrics: dict[str, float] | None = None
+    retry_of: int | None = None      # the attempt this one retries (its worker died or stopped)
+    resumed_at: int | None = None    # the epoch of that attempt's checkpoint it continued from
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What `--json` prints of a trial: everything but the config and the epochs."""
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("config", "epochs")}
+
+    def best_epoch(self, metric: str, goal: str) -> dict[str, float] | None:
+        """The epoch with the best value of `metric` (the first of equals), None if none ran."""
+        scored = [m for m in self.epochs if metric in m]
+        if not scored:
+            return None
+        pick = max if goal == "maximize" else min
+        return pick(scored, key=lambda m: m[metric])
 
 
 def load_study(name: str, root: Path, storage: str | None) -> optuna.Study:
@@ -52,20 +70,6 @@ def load_study(name: str, root: Path, storage: str | None) -> optuna.Study:
         raise StudyNotFound(f"no study named '{name}' in {mask_password(url)}{known}") from None
 
 
-def trial_rows(study: optuna.Study) -> list[TrialRow]:
-    kept = study.user_attrs.get(CHECKPOINTS_ATTR, {})
-    return [_row(trial, kept) for trial in study.get_trials(deepcopy=False)]
-
-
-def best_row(study: optuna.Study) -> TrialRow | None:
-    top = ranked(study)
-    return _row(top[0], study.user_attrs.get(CHECKPOINTS_ATTR, {})) if top else None
-
-
-def metric_name(study: optuna.Study) -> str:
-    return study.user_attrs.get(SPEC_ATTR, {}).get("metric", {}).get("name", "value")
-
-
 def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:
     """Every study in the storage with its trial counts and best value ([] when none yet)."""
     url = storage_url(root, storage)
@@ -78,15 +82,70 @@ def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["name"])
 
 
-def _row(trial: FrozenTrial, kept: dict[str, str]) -> TrialRow:
-    summary = trial.user_attrs.get(SUMMARY_ATTR) or {}
-    duration = trial.duration.total_seconds() if trial.duration is not None else None
-    reason = trial.user_attrs.get(REASON_ATTR)
-    return TrialRow(number=trial.number, state=STATE_NAMES.get(trial.state, trial.state.name.lower()),
-                    reason=reason if reason not in (None, "pruned") else None,
-                    value=trial.value, params=trial.user_attrs.get(PARAMS_ATTR, trial.params),
-                    epochs_run=summary.get("epochs_run"), pruned_at=summary.get("pruned_at"),
-                    duration_s=duration, checkpoint=kept.get(str(trial.number)),
-                    best_metrics=summary.get("best"),
-                    retry_of=trial.user_attrs.get(RETRY_OF_ATTR),
-                    resumed_at=trial.user_attrs.get(RESUMED_AT_ATTR))
+def goal(study: optuna.Study) -> str:
+    return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+
+
+def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """Completed trials, best first by the study's goal (ties keep the earlier trial first)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None]
+    sign = -1 if goal(study) == "maximize" else 1
+    return sorted(complete, key=lambda t: (sign * t.value, t.number))
+
+
+def records(study: optuna.Study, root: Path | None = None) -> list[TrialRecord]:
+    """Every trial in number order; with `root`, each with its per-epoch history."""
+    kept = attrs.kept_checkpoints(study)
+    return [_record(trial, kept, root) for trial in study.get_trials(deepcopy=False)]
+
+
+def ranked_records(study: optuna.Study) -> list[TrialRecord]:
+    """Completed trials as records, best first."""
+    kept = attrs.kept_checkpoints(study)
+    return [_record(trial, kept, None) for trial in ranked(study)]
+
+
+def best_record(study: optuna.Study) -> TrialRecord | None:
+    top = ranked(study)
+    return _record(top[0], attrs.kept_checkpoints(study), None) if top else None
+
+
+def varying(trials: list[TrialRecord]) -> list[str]:
+    """Parameters whose value differs between trials: the fixed ones would only add noise (all
+    of them for a single trial, which has nothing to differ from)."""
+    names = list(dict.fromkeys(name for trial in trials for name in trial.params))
+    if len(trials) < 2:
+        return names
+    return [name for name in names if len({repr(t.params.get(name)) for t in trials}) > 1]
+
+
+def _record(trial: FrozenTrial, kept: dict[str, str], root: Path | None) -> TrialRecord:
+    summary = attrs.summary(trial)
+    reason = attrs.reason(trial)
+    folder = attrs.trial_dir(trial)
+    return TrialRecord(
+        number=trial.number, state=STATE_NAMES.get(trial.state, trial.state.name.lower()),
+        params=attrs.params(trial), config=attrs.config(trial),
+        epochs=_read_metrics(Path(root) / folder) if root is not None and folder else [],
+        reason=reason if reason not in (None, "pruned") else None, value=trial.value,
+        epochs_run=summary.get("epochs_run"), pruned_at=summary.get("pruned_at"),
+        duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
+        checkpoint=kept.get(str(trial.number)), best_metrics=summary.get("best"),
+        retry_of=attrs.retry_of(trial), resumed_at=attrs.resumed_at(trial))
+
+
+def _read_metrics(folder: Path) -> list[dict[str, float]]:
+    """A trial's metrics.jsonl; [] when it is gone. A trial still running may be mid-way
+    through writing its last line, which is left out."""
+    try:
+        lines = (folder / METRICS).read_text().splitlines()
+    except OSError:
+        return []
+    epochs = []
+    for line in lines:
+        try:
+            epochs.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return epochs

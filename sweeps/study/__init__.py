@@ -1,0 +1,30 @@
+"""What a study is: a W&B sweep configuration, validated. No Optuna, no torch.
+
+The public API is below; the modules behind it hold one concept each: `messages` (how a problem
+is worded), `choices` (the words for method, sampler, pruner and goal), `distributions` (W&B's,
+drawn with Optuna), `parameter` (one parameter block), `space` (the whole search space), `feasibility` (settings that cannot work together),
+`options` (the `--param`/`--set` grammar), `studyfile` (a whole study file) and `catalog`
+(finding a study by what the user typed). Each name is imported when first used, so the CLI
+pays only for what a command needs.
+"""
+from importlib import import_module
+
+_PUBLIC = {
+    "STUDY_FILE": "catalog", "bundled_names": "catalog", "bundled_path": "catalog",
+    "resolve": "catalog",
+    "DISTRIBUTIONS": "distributions",
+    "parse_param_option": "options", "parse_set_option": "options",
+    "Parameter": "parameter", "parse_parameter": "parameter",
+    "SearchSpace": "space", "parse_space": "space",
+    "GOALS": "choices", "METHODS": "choices", "PRUNERS": "choices", "SAMPLERS": "choices",
+    "StudySpec": "studyfile", "load_study_file": "studyfile",
+    "parse_study": "studyfile",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@
 A person's W&B sweep YAML runs unchanged. Top-level keys (W&B's unless marked ours):
 
     method             required, as in W&B: grid, random or bayes (Optuna's grid, random, tpe)
-    parameters         required: setting name -> W&B parameter block (see `torchsweep.sweeps.study.space`)
+    parameters         required: setting name -> W&B parameter block (see `parameter`)
     metric             {name, goal, target}: name is a metric the trainer reports (default
                        val_acc); goal defaults to that metric's direction, not W&B's minimize
     early_terminate    {type: hyperband, min_iter (or max_iter and s), eta (default 3)}
@@ -33,14 +33,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from torchsweep.sweeps.study.space import (Parameter, SearchSpace, SpaceError, _check_keys, _choice, _mapping,
-                          _number, _show, parse_param_option, parse_set_option, parse_space)
+from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.study.choices import GOALS, METHODS, PRUNERS, SAMPLERS
+from torchsweep.sweeps.study.messages import check_keys, choice, mapping, number, show
+from torchsweep.sweeps.study.options import parse_param_option, parse_set_option
+from torchsweep.sweeps.study.parameter import Parameter
+from torchsweep.sweeps.study.space import SearchSpace, parse_space
 from torchsweep.trainer.config import EPOCH_METRICS
 
-METHODS = {"bayes": "tpe", "random": "random", "grid": "grid"}  # W&B method -> our sampler
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp")
-PRUNERS = ("median", "hyperband", "successive_halving", "none")
-GOALS = ("maximize", "minimize")
 HYPERBAND_ETA = 3  # W&B's default
 # W&B keys a file may carry that mean nothing to a local Optuna study.
 IGNORED_KEYS = ("program", "command", "entity", "project", "controller", "job", "image_uri",
@@ -131,11 +131,11 @@ def parse_study(doc: Any, *, name: str, source: str) -> StudySpec:
 
 
 def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
-    doc = _mapping(doc, "top level", "{method: bayes, parameters: {...}}")
+    doc = mapping(doc, "top level", "{method: bayes, parameters: {...}}")
     for key, reason in _UNSUPPORTED.items():
         if key in doc:
             raise SpaceError(f"{key}: {reason}")
-    _check_keys(doc, TOP_LEVEL_KEYS, "")
+    check_keys(doc, TOP_LEVEL_KEYS, "")
     for key in ("method", "parameters"):
         if key not in doc:
             raise SpaceError(f"{key}: missing; a W&B sweep file needs method and parameters")
@@ -143,13 +143,13 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "name": _text(doc.get("name", default_name), "name", empty=False),
         "description": _text(doc.get("description", ""), "description"),
-        "method": _choice(doc["method"], METHODS, "method"),
+        "method": choice(doc["method"], METHODS, "method"),
         **_parse_metric(doc.get("metric"), ignored),
         "space": parse_space(doc["parameters"]),
         "early_terminate": (_parse_early_terminate(doc["early_terminate"], ignored)
                             if "early_terminate" in doc else None),
-        "sampler": _optional(doc, "sampler", lambda v: _choice(v, SAMPLERS, "sampler")),
-        "pruner": _optional(doc, "pruner", lambda v: _choice(v, PRUNERS, "pruner")),
+        "sampler": _optional(doc, "sampler", lambda v: choice(v, SAMPLERS, "sampler")),
+        "pruner": _optional(doc, "pruner", lambda v: choice(v, PRUNERS, "pruner")),
         "run_cap": _optional(doc, "run_cap", lambda v: _count(v, "run_cap", 1)),
         "keep_top_k": _optional(doc, "keep_top_k", lambda v: _count(v, "keep_top_k", 0)),
         "trials": _optional(doc, "trials", lambda v: _count(v, "trials", 1)),
@@ -164,43 +164,43 @@ def _optional(doc: Mapping, key: str, parse: Callable[[Any], Any]) -> Any:
 def _text(value: Any, where: str, *, empty: bool = True) -> str:
     if not isinstance(value, str) or not (empty or value):
         kind = "text" if empty else "non-empty text"
-        raise SpaceError(f"{where}: expected {kind}, got {_show(value)}")
+        raise SpaceError(f"{where}: expected {kind}, got {show(value)}")
     return value
 
 
 def _count(value: Any, where: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpaceError(f"{where}: expected an integer >= {minimum}, got {_show(value)}")
+        raise SpaceError(f"{where}: expected an integer >= {minimum}, got {show(value)}")
     return value
 
 
 def _parse_metric(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
     if raw is None:
         return {"metric": "val_acc", "goal": EPOCH_METRICS["val_acc"], "target": None}
-    raw = _mapping(raw, "metric", "{name: val_acc, goal: maximize}")
-    _check_keys(raw, ("name", "goal", "target", "impute", "impute_while_running"), "metric")
+    raw = mapping(raw, "metric", "{name: val_acc, goal: maximize}")
+    check_keys(raw, ("name", "goal", "target", "impute", "impute_while_running"), "metric")
     ignored.update({f"metric.{key}": raw[key] for key in ("impute", "impute_while_running")
                     if key in raw})
-    metric = _choice(raw.get("name"), EPOCH_METRICS, "metric.name")
+    metric = choice(raw.get("name"), EPOCH_METRICS, "metric.name")
     return {"metric": metric,
-            "goal": _choice(raw.get("goal", EPOCH_METRICS[metric]), GOALS, "metric.goal"),
-            "target": _number(raw["target"], "metric.target") if "target" in raw else None}
+            "goal": choice(raw.get("goal", EPOCH_METRICS[metric]), GOALS, "metric.goal"),
+            "target": number(raw["target"], "metric.target") if "target" in raw else None}
 
 
 def _parse_early_terminate(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
     where = "early_terminate"
-    raw = _mapping(raw, where, "{type: hyperband, min_iter: 3}")
-    _check_keys(raw, ("type", "min_iter", "max_iter", "s", "eta", "strict"), where)
-    _choice(raw.get("type"), ("hyperband",), f"{where}.type")
+    raw = mapping(raw, where, "{type: hyperband, min_iter: 3}")
+    check_keys(raw, ("type", "min_iter", "max_iter", "s", "eta", "strict"), where)
+    choice(raw.get("type"), ("hyperband",), f"{where}.type")
     if "strict" in raw:
         ignored[f"{where}.strict"] = raw["strict"]
-    eta = _number(raw.get("eta", HYPERBAND_ETA), f"{where}.eta")
+    eta = number(raw.get("eta", HYPERBAND_ETA), f"{where}.eta")
     # W&B takes any eta > 1; Optuna's reduction factor is a whole number.
     if eta < 2 or not float(eta).is_integer():
-        raise SpaceError(f"{where}.eta: expected a whole number >= 2, got {_show(eta)}")
+        raise SpaceError(f"{where}.eta: expected a whole number >= 2, got {show(eta)}")
     eta = int(eta)
     if "max_iter" in raw and "s" in raw:  # W&B prefers max_iter + s when both forms are given
-        max_iter = _number(raw["max_iter"], f"{where}.max_iter", integer=True)  # float-sized
+        max_iter = number(raw["max_iter"], f"{where}.max_iter", integer=True)  # float-sized
         min_iter = _first_band(_count(max_iter, f"{where}.max_iter", 1),
                                _count(raw["s"], f"{where}.s", 1), eta)
     elif "min_iter" in raw:

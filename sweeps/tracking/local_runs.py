@@ -18,15 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from torchsweep.sweeps.errors import StudyNotFound
+from torchsweep.sweeps.errors import StudyNotFound, SyncError
 from torchsweep.sweeps.tracking.wandb_runs import WANDB_FOLDER
 
 _FOLDER = re.compile(r"^(?P<offline>offline-)?run-(?P<time>\d{8}_\d{6})-")
 _ID = re.compile(r"^(?:t(?P<trial>\d+)|study)-")
-
-
-class SyncError(RuntimeError):
-    """W&B's sync left runs un-uploaded (no credentials, no network, out of time)."""
 
 
 @dataclass

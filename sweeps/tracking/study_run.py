@@ -11,40 +11,39 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import TrialState
 
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.readout.trials import TrialRecord, goal, ranked, ranked_records, records
+from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.background import TrackingWarning, first_line
-from torchsweep.sweeps.engine.objective import PARAMS_ATTR
-from torchsweep.sweeps.engine.retention import CHECKPOINTS_ATTR, ranked
-from torchsweep.sweeps.storage import mask_password
-from torchsweep.sweeps.study.studyfile import StudySpec
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
-
-if TYPE_CHECKING:
-    from torchsweep.sweeps.engine.orchestrate import WorkerJob
 
 TRIALS_TABLE = "trials"
 IMPORTANCES_TABLE = "parameter_importances"
 
 
-def log_study_run(study: optuna.Study, spec: StudySpec, job: WorkerJob,
-                  log_checkpoints: str) -> None:
-    """Never raises: the sweep's trials are recorded whatever happens to their summary."""
-    tracker = Tracker(job.wandb, job.wandb_project, job.wandb_entity)
+def log_study_run(study: optuna.Study, spec: StudySpec, tracker: Tracker, *, root: Path,
+                  sampler: str, storage_shown: str, log_checkpoints: str) -> None:
+    """Never raises: the sweep's trials are recorded whatever happens to their summary.
+
+    `tracker` is the one the sweep's trials used, so a W&B that failed them is not waited on
+    again here."""
     run = tracker.start_wandb_run(
-        Path(job.root) / spec.name, "study", name=f"{spec.name}-summary", group=spec.name,
-        job_type="study", tags=[job.sampler],
+        Path(root) / spec.name, "study", name=f"{spec.name}-summary", group=spec.name,
+        job_type="study", tags=[sampler],
         config={"study": spec.name, "metric": spec.metric, "goal": spec.goal,
-                "sampler": job.sampler, "storage": mask_password(job.url)})
+                "sampler": sampler, "storage": storage_shown})
     if run is None:
         return
     try:
-        _log_trials(run, study, spec.metric)
-        _log_history(run, study, spec.metric)
-        _log_checkpoints(run, study, spec, Path(job.root), log_checkpoints)
+        ran = [trial for trial in records(study) if trial.state != "waiting"]  # queued: not run
+        best_first = ranked_records(study)
+        _log_trials(run, ran, spec.metric)
+        _log_history(run, ran, best_first, spec.metric, goal(study))
+        _log_checkpoints(run, best_first, attrs.kept_checkpoints(study), spec, Path(root),
+                         log_checkpoints)
         _log_importances(run, study)
     except Exception as error:
         warnings.warn(f"the W&B study run of {spec.name} is incomplete ({first_line(error)})",
@@ -57,58 +56,47 @@ def log_study_run(study: optuna.Study, spec: StudySpec, job: WorkerJob,
                           f"({first_line(error)})", TrackingWarning, stacklevel=2)
 
 
-def _log_trials(run, study: optuna.Study, metric: str) -> None:
+def _log_trials(run, trials: list[TrialRecord], metric: str) -> None:
     import wandb
 
-    # results reads orchestrate's study attributes, and orchestrate calls this module.
-    from torchsweep.sweeps.readout.trials import trial_rows
-
-    rows = [row for row in trial_rows(study) if row.state != "waiting"]   # queued, not run
-    params = list(dict.fromkeys(name for row in rows for name in row.params))
+    params = list(dict.fromkeys(name for trial in trials for name in trial.params))
     columns = ["trial", "state", "reason", metric, "epochs_run", "pruned_at", "duration_s",
                *params]
-    data = [[row.number, row.state, row.reason, row.value, row.epochs_run, row.pruned_at,
-             row.duration_s, *(row.params.get(name) for name in params)] for row in rows]
+    data = [[t.number, t.state, t.reason, t.value, t.epochs_run, t.pruned_at, t.duration_s,
+             *(t.params.get(name) for name in params)] for t in trials]
     # A parameter absent from some trials (momentum without sgd) is None there.
     run.log({TRIALS_TABLE: wandb.Table(columns=columns, data=data, allow_mixed_types=True)})
-    counts = {f"trials_{state}": sum(row.state == state for row in rows)
+    counts = {f"trials_{state}": sum(t.state == state for t in trials)
               for state in ("completed", "pruned", "failed")}
-    run.summary.update({"trials_total": len(rows), **counts})
+    run.summary.update({"trials_total": len(trials), **counts})
 
 
-def _log_history(run, study: optuna.Study, metric: str) -> None:
+def _log_history(run, trials: list[TrialRecord], best_first: list[TrialRecord], metric: str,
+                 aim: str) -> None:
     best_key = f"best_{metric}"
     run.define_metric("trial")
     for key in (metric, best_key):
         run.define_metric(key, step_metric="trial")
     best = None
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if best is None or (trial.value > best if maximize else trial.value < best):
+    for trial in (t for t in trials if t.state == "completed" and t.value is not None):
+        if best is None or (trial.value > best if aim == "maximize" else trial.value < best):
             best = trial.value
         run.log({"trial": trial.number, metric: trial.value, best_key: best})
-    top = ranked(study)
-    if top:
-        run.summary.update({best_key: top[0].value, "best_trial": top[0].number})
+    if best_first:
+        run.summary.update({best_key: best_first[0].value, "best_trial": best_first[0].number})
 
 
-def _log_checkpoints(run, study: optuna.Study, spec: StudySpec, root: Path, which: str) -> None:
+def _log_checkpoints(run, best_first: list[TrialRecord], kept: dict[str, str], spec: StudySpec,
+                     root: Path, which: str) -> None:
     import wandb
 
-    kept = study.user_attrs.get(CHECKPOINTS_ATTR, {})
-    ranking = ranked(study)
-    chosen = {"best": ranking[:1], "all": ranking, "none": []}[which]
+    chosen = {"best": best_first[:1], "all": best_first, "none": []}[which]
     for trial in (trial for trial in chosen if str(trial.number) in kept):
-        artifact = wandb.Artifact(_artifact_name(spec.name), type="model",
-                                  metadata=_checkpoint_metadata(trial, spec.metric))
+        artifact = wandb.Artifact(_artifact_name(spec.name), type="model", metadata={
+            "trial": trial.number, spec.metric: trial.value, "params": trial.params})
         artifact.add_file(str(root / kept[str(trial.number)]))
-        aliases = [f"trial-{trial.number}"] + (["best"] if trial is ranking[0] else [])
+        aliases = [f"trial-{trial.number}"] + (["best"] if trial is best_first[0] else [])
         run.log_artifact(artifact, aliases=aliases)
-
-
-def _checkpoint_metadata(trial, metric: str) -> dict[str, Any]:
-    return {"trial": trial.number, metric: trial.value,
-            "params": trial.user_attrs.get(PARAMS_ATTR, trial.params)}
 
 
 def _artifact_name(study: str) -> str:
@@ -119,7 +107,7 @@ def _artifact_name(study: str) -> str:
 def _log_importances(run, study: optuna.Study) -> None:
     import wandb
 
-    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
+    if len(ranked(study)) < 2:
         return
     with warnings.catch_warnings():
         # With few trials Optuna warns that its ranking is flat; the values say so themselves.

@@ -19,11 +19,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from torchsweep.sweeps.tracking.background import (ENDED_NORMALLY, BackgroundRun, Fanout, TrackingWarning,
-                               first_line)
+from torchsweep.sweeps.tracking.background import (
+    ENDED_NORMALLY,
+    BackgroundRun,
+    Fanout,
+    TrackingWarning,
+    first_line,
+)
+from torchsweep.sweeps.tracking.choices import MODES
 from torchsweep.sweeps.tracking.tensorboard_events import TensorBoardRun
 
-MODES = ("online", "offline", "disabled")
 WANDB_FOLDER = "wandb"          # W&B's folder of runs, in the folder given as wandb.init's dir
 DEFAULT_PROJECT = "sweep"
 DEFAULT_HOST = "https://api.wandb.ai"

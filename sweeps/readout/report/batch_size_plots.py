@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 
 from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
 from torchsweep.sweeps.readout.report.figures import FADED, PRUNED_COLOR, Plot, comparison, styled
-from torchsweep.sweeps.readout.histories import TrialHistory
 from torchsweep.sweeps.readout.report.to_target import to_target
+from torchsweep.sweeps.readout.trials import TrialRecord
 from torchsweep.trainer.config import TrainConfig
 
 METHOD = ("The critical batch size comes from fitting the fewest steps per batch size to "
@@ -34,15 +34,15 @@ class Reached:
     seconds: float
 
 
-def varies_batch_size(histories: list[TrialHistory]) -> bool:
-    return len({h.config.get("batch_size") for h in histories if h.config}) > 1
+def varies_batch_size(trials: list[TrialRecord]) -> bool:
+    return len({t.config.get("batch_size") for t in trials if t.config}) > 1
 
 
-def batch_size_plots(histories: list[TrialHistory], metric: str, goal: str,
+def batch_size_plots(trials: list[TrialRecord], metric: str, goal: str,
                      target: float) -> list[Plot]:
-    reached = _reached(histories, metric, goal, target)
+    reached = _reached(trials, metric, goal, target)
     aim = f"{metric} {comparison(goal)} {target:.4g}"
-    tried = sorted({h.config["batch_size"] for h in histories if h.config})
+    tried = sorted({t.config["batch_size"] for t in trials if t.config})
     missing = sorted(set(tried) - {r.batch_size for r in reached})
     if not reached:
         return [Plot("batch-steps", "Steps to target against batch size",
@@ -71,14 +71,14 @@ def batch_size_plots(histories: list[TrialHistory], metric: str, goal: str,
     ]
 
 
-def _reached(histories: list[TrialHistory], metric: str, goal: str,
+def _reached(trials: list[TrialRecord], metric: str, goal: str,
              target: float) -> list[Reached]:
     found = []
-    for history in histories:
-        hit = to_target(history.epochs, metric, target, goal) if history.config else None
+    for trial in trials:
+        hit = to_target(trial.epochs, metric, target, goal) if trial.config else None
         if hit is not None:
-            config = TrainConfig.from_dict(history.config)
-            found.append(Reached(history.number, history.state, config.batch_size,
+            config = TrainConfig.from_dict(trial.config)
+            found.append(Reached(trial.number, trial.state, config.batch_size,
                                  config.effective_lr, hit["steps"], hit["wall_seconds"]))
     return found
 

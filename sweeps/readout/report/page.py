@@ -16,14 +16,14 @@ from pathlib import Path
 
 import optuna
 
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots, varies_batch_size
 from torchsweep.sweeps.readout.report.figures import Plot, comparison
-from torchsweep.sweeps.readout.histories import TrialHistory, load_histories
-from torchsweep.sweeps.engine.orchestrate import SPEC_ATTR
-from torchsweep.sweeps.readout.trials import metric_name
 from torchsweep.sweeps.readout.report.smoothing_plots import smoothing_plot, varies_label_smoothing
 from torchsweep.sweeps.readout.report.study_plots import learning_curves, search_plots
 from torchsweep.sweeps.readout.report.to_target import NEAR_BEST_MARGIN, near_best_target
+from torchsweep.sweeps.readout.trials import TrialRecord, goal, records
+from torchsweep.trainer.atomic import write_text_atomic
 
 REPORT_FILE = "report.html"   # under <root>/<study>/ unless -o says otherwise
 
@@ -51,32 +51,31 @@ class Report:
 
 def build_report(study: optuna.Study, root: Path, target: float | None = None) -> Report:
     """Everything the page shows. `target` overrides the study's metric.target."""
-    metric = metric_name(study)
-    goal = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
-    histories = load_histories(study, root)
-    target, source = _resolve_target(study, histories, metric, goal, target)
+    metric, aim = attrs.metric_name(study), goal(study)
+    trials = records(study, root)
+    target, source = _resolve_target(study, trials, metric, aim, target)
     answer: list[Plot] = []
-    if target is not None and varies_batch_size(histories):
-        answer += batch_size_plots(histories, metric, goal, target)
-    if varies_label_smoothing(histories):
-        answer.append(smoothing_plot(histories, metric, goal))
+    if target is not None and varies_batch_size(trials):
+        answer += batch_size_plots(trials, metric, aim, target)
+    if varies_label_smoothing(trials):
+        answer.append(smoothing_plot(trials, metric, aim))
     sections = [Section("The answer", answer)] if answer else []
-    sections += [Section("Every trial", [learning_curves(histories, metric, goal, target)]),
+    sections += [Section("Every trial", [learning_curves(trials, metric, aim, target)]),
                  Section("The search", search_plots(study, metric))]
     counts: dict[str, int] = {}
-    for history in histories:
-        counts[history.state] = counts.get(history.state, 0) + 1
-    return Report(study.study_name, metric, goal, target, source, counts, sections)
+    for trial in trials:
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    return Report(study.study_name, metric, aim, target, source, counts, sections)
 
 
-def _resolve_target(study: optuna.Study, histories: list[TrialHistory], metric: str, goal: str,
+def _resolve_target(study: optuna.Study, trials: list[TrialRecord], metric: str, goal: str,
                     given: float | None) -> tuple[float | None, str]:
     if given is not None:
         return given, "--target"
-    spec_target = study.user_attrs.get(SPEC_ATTR, {}).get("metric", {}).get("target")
+    spec_target = attrs.metric_target(study)
     if spec_target is not None:
         return float(spec_target), "the study's metric.target"
-    values = [m[metric] for h in histories for m in h.epochs if metric in m]
+    values = [m[metric] for trial in trials for m in trial.epochs if metric in m]
     if not values:
         return None, "none: no epoch has finished yet"
     best = max(values) if goal == "maximize" else min(values)
@@ -110,10 +109,8 @@ def write_html(report: Report, path: Path) -> Path:
         target=html.escape(f"{aim} ({report.target_source})"),
         made=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         plotly=get_plotlyjs(), body="\n".join(body))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    write_text_atomic(Path(path), page)
+    return Path(path)
 
 
 _PAGE = """<!DOCTYPE html>

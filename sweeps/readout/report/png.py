@@ -11,16 +11,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from torchsweep.sweeps.errors import ImageError
 from torchsweep.sweeps.readout.report.figures import HEIGHT, Plot
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WIDTH = 1100              # pixels
 RENDER_BUDGET_MS = 10000  # virtual time the page gets to draw before the screenshot
 TIMEOUT_S = 60
-
-
-class ImageError(RuntimeError):
-    """The images cannot be drawn: no Chromium, or it failed."""
 
 
 def find_chromium() -> str | None:

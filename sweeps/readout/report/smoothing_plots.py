@@ -9,40 +9,47 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from torchsweep.sweeps.readout.report.figures import (COMPLETED_COLOR, FADED, HEIGHT, PRUNED_COLOR, Plot, hover_params,
-                            styled)
-from torchsweep.sweeps.readout.histories import TrialHistory, varying
+from torchsweep.sweeps.readout.report.figures import (
+    COMPLETED_COLOR,
+    FADED,
+    HEIGHT,
+    PRUNED_COLOR,
+    Plot,
+    hover_params,
+    styled,
+)
+from torchsweep.sweeps.readout.trials import TrialRecord, varying
 
 ROWS = (("val_acc", "accuracy"), ("val_ece", "ECE (15 bins)"),
         ("val_overconfidence", "confidence − accuracy"))
 
 
-def varies_label_smoothing(histories: list[TrialHistory]) -> bool:
-    return len({h.config.get("label_smoothing") for h in histories if h.config}) > 1
+def varies_label_smoothing(trials: list[TrialRecord]) -> bool:
+    return len({t.config.get("label_smoothing") for t in trials if t.config}) > 1
 
 
-def smoothing_plot(histories: list[TrialHistory], metric: str, goal: str) -> Plot:
+def smoothing_plot(trials: list[TrialRecord], metric: str, goal: str) -> Plot:
     title = "Accuracy and calibration against label smoothing"
-    points = [(h, h.best_epoch(metric, goal)) for h in histories if h.config]
-    points = [(h, best) for h, best in points if best is not None and "val_ece" in best]
+    points = [(t, t.best_epoch(metric, goal)) for t in trials if t.config]
+    points = [(t, best) for t, best in points if best is not None and "val_ece" in best]
     if not points:
         return Plot("smoothing", title, "No trial has a validation epoch with calibration "
                     "metrics yet.")
     figure = make_subplots(rows=len(ROWS), cols=1, shared_xaxes=True, vertical_spacing=0.06)
-    names = varying([h for h, _ in points])
+    names = varying([t for t, _ in points])
     for completed in (True, False):
-        chosen = [(h, best) for h, best in points if (h.state == "completed") == completed]
+        chosen = [(t, best) for t, best in points if (t.state == "completed") == completed]
         for row, (column, label) in enumerate(ROWS, start=1):
             figure.add_trace(go.Scatter(
-                x=[h.config["label_smoothing"] for h, _ in chosen],
+                x=[t.config["label_smoothing"] for t, _ in chosen],
                 y=[best[column] for _, best in chosen], mode="markers",
                 name="completed" if completed else "pruned (fewer epochs)",
                 legendgroup=str(completed), showlegend=row == 1 and bool(chosen),
                 opacity=1.0 if completed else FADED,
                 marker=dict(size=9, color=COMPLETED_COLOR if completed else PRUNED_COLOR,
                             symbol="circle" if completed else "x"),
-                text=[f"trial {h.number}, epoch {best['epoch']}<br>"
-                      f"{hover_params(h.params, names)}" for h, best in chosen],
+                text=[f"trial {t.number}, epoch {best['epoch']}<br>"
+                      f"{hover_params(t.params, names)}" for t, best in chosen],
                 hovertemplate=f"%{{text}}<br>{label} %{{y:.4g}}<extra></extra>"),
                 row=row, col=1)
     figure.add_hline(y=0, line_dash="dot", line_color="#888888", row=len(ROWS), col=1)

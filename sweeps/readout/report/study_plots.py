@@ -8,8 +8,15 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from torchsweep.sweeps.readout.report.figures import FADED, PRUNED_COLOR, Plot, comparison, hover_params, styled
-from torchsweep.sweeps.readout.histories import TrialHistory, varying
+from torchsweep.sweeps.readout.report.figures import (
+    FADED,
+    PRUNED_COLOR,
+    Plot,
+    comparison,
+    hover_params,
+    styled,
+)
+from torchsweep.sweeps.readout.trials import TrialRecord, varying
 
 
 def search_plots(study: optuna.Study, metric: str) -> list[Plot]:
@@ -59,26 +66,26 @@ def _importances(study: optuna.Study, metric: str, completed: list) -> Plot:
                 "the completed trials): tune the long bars, fix the short ones.", figure)
 
 
-def learning_curves(histories: list[TrialHistory], metric: str, goal: str,
+def learning_curves(trials: list[TrialRecord], metric: str, goal: str,
                     target: float | None) -> Plot:
     title = "Learning curves"
-    drawn = [h for h in histories if h.epochs]
+    drawn = [t for t in trials if t.epochs]
     if not drawn:
         return Plot("curves", title, "No trial has finished an epoch yet.")
     figure = go.Figure()
     shown_pruned = False
     names = varying(drawn)
-    for history in drawn:
-        pruned = history.state != "completed"
+    for trial in drawn:
+        pruned = trial.state != "completed"
         figure.add_trace(go.Scatter(
-            x=[m["epoch"] for m in history.epochs], y=[m.get(metric) for m in history.epochs],
-            mode="lines+markers", name="pruned" if pruned else f"trial {history.number}",
+            x=[m["epoch"] for m in trial.epochs], y=[m.get(metric) for m in trial.epochs],
+            mode="lines+markers", name="pruned" if pruned else f"trial {trial.number}",
             legendgroup="pruned" if pruned else None, showlegend=not (pruned and shown_pruned),
             opacity=FADED if pruned else 1.0,
             line=dict(color=PRUNED_COLOR, dash="dot") if pruned else None,
-            hovertemplate=(f"trial {history.number} ({history.state})<br>epoch %{{x}}<br>"
+            hovertemplate=(f"trial {trial.number} ({trial.state})<br>epoch %{{x}}<br>"
                            f"{metric} %{{y:.4g}}"
-                           f"<extra>{hover_params(history.params, names)}</extra>")))
+                           f"<extra>{hover_params(trial.params, names)}</extra>")))
         shown_pruned = shown_pruned or pruned
     if target is not None:
         figure.add_hline(y=target, line_dash="dash", line_color="black",

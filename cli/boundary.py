@@ -1,0 +1,47 @@
+"""The Typer app, and its one error boundary: every error a user can fix is one line and an
+exit code (README's table), never a traceback.
+
+Each command module registers its commands with `@command()`. Heavy modules (torch, optuna)
+are imported inside the commands that need them, so `sweep --help` and the listing commands
+start fast.
+"""
+from __future__ import annotations
+
+import functools
+
+import typer
+
+from torchsweep.cli import output
+from torchsweep.sweeps.engine.signals import Stopped
+from torchsweep.trainer.errors import UserError, WriteError, cannot_write
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Hyperparameter sweeps for PyTorch: W&B sweep files, Optuna trials with "
+                       "pruning, the best checkpoints kept.")
+
+INTERRUPTED_EXIT = 130    # 128 + SIGINT
+
+
+def command(**settings):
+    """app.command, with the errors a user can fix turned into one line and an exit code."""
+    def register(function):
+        @functools.wraps(function)
+        def guarded(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except Stopped as stop:  # SIGINT, SIGTERM: running trials were left resumable
+                output.error(f"{stop}; the same command again continues the study")
+                raise typer.Exit(stop.exit_code) from None
+            except KeyboardInterrupt:  # Ctrl+C outside a sweep (start-up, `sweep train`)
+                output.error("interrupted by SIGINT")
+                raise typer.Exit(INTERRUPTED_EXIT) from None
+            except UserError as error:
+                output.error(str(error))
+                raise typer.Exit(error.exit_code) from None
+            except OSError as error:  # a write of a library's: a full disk, a read-only folder
+                if not cannot_write(error):
+                    raise   # a bug: its traceback is what a report needs
+                output.error(f"cannot write {error.filename or 'an output'}: {error.strerror}")
+                raise typer.Exit(WriteError.exit_code) from None
+        return app.command(**settings)(guarded)
+    return register

@@ -1,0 +1,120 @@
+"""Options that several commands share, declared once; their choices and defaults are imported
+from where the engine defines them."""
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from torchsweep.sweeps.engine import options as defaults
+from torchsweep.sweeps.study import PRUNERS, SAMPLERS
+from torchsweep.sweeps.tracking.choices import (
+    CHECKPOINT_ARTIFACTS,
+    DEFAULT_CHECKPOINT_ARTIFACTS,
+    MODES,
+)
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    return Enum(name, [(value, value) for value in values], type=str)
+
+
+Sampler = _choices("Sampler", SAMPLERS)
+Pruner = _choices("Pruner", PRUNERS)
+WandbMode = _choices("WandbMode", MODES)
+LogCheckpoints = _choices("LogCheckpoints", CHECKPOINT_ARTIFACTS)
+
+
+def value(choice: Enum | None) -> str | None:
+    return choice.value if choice is not None else None
+
+
+def positive(number: Optional[float]) -> Optional[float]:
+    if number is not None and number <= 0:
+        raise typer.BadParameter(f"{number:g} is not > 0.")
+    return number
+
+
+def gpu_list(text: Optional[str]) -> Optional[str]:
+    from torchsweep.sweeps.engine.workers import parse_gpus
+
+    if text is not None:
+        try:
+            parse_gpus(text)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    return text
+
+
+def root(given: Optional[Path]) -> Path:
+    """--root, else SWEEP_ROOT, else ./runs."""
+    from torchsweep.sweeps.storage import default_root
+
+    return given or default_root()
+
+
+PARAM_HELP = ("Search dimension NAME=SPEC (repeatable): a,b,c (choices) | LOW..HIGH (uniform; "
+              "int when both ints) | log:LOW..HIGH (log-uniform) | LOW..HIGH:STEP (stepped) | "
+              "VALUE (fixed). E.g. --param batch_size=16,32,64 --param lr=log:1e-4..1e-1")
+SET_HELP = "Fix a training setting NAME=VALUE (repeatable), e.g. --set epochs=5"
+
+RootOption = Annotated[Optional[Path], typer.Option(
+    "--root", envvar="SWEEP_ROOT", show_default="./runs",
+    help="Folder for studies' checkpoints, metrics and W&B runs (env SWEEP_ROOT).")]
+StorageOption = Annotated[Optional[str], typer.Option(
+    "--storage", envvar="SWEEP_STORAGE",
+    help="Optuna storage URL (postgresql://, mysql+pymysql://, sqlite:///, redis://); default: "
+         "an embedded journal file under the root.")]
+# A study to define or run, and one already in the storage.
+StudySource = Annotated[str, typer.Argument(
+    help="A bundled study, a YAML study file, or a new name with --param.")]
+StudyName = Annotated[str, typer.Argument(help="Study name.")]
+ParamOption = Annotated[List[str], typer.Option("--param", "-p", help=PARAM_HELP)]
+SetOption = Annotated[List[str], typer.Option("--set", help=SET_HELP)]
+TrialsOption = Annotated[Optional[int], typer.Option(
+    "--trials", "-n", min=1, help=f"Trials to add to the study's queue (default: the study's, "
+    f"else {defaults.DEFAULT_TRIALS}; none when an interrupted run left queued trials, which run "
+    f"first).")]
+SamplerOption = Annotated[Optional[Sampler], typer.Option(
+    "--sampler", help="Overrides the study's method.")]
+PrunerOption = Annotated[Optional[Pruner], typer.Option(
+    "--pruner", help="Overrides the study's pruner.")]
+KeepTopKOption = Annotated[Optional[int], typer.Option(
+    "--keep-top-k", min=1, help=f"Best checkpoints kept (default: {defaults.DEFAULT_KEEP_TOP_K}).")]
+TimeoutOption = Annotated[Optional[float], typer.Option(
+    "--timeout", callback=positive, help="Stop starting trials after this many seconds.")]
+WandbOption = Annotated[Optional[WandbMode], typer.Option(
+    "--wandb", help="W&B mode (default: online with credentials, else offline).")]
+WandbProjectOption = Annotated[Optional[str], typer.Option("--wandb-project", help="W&B project.")]
+WandbEntityOption = Annotated[Optional[str], typer.Option("--wandb-entity", help="W&B entity.")]
+LogCheckpointsOption = Annotated[LogCheckpoints, typer.Option(
+    "--log-checkpoints", help="Kept checkpoints the W&B study run logs as model artifacts.")]
+TensorBoardOption = Annotated[bool, typer.Option(
+    "--tensorboard", help="Also write TensorBoard event files in each trial's folder.")]
+DeviceOption = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+MaxFailuresOption = Annotated[int, typer.Option(
+    "--max-failures", min=1, help="A worker stops after this many failed trials in a row.")]
+AllowSpaceChangeOption = Annotated[bool, typer.Option(
+    "--allow-space-change", help="Continue a study whose search space changed.")]
+RetryFailedOption = Annotated[bool, typer.Option(
+    "--retry-failed", help="Queue the failed trials again; each resumes from its last checkpoint.")]
+RestartFailedOption = Annotated[bool, typer.Option(
+    "--restart-failed", help="Queue the failed trials again, from epoch 0.")]
+WorkersOption = Annotated[int, typer.Option(
+    "--workers", "-w", min=1, help="Worker processes on this machine, sharing its CPU cores.")]
+GpusOption = Annotated[Optional[str], typer.Option(
+    "--gpus", callback=gpu_list, help="GPUs to use, e.g. 0,1: one worker per GPU, each seeing "
+    "only its own.")]
+WorkersPerGpuOption = Annotated[int, typer.Option(
+    "--workers-per-gpu", min=1, help="Workers sharing each GPU of --gpus (small trials).")]
+MaxRetriesOption = Annotated[int, typer.Option(
+    "--max-retries", min=0, help="Retries of a trial whose worker died or was stopped; a retry "
+    "has the same settings and resumes from the trial's last checkpoint.")]
+HeartbeatOption = Annotated[float, typer.Option(
+    "--heartbeat", callback=positive, help="Seconds between a running trial's heartbeats; a "
+    "trial silent for 6 of them is taken as lost and retried.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")]
+
+DEFAULT_LOG_CHECKPOINTS = LogCheckpoints(DEFAULT_CHECKPOINT_ARTIFACTS)

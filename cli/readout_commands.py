@@ -1,0 +1,137 @@
+"""Commands that read a study back: `show`, `best`, `report` and `dashboard`."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from torchsweep.cli import output
+from torchsweep.cli.boundary import command
+from torchsweep.cli.options import RootOption, StorageOption, StudyName, root
+from torchsweep.sweeps.readout.dashboard import DEFAULT_PORT, LOCALHOST
+
+
+@command()
+def show(
+    study: StudyName,
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Every trial of a study: state, params, value, epochs, pruned at, duration."""
+    from torchsweep.sweeps import attrs
+    from torchsweep.sweeps.readout.trials import load_study, records
+
+    loaded = load_study(study, root(root_), storage)
+    trials = records(loaded)
+    if as_json:
+        typer.echo(json.dumps({"study": study, "trials": [t.to_dict() for t in trials]}))
+    else:
+        output.trials_table(study, trials, attrs.metric_name(loaded))
+
+
+@command()
+def best(
+    study: StudyName,
+    export: Optional[Path] = typer.Option(None, "--export", file_okay=False,
+                                          help="Write the best model (safetensors), its config, "
+                                               "params and metrics into this folder."),
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The best trial: params, metrics and checkpoint; optionally export it."""
+    from torchsweep.sweeps import attrs
+    from torchsweep.sweeps.errors import ExportError
+    from torchsweep.sweeps.readout.trials import best_record, load_study
+
+    folder = root(root_)
+    loaded = load_study(study, folder, storage)
+    trial = best_record(loaded)
+    if trial is None:
+        raise ExportError(f"study '{study}' has no completed trial yet")
+    exported = None
+    if export is not None:
+        from torchsweep.sweeps.readout.export import export_best
+
+        exported = export_best(loaded, folder, export)
+        if exported["passed_over"] and not as_json:
+            output.notice(f"exported trial {exported['trial']}, the best whose checkpoint "
+                          f"loads; passed over {'; '.join(exported['passed_over'])}")
+    if as_json:
+        typer.echo(json.dumps({"study": study, "metric": attrs.metric_name(loaded),
+                               "best": trial.to_dict(), "export": exported}))
+    else:
+        output.best_panel(study, trial, attrs.metric_name(loaded), folder, exported)
+
+
+def _finite(number: Optional[float]) -> Optional[float]:
+    if number is not None and not math.isfinite(number):
+        raise typer.BadParameter(f"{number} is not a finite number.")
+    return number
+
+
+@command()
+def report(
+    study: StudyName,
+    out: Optional[Path] = typer.Option(None, "--output", "-o", dir_okay=False,
+                                       show_default="<root>/<study>/report.html",
+                                       help="HTML file to write."),
+    png: Optional[Path] = typer.Option(None, "--png", file_okay=False,
+                                       help="Also write each figure as DIR/<name>.png "
+                                            "(drawn by headless Chromium)."),
+    target: Optional[float] = typer.Option(None, "--target", callback=_finite,
+                                           show_default="the study's metric.target, else 5% "
+                                                        "short of the best value reached",
+                                           help="The study metric's value that steps- and "
+                                                "time-to-target count to."),
+    root_: RootOption = None,
+    storage: StorageOption = None,
+) -> None:
+    """One self-contained HTML page (works offline) of what the study found: its answer to the
+    batch-size or label-smoothing question, learning curves, and the search."""
+    from torchsweep.sweeps.readout.report.page import REPORT_FILE, build_report, write_html
+    from torchsweep.sweeps.readout.trials import load_study
+
+    folder = root(root_)
+    made = build_report(load_study(study, folder, storage), folder, target)
+    page = write_html(made, out or folder / study / REPORT_FILE)
+    images = []
+    if png is not None:
+        from torchsweep.sweeps.readout.report.png import write_pngs
+
+        images = write_pngs(made.plots, png)
+    output.report_written(page, made, images)
+
+
+@command()
+def dashboard(
+    study: StudyName,
+    host: str = typer.Option(LOCALHOST, "--host",
+                             help="Address to listen on; the dashboard can change and delete "
+                                  "studies, so only this machine by default."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535,
+                             help="Port; 0 picks a free one."),
+    root_: RootOption = None,
+    storage: StorageOption = None,
+) -> None:
+    """Serve optuna-dashboard on the study's storage (live while trials run); Ctrl-C stops it."""
+    from torchsweep.sweeps.readout.dashboard import Dashboard, is_local
+    from torchsweep.sweeps.readout.trials import load_study
+    from torchsweep.sweeps.storage import open_storage, storage_url
+
+    folder = root(root_)
+    load_study(study, folder, storage)  # an unknown study fails here, with its exit code
+    server = Dashboard(open_storage(storage_url(folder, storage), create=False), study, host,
+                       port)
+    if not is_local(host):
+        output.notice(f"listening on {host}: anyone who can reach it can change and delete "
+                      "the studies in this storage")
+    output.dashboard_started(study, server.url)
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,247 @@
+"""Commands that define and run studies: `run`, `create`, `worker`, `space` and `list`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from torchsweep.cli import output
+from torchsweep.cli.boundary import command
+from torchsweep.cli.options import (
+    DEFAULT_LOG_CHECKPOINTS,
+    AllowSpaceChangeOption,
+    DeviceOption,
+    GpusOption,
+    HeartbeatOption,
+    JsonOption,
+    KeepTopKOption,
+    LogCheckpointsOption,
+    MaxFailuresOption,
+    MaxRetriesOption,
+    ParamOption,
+    PrunerOption,
+    RestartFailedOption,
+    RetryFailedOption,
+    RootOption,
+    SamplerOption,
+    SetOption,
+    StorageOption,
+    StudySource,
+    TensorBoardOption,
+    TimeoutOption,
+    TrialsOption,
+    WandbEntityOption,
+    WandbOption,
+    WandbProjectOption,
+    WorkersOption,
+    WorkersPerGpuOption,
+    root,
+    value,
+)
+from torchsweep.sweeps.engine import options as defaults
+
+
+@command()
+def run(
+    study: StudySource,
+    param: ParamOption = [],
+    set_: SetOption = [],
+    trials: TrialsOption = None,
+    timeout: TimeoutOption = None,
+    sampler: SamplerOption = None,
+    pruner: PrunerOption = None,
+    seed: int = typer.Option(defaults.DEFAULT_SEED, "--seed", min=0,
+                             help="Sampler seed (local worker k: seed + k)."),
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    keep_top_k: KeepTopKOption = None,
+    wandb: WandbOption = None,
+    wandb_project: WandbProjectOption = None,
+    wandb_entity: WandbEntityOption = None,
+    log_checkpoints: LogCheckpointsOption = DEFAULT_LOG_CHECKPOINTS,
+    tensorboard: TensorBoardOption = False,
+    device: DeviceOption = None,
+    max_failures: MaxFailuresOption = defaults.DEFAULT_MAX_FAILURES,
+    allow_space_change: AllowSpaceChangeOption = False,
+    retry_failed: RetryFailedOption = False,
+    restart_failed: RestartFailedOption = False,
+    workers: WorkersOption = 1,
+    gpus: GpusOption = None,
+    workers_per_gpu: WorkersPerGpuOption = 1,
+    max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
+    heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or continue a study, queue its trials and run them, pruning the ones that fall
+    behind. Run it again after a crash or Ctrl+C: it continues where it stopped."""
+    from torchsweep.sweeps.engine.orchestrate import run_study
+
+    folder = root(root_)
+    spec = _resolve(study, folder, param, set_, as_json)
+    options = defaults.RunOptions(
+        root=folder, storage=storage, trials=trials, timeout=timeout, sampler=value(sampler),
+        pruner=value(pruner), seed=seed, keep_top_k=keep_top_k, wandb=value(wandb),
+        wandb_project=wandb_project, wandb_entity=wandb_entity, device=device,
+        max_failures=max_failures, allow_space_change=allow_space_change,
+        max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=value(log_checkpoints),
+        tensorboard=tensorboard, **_requeue(retry_failed, restart_failed),
+        **_local_workers(workers, gpus, workers_per_gpu))
+    if as_json:
+        outcome = run_study(spec, options)
+    else:
+        with output.LiveView(spec.name, spec.metric, spec.goal) as view:
+            outcome = run_study(spec, options, observer=view)
+    _print_outcome(outcome, spec.name, as_json)
+
+
+@command()
+def create(
+    study: StudySource,
+    param: ParamOption = [],
+    set_: SetOption = [],
+    trials: TrialsOption = None,
+    sampler: SamplerOption = None,
+    pruner: PrunerOption = None,
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    keep_top_k: KeepTopKOption = None,
+    wandb_project: WandbProjectOption = None,
+    wandb_entity: WandbEntityOption = None,
+    allow_space_change: AllowSpaceChangeOption = False,
+    retry_failed: RetryFailedOption = False,
+    restart_failed: RestartFailedOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or continue a study and queue its trials, for `sweep worker` on any machine."""
+    from torchsweep.sweeps.engine.orchestrate import create_study
+
+    folder = root(root_)
+    spec = _resolve(study, folder, param, set_, as_json)
+    options = defaults.RunOptions(
+        root=folder, storage=storage, trials=trials, sampler=value(sampler),
+        pruner=value(pruner), keep_top_k=keep_top_k, wandb_project=wandb_project,
+        wandb_entity=wandb_entity, allow_space_change=allow_space_change,
+        **_requeue(retry_failed, restart_failed))
+    outcome = create_study(spec, options)
+    if as_json:
+        typer.echo(json.dumps({"study": spec.name, "storage": outcome.storage_shown,
+                               "queued": outcome.queued}))
+    else:
+        typer.echo(f"{spec.name}: {outcome.queued} trials queued in {outcome.storage_shown}; "
+                   f"run them with `sweep worker {spec.name} --storage URL` on any machine "
+                   f"that reaches the storage, or `sweep run {spec.name}` here")
+
+
+@command()
+def worker(
+    study: str = typer.Argument(..., help="A study that `sweep run` or `sweep create` made."),
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    timeout: TimeoutOption = None,
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Sampler seed (default: "
+                                       "random, so that workers on several machines differ)."),
+    wandb: WandbOption = None,
+    log_checkpoints: LogCheckpointsOption = DEFAULT_LOG_CHECKPOINTS,
+    tensorboard: TensorBoardOption = False,
+    device: DeviceOption = None,
+    max_failures: MaxFailuresOption = defaults.DEFAULT_MAX_FAILURES,
+    workers: WorkersOption = 1,
+    gpus: GpusOption = None,
+    workers_per_gpu: WorkersPerGpuOption = 1,
+    max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
+    heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    as_json: JsonOption = False,
+) -> None:
+    """Join a study from this machine: run trials from its queue until none is queued or
+    running, retrying those whose worker died."""
+    from torchsweep.sweeps.engine.orchestrate import join_study
+
+    options = defaults.RunOptions(
+        root=root(root_), storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
+        device=device, max_failures=max_failures, max_retries=max_retries,
+        heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
+        **_local_workers(workers, gpus, workers_per_gpu))
+    outcome = join_study(study, options)
+    _print_outcome(outcome, study, as_json)
+
+
+@command()
+def space(
+    study: StudySource,
+    param: ParamOption = [],
+    set_: SetOption = [],
+    root_: RootOption = None,
+    as_json: bool = typer.Option(False, "--json", help="Print the study as JSON."),
+) -> None:
+    """Print and validate a study's resolved search space."""
+    from torchsweep.sweeps.study import resolve
+
+    spec = resolve(study, root(root_), param, set_)
+    if as_json:
+        typer.echo(json.dumps(spec.to_dict()))
+    else:
+        output.space_table(spec)
+
+
+@command(name="list")
+def list_(
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Bundled studies, and the studies in the storage with their trial counts and best value."""
+    from torchsweep.sweeps.readout.trials import list_studies
+    from torchsweep.sweeps.study import bundled_names
+
+    studies = list_studies(root(root_), storage)
+    if as_json:
+        typer.echo(json.dumps({"bundled": bundled_names(), "studies": studies}))
+    else:
+        output.studies_table(bundled_names(), studies)
+
+
+def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_json: bool):
+    from torchsweep.sweeps.study import resolve
+
+    spec = resolve(study, folder, param, set_)
+    if spec.ignored and not as_json:
+        output.notice(f"{spec.source}: {', '.join(spec.ignored)} do not apply to local "
+                      "sweeps and are ignored")
+    return spec
+
+
+def _requeue(retry_failed: bool, restart_failed: bool) -> dict:
+    if retry_failed and restart_failed:
+        raise typer.BadParameter("give one of --retry-failed and --restart-failed",
+                                 param_hint="'--restart-failed'")
+    return {"retry_failed": retry_failed, "restart_failed": restart_failed}
+
+
+def _local_workers(workers: int, gpus: Optional[str], workers_per_gpu: int) -> dict:
+    from torchsweep.sweeps.engine.workers import parse_gpus
+
+    if gpus and workers != 1:
+        raise typer.BadParameter("with --gpus there is one worker per GPU; use "
+                                 "--workers-per-gpu to run more", param_hint="'--workers'")
+    if workers_per_gpu != 1 and not gpus:
+        raise typer.BadParameter("needs --gpus", param_hint="'--workers-per-gpu'")
+    return {"workers": workers, "gpus": parse_gpus(gpus) if gpus else (),
+            "workers_per_gpu": workers_per_gpu}
+
+
+def _print_outcome(outcome, study: str, as_json: bool) -> None:
+    from torchsweep.sweeps import attrs
+    from torchsweep.sweeps.readout.trials import best_record, ranked_records, records
+
+    trials = records(outcome.study)
+    if as_json:
+        best = best_record(outcome.study)
+        typer.echo(json.dumps({"study": study, "storage": outcome.storage_shown,
+                               "ran": outcome.ran, "trials": [t.to_dict() for t in trials],
+                               "best": best.to_dict() if best else None,
+                               "kept_checkpoints": outcome.kept}))
+    else:
+        output.top_trials(study, trials, ranked_records(outcome.study),
+                          attrs.metric_name(outcome.study), outcome.kept)

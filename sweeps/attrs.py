@@ -1,0 +1,120 @@
+"""Every attribute a study or a trial carries in the storage: its key, and the reader for it.
+
+What `sweep run` records is what `sweep show`, `sweep best`, retention, retries, reports and
+workers on other machines read back, possibly from another version of this program: so each
+key is written here once, and read only through the functions below. Optuna-free: a study or
+a trial is anything with `user_attrs` (and, for trials, `system_attrs`).
+
+Retries use Optuna's own keys, the ones `optuna.storages.RetryHeartbeatStaleTrialCallback`
+writes (`failed_trial`, `retry_history`), so optuna-dashboard and that callback's
+`retried_trial_number` see our retries as Optuna's.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+# --- study attributes (user attrs) ---
+SPEC = "spec"                        # the study as a W&B-style document (StudySpec.to_dict())
+FINGERPRINT = "space_fingerprint"    # SearchSpace.fingerprint() when the study was created
+SETTINGS = "settings"                # sampler, pruner, keep_top_k, W&B project: shared by workers
+CHECKPOINTS = "checkpoints"          # {trial number: kept best.pt, relative to the root}
+
+# --- trial attributes (user attrs) ---
+PARAMS = "params"                    # the decoded parameter values, as the trainer took them
+CONFIG = "config"                    # the resolved training config
+TRIAL_DIR = "dir"                    # the trial's folder, relative to the root
+SUMMARY = "summary"                  # epochs_run, best_epoch, best/final metrics, pruned_at
+REASON = "reason"                    # why a trial did not complete: pruned, diverged, lost, ...
+ERROR = "error"                      # the traceback of a failed trial
+RESUME_DIRS = "resume_dirs"          # a retry's folders to resume from (last.pt), newest first
+RESUMED_AT = "resumed_at_epoch"      # the checkpoint epoch a retry continued from
+
+# --- trial attributes (system attrs) ---
+RETRIED_TRIAL = "failed_trial"       # Optuna's: the first attempt of a retried trial
+RETRY_HISTORY = "retry_history"      # Optuna's: every earlier attempt, oldest first
+OURS = "sweep:"                      # prefix of our own system attrs, never copied to a retry
+HEARTBEAT = OURS + "heartbeat"       # time.time() of the running trial's last heartbeat
+HEARTBEAT_INTERVAL = OURS + "heartbeat_interval"   # seconds between its heartbeats
+
+
+# --- study readers ---
+
+def spec_document(study: Any) -> dict[str, Any] | None:
+    return study.user_attrs.get(SPEC)
+
+
+def metric_name(study: Any) -> str:
+    """The study's metric as its study file names it; `value` for a study we did not make."""
+    return (spec_document(study) or {}).get("metric", {}).get("name", "value")
+
+
+def metric_target(study: Any) -> float | None:
+    return (spec_document(study) or {}).get("metric", {}).get("target")
+
+
+def shared_settings(study: Any) -> dict[str, Any]:
+    return study.user_attrs.get(SETTINGS, {})
+
+
+def kept_checkpoints(study: Any) -> dict[str, str]:
+    return study.user_attrs.get(CHECKPOINTS, {})
+
+
+# --- trial readers ---
+
+def params(trial: Any) -> dict[str, Any]:
+    """The values the trainer took; Optuna's own params for a trial that never sampled ours."""
+    return trial.user_attrs.get(PARAMS, trial.params)
+
+
+def config(trial: Any) -> dict[str, Any]:
+    return trial.user_attrs.get(CONFIG, {})
+
+
+def trial_dir(trial: Any) -> str | None:
+    return trial.user_attrs.get(TRIAL_DIR)
+
+
+def summary(trial: Any) -> dict[str, Any]:
+    return trial.user_attrs.get(SUMMARY) or {}
+
+
+def reason(trial: Any) -> str | None:
+    return trial.user_attrs.get(REASON)
+
+
+def resume_dirs(trial: Any) -> list[str]:
+    return list(trial.user_attrs.get(RESUME_DIRS, []))
+
+
+def resumed_at(trial: Any) -> int | None:
+    return trial.user_attrs.get(RESUMED_AT)
+
+
+def retry_history(trial: Any) -> list[int]:
+    """The numbers of the attempts before this one, oldest first ([] for a first attempt)."""
+    return list(trial.system_attrs.get(RETRY_HISTORY, []))
+
+
+def retry_of(trial: Any) -> int | None:
+    """The attempt this trial replaces (its worker died or was stopped), or None."""
+    history = retry_history(trial)
+    return history[-1] if history else None
+
+
+def is_retry(trial: Any) -> bool:
+    return RETRIED_TRIAL in trial.system_attrs
+
+
+def attempt(trial: Any) -> int:
+    """1 for a first attempt, 2 for its first retry, and so on."""
+    return len(retry_history(trial)) + 1
+
+
+def retry_system_attrs(failed: Any) -> dict[str, Any]:
+    """The system attrs of a retry of `failed`: its sampler's (such as the grid point), and the
+    retry keys exactly as RetryHeartbeatStaleTrialCallback writes them."""
+    inherited = {key: value for key, value in failed.system_attrs.items()
+                 if not key.startswith(OURS)}
+    return {**inherited, RETRIED_TRIAL: inherited.get(RETRIED_TRIAL, failed.number),
+            RETRY_HISTORY: [*retry_history(failed), failed.number]}

@@ -1,0 +1,84 @@
+"""Every use of Optuna's private API, in one place, pinned to the Optuna it was written for.
+
+The engine runs its own trial loop (see `trial_loop`): Optuna's public `Study` has no way to
+claim a queued trial without creating one, to fail a trial that belongs to a dead worker, or
+to let samplers and callbacks call `study.stop()` outside `Study.optimize`. Each of those goes
+through the study's storage, as Optuna's own `Study.ask` and `fail_stale_trials` do. A test
+(tests/test_optuna_private.py) pins `WRITTEN_FOR` and exercises every function here, so a new
+Optuna that moves one of these attributes fails there, by name, not somewhere in a sweep.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+WRITTEN_FOR = "5.0"   # the Optuna release (major.minor) these attributes were read from
+
+
+def storage(study: optuna.Study) -> BaseStorage:
+    return study._storage
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (FrozenTrial and Trial both carry it privately)."""
+    return trial._trial_id
+
+
+def frozen(trial: optuna.Trial) -> FrozenTrial:
+    """A running trial as the storage holds it, system attrs included (which `optuna.Trial`
+    no longer shows)."""
+    return storage(trial.study).get_trial(trial_id(trial))
+
+
+def claim(study: optuna.Study, waiting: FrozenTrial) -> optuna.Trial | None:
+    """WAITING -> RUNNING in one storage update, which succeeds for one worker only; the trial
+    is then this worker's. None when another worker claimed it first."""
+    try:
+        if storage(study).set_trial_state_values(trial_id(waiting), state=TrialState.RUNNING):
+            return optuna.Trial(study, trial_id(waiting))
+    except UpdateFinishedTrialError:
+        pass
+    return None
+
+
+def fail_if_running(study: optuna.Study, trial: FrozenTrial,
+                    user_attrs: dict[str, Any]) -> bool:
+    """Fail another worker's RUNNING trial; False when it is no longer running (another worker
+    judged it first, or its own worker finished it)."""
+    try:
+        for key, value in user_attrs.items():
+            storage(study).set_trial_user_attr(trial_id(trial), key, value)
+        return storage(study).set_trial_state_values(trial_id(trial), state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+
+
+def is_running(study: optuna.Study, trial: optuna.Trial) -> bool:
+    return storage(study).get_trial(trial_id(trial)).state == TrialState.RUNNING
+
+
+def set_system_attr(study: optuna.Study, trial: optuna.Trial, key: str, value: Any) -> None:
+    """A system attribute on a running trial (Trial.set_system_attr is deprecated in Optuna)."""
+    storage(study).set_trial_system_attr(trial_id(trial), key, value)
+
+
+def stop_requested(study: optuna.Study) -> bool:
+    """Whether a sampler or callback called `study.stop()`."""
+    return study._stop_flag
+
+
+@contextmanager
+def optimize_loop(study: optuna.Study) -> Iterator[None]:
+    """Samplers (GridSampler) and callbacks call `study.stop()`, which Optuna allows only inside
+    `Study.optimize`; our trial loop is the optimize loop here, so it raises the same flags."""
+    study._stop_flag = False
+    study._thread_local.in_optimize_loop = True
+    try:
+        yield
+    finally:
+        study._thread_local.in_optimize_loop = False

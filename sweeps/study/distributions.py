@@ -1,0 +1,164 @@
+"""W&B's sweep distributions, drawn with Optuna.
+
+W&B distributions on Optuna. Native ones are drawn under the parameter's own name; transformed
+ones draw a float x under `NAME~latent` and map it back exactly as W&B defines the distribution,
+so no distribution is silently approximated:
+
+| W&B distribution            | Optuna draw x                                 | value             |
+|-----------------------------|-----------------------------------------------|-------------------|
+| constant                    | none                                          | value             |
+| categorical                 | suggest_categorical(NAME, values) (1)         | x                 |
+| int_uniform                 | suggest_int(NAME, min, max)                   | x                 |
+| uniform                     | suggest_float(NAME, min, max)                 | x                 |
+| log_uniform_values          | suggest_float(NAME, min, max, log=True)       | x                 |
+| log_uniform                 | suggest_float(NAME, e^min, e^max, log=True)   | x                 |
+| q_uniform                   | suggest_float(latent, min, max)               | round(x / q) * q  |
+| q_log_uniform_values        | suggest_float(latent, min, max, log=True)     | round(x / q) * q  |
+| q_log_uniform               | suggest_float(latent, e^min, e^max, log=True) | round(x / q) * q  |
+| inv_log_uniform_values      | suggest_float(latent, 1/max, 1/min, log=True) | 1/x (4)           |
+| inv_log_uniform             | suggest_float(latent, e^min, e^max, log=True) | 1/x (4)           |
+| normal (q_normal)           | suggest_float(latent, 1e-6, 1 - 1e-6) (2)     | mu + sigma * z(x) |
+| log_normal (q_log_normal)   | suggest_float(latent, 1e-6, 1 - 1e-6) (2)     | e^(mu+sigma*z(x)) |
+| categorical_w_probabilities | suggest_float(latent, 0, 1)                   | (3)               |
+
+Keys: min and max bound the uniform forms; for log_uniform, q_log_uniform and inv_log_uniform
+they are exponents of e, for the *_values forms the values themselves (> 0). W&B's defaults
+apply: q 1.0, mu 0, sigma 1. The q_ forms round to q; as in W&B the value is an int when q is.
+(1) Choices Optuna cannot store (lists, mappings) travel as JSON text and are decoded back.
+(2) Drawn as a quantile, z its standard-normal inverse CDF, so samplers see a bounded space;
+    1e-6 reaches 4.75 sigma.
+(3) The first value whose cumulative probability exceeds x.
+(4) W&B's ranges: inv_log_uniform_values gives min..max, inv_log_uniform e^-max..e^-min.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from itertools import accumulate
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:
+    from torchsweep.sweeps.study.parameter import Parameter
+
+LATENT = "~latent"
+QUANTILE_EDGE = 1e-6
+
+
+def same(p: "Parameter", x: float) -> float:
+    return x
+
+
+def _inverse(p: "Parameter", x: float) -> float:
+    return 1 / x
+
+
+def _normal(p: "Parameter", u: float) -> float:
+    return p.mu + p.sigma * NormalDist().inv_cdf(u)
+
+
+def _log_normal(p: "Parameter", u: float) -> float:
+    return math.exp(_normal(p, u))
+
+
+def _pick(p: "Parameter", u: float) -> Any:
+    """W&B's categorical_w_probabilities: the first value whose cumulative share exceeds u."""
+    total = sum(p.probabilities)
+    for value, edge in zip(p.values, accumulate(p.probabilities)):
+        if u < edge / total:
+            return value
+    # u at 1.0: the last value that has any probability
+    return next(v for v, share in zip(reversed(p.values), reversed(p.probabilities)) if share > 0)
+
+
+def _quantized(decode: Callable) -> Callable:
+    def quantize(p: "Parameter", x: float) -> int | float:
+        steps = round(decode(p, x) / p.q)
+        if isinstance(p.q, int):
+            return steps * p.q  # an int q keeps the result an int, as W&B does
+        # 473 * 1e-05 is 0.004730000000000001: round away the float noise far below the step.
+        return round(steps * p.q, 6 - math.floor(math.log10(p.q)))
+    return quantize
+
+
+def _linear(p: "Parameter") -> tuple[float, float, bool]:
+    return p.min, p.max, False
+
+
+def _log_values(p: "Parameter") -> tuple[float, float, bool]:
+    return p.min, p.max, True
+
+
+def _log_exponents(p: "Parameter") -> tuple[float, float, bool]:
+    return math.exp(p.min), math.exp(p.max), True
+
+
+def _inverse_values(p: "Parameter") -> tuple[float, float, bool]:
+    return 1 / p.max, 1 / p.min, True
+
+
+def _quantile(p: "Parameter") -> tuple[float, float, bool]:
+    return QUANTILE_EDGE, 1 - QUANTILE_EDGE, False
+
+
+def _unit(p: "Parameter") -> tuple[float, float, bool]:
+    return 0.0, 1.0, False
+
+
+@dataclass(frozen=True)
+class Form:
+    """What a W&B distribution takes, and how it is drawn with Optuna."""
+    required: tuple[str, ...]
+    defaults: Mapping[str, float] = field(default_factory=dict)  # W&B's, for optional keys
+    # (low, high, log) of the float Optuna draws; None: no float draw (constant, categorical, int)
+    latent: Callable[["Parameter"], tuple[float, float, bool]] | None = None
+    # maps the draw to the value; None: the draw is the value, stored under the parameter's name
+    decode: Callable[["Parameter", float], Any] | None = None
+    positive: bool = False  # bounds are values on a log scale
+    integer: bool = False   # bounds are integers
+    ends: tuple[str | None, str | None] = ("min", "max")  # the key setting the draw's low/high end
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (*self.required, *self.defaults)
+
+
+BOUNDS = ("min", "max")
+_Q = {"q": 1.0}
+_GAUSS = {"mu": 0.0, "sigma": 1.0}
+_NO_ENDS = (None, None)
+FORMS: dict[str, Form] = {
+    "constant": Form(("value",)),
+    "categorical": Form(("values",)),
+    "categorical_w_probabilities": Form(("values", "probabilities"), latent=_unit, decode=_pick),
+    "int_uniform": Form(BOUNDS, integer=True),
+    "uniform": Form(BOUNDS, latent=_linear),
+    "q_uniform": Form(BOUNDS, _Q, latent=_linear, decode=_quantized(same)),
+    "log_uniform": Form(BOUNDS, latent=_log_exponents),
+    "log_uniform_values": Form(BOUNDS, latent=_log_values, positive=True),
+    "q_log_uniform": Form(BOUNDS, _Q, latent=_log_exponents, decode=_quantized(same)),
+    "q_log_uniform_values": Form(BOUNDS, _Q, latent=_log_values, decode=_quantized(same),
+                                  positive=True),
+    "inv_log_uniform": Form(BOUNDS, latent=_log_exponents, decode=_inverse),
+    "inv_log_uniform_values": Form(BOUNDS, latent=_inverse_values, decode=_inverse,
+                                    positive=True, ends=("max", "min")),
+    "normal": Form((), _GAUSS, latent=_quantile, decode=_normal, ends=_NO_ENDS),
+    "q_normal": Form((), {**_GAUSS, **_Q}, latent=_quantile, decode=_quantized(_normal),
+                      ends=_NO_ENDS),
+    "log_normal": Form((), _GAUSS, latent=_quantile, decode=_log_normal, ends=_NO_ENDS),
+    "q_log_normal": Form((), {**_GAUSS, **_Q}, latent=_quantile,
+                          decode=_quantized(_log_normal), ends=_NO_ENDS),
+}
+DISTRIBUTIONS = tuple(FORMS)
+PARAMETER_KEYS = tuple(dict.fromkeys(
+    ["distribution", *(key for form in FORMS.values() for key in form.keys), "when"]))
+# Distributions whose every value is known up front: `when` may test them, grid may walk them.
+DISCRETE = ("constant", "categorical", "categorical_w_probabilities", "int_uniform")
+
+
+def encode(value: Any) -> Any:
+    """A categorical choice as Optuna stores it: scalars as they are, anything else as JSON."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True)

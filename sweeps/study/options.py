@@ -1,0 +1,94 @@
+"""The command line's one grammar for settings: `--param` (a search dimension) and `--set`.
+
+`--param NAME=SPEC` on the command line, SPEC one of:
+    a,b,c                 categorical; items read as int, float, true/false, else text
+    LOW..HIGH             uniform, or int_uniform for an integer setting given integer bounds
+    LOW..HIGH:STEP        q_uniform with q=STEP (integers when STEP is an integer)
+    log:LOW..HIGH[:STEP]  log_uniform_values, or q_log_uniform_values with q=STEP (q=1 for an
+                          integer setting given integer bounds)
+    VALUE                 constant
+e.g. batch_size=16,32,64,128  lr=log:1e-4..1e-1  label_smoothing=0..0.3  epochs=3.
+An integer is written without '.' or 'e'. Unlike W&B's inference from YAML types, the integer
+forms need an integer setting too: `momentum=0..1` means 0 to 1, not {0, 1}.
+
+`--set NAME=VALUE` fixes one setting (`sweep run`, `sweep train`): VALUE is read as the
+setting's type and validated like a value in a study file.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.study.messages import checked, show
+from torchsweep.sweeps.study.parameter import Parameter, parse_parameter
+from torchsweep.trainer.config import FIELDS, unknown_setting_message
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_RANGE = re.compile(
+    rf"(?P<log>log:)?(?P<low>{_NUMBER})\.\.(?P<high>{_NUMBER})(?::(?P<step>{_NUMBER}))?")
+_INTEGER = re.compile(r"[-+]?\d+")
+_GRAMMAR = ("expected NAME=SPEC with SPEC one of: a,b,c (choices) | LOW..HIGH (uniform) | "
+            "LOW..HIGH:STEP (q_uniform) | log:LOW..HIGH[:STEP] (log-uniform) | VALUE (fixed)")
+
+
+def parse_param_option(text: str) -> Parameter:
+    """`--param NAME=SPEC` (grammar in the module docstring) as a Parameter."""
+    name, _, spec = (part.strip() for part in text.partition("="))
+    if not name or not spec:
+        raise SpaceError(f"--param {show(text)}: {_GRAMMAR}")
+    if name not in FIELDS:
+        raise SpaceError(f"--param {name}: {unknown_setting_message(name)}")
+    return parse_parameter(name, _param_spec(name, spec, text), where=f"--param {name}")
+
+
+def _param_spec(name: str, spec: str, text: str) -> dict:
+    """The W&B block a --param SPEC stands for."""
+    head = spec.split("..")[0]
+    if spec.startswith("log:") or (".." in spec and re.fullmatch(_NUMBER, head)):
+        match = _RANGE.fullmatch(spec)
+        if not match:
+            raise SpaceError(f"--param {show(text)}: {_GRAMMAR}")
+        low, high, step = (_scalar(match[g]) if match[g] else None for g in ("low", "high", "step"))
+        integers = FIELDS[name].type == "int" and isinstance(low, int) and isinstance(high, int)
+        if match["log"] and (step is not None or integers):
+            return {"distribution": "q_log_uniform_values", "min": low, "max": high,
+                    "q": 1 if step is None else step}
+        if match["log"]:
+            return {"distribution": "log_uniform_values", "min": low, "max": high}
+        if step is not None:
+            return {"distribution": "q_uniform", "min": low, "max": high, "q": step}
+        return {"distribution": "int_uniform" if integers else "uniform", "min": low, "max": high}
+    if "," in spec:
+        items = [item.strip() for item in spec.split(",")]
+        if not all(items):
+            raise SpaceError(f"--param {show(text)}: {_GRAMMAR}")
+        return {"values": [_scalar(item) for item in items]}
+    return {"value": _scalar(spec)}
+
+
+def _scalar(text: str) -> Any:
+    """A command-line item: int, float, true/false, else the text itself."""
+    if _INTEGER.fullmatch(text):
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python will convert
+            return text
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def parse_set_option(text: str) -> tuple[str, Any]:
+    """`--set NAME=VALUE`: the setting and its validated value."""
+    name, sep, raw = (part.strip() for part in text.partition("="))
+    if not sep or not name:
+        raise SpaceError(f"--set {show(text)}: expected NAME=VALUE, e.g. --set epochs=3")
+    if name not in FIELDS:
+        raise SpaceError(f"--set {name}: {unknown_setting_message(name)}")
+    return name, checked(name, raw, f"--set {name}")

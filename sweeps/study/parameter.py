@@ -1,0 +1,270 @@
+"""One W&B parameter block: parsed, checked against `TrainConfig`, drawn by Optuna.
+
+A study's `parameters:` section speaks W&B's sweep schema, so a W&B sweep file runs unchanged.
+Each block becomes a `Parameter`, whose `suggest(trial)` draws it (`distributions` says how
+each distribution is drawn) and returns a value that `trainer.config.check_setting` accepts.
+
+Like W&B, a block without `distribution` is inferred: `value` -> constant, `values` ->
+categorical (with `probabilities` -> categorical_w_probabilities), integer `min`/`max` ->
+int_uniform, other `min`/`max` -> uniform. Nested W&B `parameters:` groups are not supported:
+`TrainConfig` settings are flat. Our one extension is `when: {optimizer: [sgd, rmsprop]}`: the
+parameter is drawn only when every named parameter took one of the listed values.
+
+Every problem raises `SpaceError` naming where it is (`parameters.lr.min`) and what is allowed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.study.distributions import (
+    BOUNDS,
+    DISTRIBUTIONS,
+    FORMS,
+    LATENT,
+    PARAMETER_KEYS,
+    Form,
+    encode,
+    same,
+)
+from torchsweep.sweeps.study.messages import check_keys, checked, choice, mapping, num, number, show
+from torchsweep.trainer.config import FIELDS, unknown_setting_message
+
+PROBABILITY_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    distribution: str
+    value: Any = None
+    values: tuple | None = None
+    probabilities: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+    q: float | None = None
+    mu: float | None = None
+    sigma: float | None = None
+    when: tuple[tuple[str, tuple], ...] | None = None
+    # Where it was written (`parameters.lr`, `--param lr`), for messages; not part of its value.
+    where: str = field(default="", compare=False, repr=False)
+
+    def suggest(self, trial: Any) -> Any:
+        """Draw with an Optuna trial; returns the decoded, validated value."""
+        form = FORMS[self.distribution]
+        if self.distribution == "constant":
+            value = self.value
+        elif self.distribution == "categorical":
+            choices = [encode(v) for v in self.values]
+            value = self.values[choices.index(trial.suggest_categorical(self.name, choices))]
+        elif self.distribution == "int_uniform":
+            value = trial.suggest_int(self.name, self.min, self.max)
+        else:
+            low, high, log = form.latent(self)
+            if form.decode is None:
+                value = trial.suggest_float(self.name, low, high, log=log)
+            else:
+                draw = trial.suggest_float(self.name + LATENT, low, high, log=log)
+                value = form.decode(self, draw)
+        return checked(self.name, value, f"parameters.{self.name}")
+
+    def active(self, drawn: Mapping[str, Any]) -> bool:
+        """Whether `when` holds for the values drawn so far (an undrawn parent means no)."""
+        return all(parent in drawn and drawn[parent] in allowed_values
+                   for parent, allowed_values in self.when or ())
+
+    def can_take(self, value: Any) -> bool:
+        """Whether a draw may equal `value`; only asked of discrete parameters."""
+        if self.distribution == "constant":
+            return value == self.value
+        if self.values is not None:
+            return value in self.values
+        return self.min <= value <= self.max and float(value).is_integer()
+
+    def describe(self) -> str:
+        """Short text for a table, `when` aside: '{16, 32, 64}', 'log-uniform 1e-4..0.1'."""
+        d = self.distribution
+        if d == "constant":
+            return f"fixed {num(self.value)}"
+        if d == "categorical":
+            return "{" + ", ".join(num(v) for v in self.values) + "}"
+        if d == "categorical_w_probabilities":
+            return "{" + ", ".join(f"{num(v)} {share:.0%}"
+                                   for v, share in zip(self.values, self.probabilities)) + "}"
+        if d == "int_uniform":
+            return f"integer {self.min}..{self.max}"
+        step = f" step {num(self.q)}" if d.startswith("q_") else ""
+        if self.mu is not None:
+            kind = "log-normal" if "log" in d else "normal"
+            return f"{kind} mu={num(self.mu)} sigma={num(self.sigma)}{step}"
+        low, high, _ = FORMS[d].latent(self)
+        if d.startswith("inv"):  # the value is 1 / the draw
+            return f"inverse log-uniform {num(1 / high)}..{num(1 / low)}"
+        kind = "log-uniform" if "log" in d else "uniform"
+        return f"{kind} {num(low)}..{num(high)}{step}"
+
+    def to_dict(self) -> dict:
+        """The W&B block, with distribution and defaults spelt out; parse_parameter reads it."""
+        doc: dict[str, Any] = {"distribution": self.distribution}
+        for key in FORMS[self.distribution].keys:
+            value = getattr(self, key)
+            doc[key] = list(value) if isinstance(value, tuple) else value
+        if self.when:
+            doc["when"] = {parent: list(values) for parent, values in self.when}
+        return doc
+
+
+def parse_parameter(name: str, spec: Mapping, *, where: str) -> Parameter:
+    """One W&B parameter block for the TrainConfig setting `name`."""
+    if not isinstance(name, str) or name not in FIELDS:
+        raise SpaceError(f"{where}: {unknown_setting_message(str(name))}")
+    mapping(spec, where, "{values: [...]} or {min: ..., max: ...}")
+    if "parameters" in spec:
+        raise SpaceError(f"{where}.parameters: nested parameter groups are not supported; "
+                         f"TrainConfig settings are flat, so list each under parameters")
+    distribution = _infer_distribution(spec, where)
+    form = FORMS[distribution]
+    check_keys(spec, ("distribution", *form.keys, "when"), where, f" for {distribution}")
+    missing = [key for key in form.required if key not in spec]
+    if missing:
+        raise SpaceError(f"{where}: {distribution} needs {' and '.join(missing)}")
+    given = {key: spec.get(key, form.defaults.get(key)) for key in form.keys}
+    for key in ("min", "max", "q", "mu", "sigma"):
+        if key in given:
+            given[key] = number(given[key], f"{where}.{key}", integer=form.integer)
+    _check_shape(given, form, where)
+    if "value" in given:
+        given["value"] = checked(name, given["value"], f"{where}.value")
+    if "values" in given:
+        given["values"] = _parse_values(name, given["values"], f"{where}.values")
+    if "probabilities" in given:
+        given["probabilities"] = _parse_probabilities(given["probabilities"], len(given["values"]),
+                                                      f"{where}.probabilities")
+    when = _parse_when(spec["when"], f"{where}.when") if "when" in spec else None
+    parameter = Parameter(name, distribution, when=when, where=where, **given)
+    _check_reach(parameter, where)
+    return parameter
+
+
+def _infer_distribution(spec: Mapping, where: str) -> str:
+    """The explicit distribution, else W&B's inference from the keys present."""
+    if "distribution" in spec:
+        return choice(spec["distribution"], DISTRIBUTIONS, f"{where}.distribution")
+    if "value" in spec:
+        return "constant"
+    if "values" in spec:
+        return "categorical_w_probabilities" if "probabilities" in spec else "categorical"
+    if "min" in spec and "max" in spec:
+        integers = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in BOUNDS)
+        return "int_uniform" if integers else "uniform"
+    # A misspelt key ("mx") is the likelier mistake than a missing one; say so first.
+    check_keys(spec, PARAMETER_KEYS, where)
+    raise SpaceError(f"{where}: cannot tell the distribution; give values, value, min and max, "
+                     f"or a distribution ({', '.join(DISTRIBUTIONS)})")
+
+
+def _check_shape(given: Mapping, form: Form, where: str) -> None:
+    if "min" in given and given["min"] >= given["max"]:
+        raise SpaceError(f"{where}.min: {num(given['min'])} is not below max "
+                         f"{num(given['max'])}; min must be less than max")
+    if form.positive and given["min"] <= 0:
+        raise SpaceError(f"{where}.min: {num(given['min'])} is not positive; log-scale bounds "
+                         f"must be > 0 (log_uniform, without _values, takes exponents instead)")
+    for key in ("q", "sigma"):
+        if key in given and given[key] <= 0:
+            raise SpaceError(f"{where}.{key}: {num(given[key])} is not positive; "
+                             f"{key} must be > 0")
+
+
+def _parse_values(name: str, raw: Any, where: str) -> tuple:
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise SpaceError(f"{where}: expected a non-empty list of {name} values, got {show(raw)}")
+    values = tuple(checked(name, v, f"{where}[{i}]") for i, v in enumerate(raw))
+    encoded = [encode(v) for v in values]
+    for i, encoded_value in enumerate(encoded):
+        if encoded_value in encoded[:i]:
+            raise SpaceError(f"{where}[{i}]: {show(values[i])} is listed twice; "
+                             f"list each value once")
+    return values
+
+
+def _parse_probabilities(raw: Any, count: int, where: str) -> tuple:
+    if not isinstance(raw, (list, tuple)) or len(raw) != count:
+        raise SpaceError(f"{where}: expected {count} probabilities, one per value, "
+                         f"got {show(raw)}")
+    shares = tuple(number(p, f"{where}[{i}]") for i, p in enumerate(raw))
+    for i, share in enumerate(shares):
+        if share < 0:
+            raise SpaceError(f"{where}[{i}]: {num(share)} is negative; probabilities are >= 0")
+    if abs(sum(shares) - 1) > PROBABILITY_TOLERANCE:
+        raise SpaceError(f"{where}: the probabilities sum to {sum(shares):.6g}; they must sum to 1")
+    return shares
+
+
+def _parse_when(raw: Any, where: str) -> tuple[tuple[str, tuple], ...]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise SpaceError(f"{where}: expected a mapping of parameter to the values that turn this "
+                         f"one on, e.g. {{optimizer: [sgd]}}, got {show(raw)}")
+    conditions = []
+    for parent, listed in raw.items():
+        at = f"{where}.{parent}"
+        if not isinstance(parent, str) or parent not in FIELDS:
+            raise SpaceError(f"{at}: {unknown_setting_message(str(parent))}")
+        if not isinstance(listed, list):
+            conditions.append((parent, (checked(parent, listed, at),)))
+            continue
+        if not listed:
+            raise SpaceError(f"{at}: empty list; give the {parent} values that turn this "
+                             f"parameter on")
+        conditions.append((parent, tuple(checked(parent, v, f"{at}[{i}]")
+                                         for i, v in enumerate(listed))))
+    return tuple(conditions)
+
+
+def _check_reach(p: Parameter, where: str) -> None:
+    """Every value the distribution can produce must be a valid setting.
+
+    All decodings are monotone, so the two ends of the draw bound what it produces, and config
+    settings allow an interval; checking both ends checks everything in between.
+    """
+    if p.distribution == "constant" or p.values is not None:
+        return  # each listed value was checked as it was read
+    if FIELDS[p.name].type == "int" and not (p.distribution == "int_uniform" or
+                                              (p.q is not None and float(p.q).is_integer())):
+        raise SpaceError(f"{where}.distribution: {p.name} takes whole numbers but "
+                         f"{p.distribution} draws fractions; use int_uniform, values, or a q_ "
+                         f"distribution with a whole q")
+    for value, at in _range_ends(p, where):
+        checked(p.name, value, at, reached_by=p.distribution)
+
+
+def _range_ends(p: Parameter, where: str) -> tuple[tuple[Any, str], ...]:
+    """The values the two ends of a range produce, each with where its bound is written."""
+    form = FORMS[p.distribution]
+    ends = ((p.min, "min"), (p.max, "max")) if form.latent is None else _draw_ends(p, form, where)
+    return tuple((value, f"{where}.{key}" if key else where) for value, key in ends)
+
+
+def reach(p: Parameter, where: str) -> tuple[tuple[Any, str], ...]:
+    """Values that stand for all `p` can take, each with where it is written: its value, each
+    listed value, or the two ends of its range."""
+    if p.distribution == "constant":
+        return ((p.value, f"{where}.value"),)
+    if p.values is not None:
+        return tuple((value, f"{where}.values[{i}]") for i, value in enumerate(p.values))
+    return _range_ends(p, where)
+
+
+def _draw_ends(p: Parameter, form: Form, where: str) -> tuple[tuple[Any, str | None], ...]:
+    """The values the two ends of the Optuna draw decode to, each with the key that sets it."""
+    try:
+        low, high, log = form.latent(p)
+        if math.isfinite(low) and math.isfinite(high) and low < high and (low > 0 or not log):
+            decode = form.decode or same
+            return (decode(p, low), form.ends[0]), (decode(p, high), form.ends[1])
+    except (OverflowError, ZeroDivisionError):
+        pass
+    raise SpaceError(f"{where}: the {p.distribution} range cannot be drawn in floating point; "
+                     f"keep values within about 1e-300..1e300 (exponents within 690)")
