@@ -115,6 +115,9 @@ MaxRetriesOption = Annotated[int, typer.Option(
 HeartbeatOption = Annotated[float, typer.Option(
     "--heartbeat", callback=positive, help="Seconds between a running trial's heartbeats; a "
     "trial silent for 6 of them is taken as lost and retried.")]
+TrialTimeoutOption = Annotated[Optional[float], typer.Option(
+    "--trial-timeout", callback=positive, help="Stop a user's program (program: studies) that "
+    "logs nothing to W&B for this many seconds; its trial fails as timed_out.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")]
 
 DEFAULT_LOG_CHECKPOINTS = LogCheckpoints(DEFAULT_CHECKPOINT_ARTIFACTS)

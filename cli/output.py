@@ -79,13 +79,14 @@ def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
 RICH_ROW_LIMIT = 200
 
 
-def trials_table(study: str, rows, metric: str, title: str | None = None) -> None:
+def trials_table(study: str, rows, metric: str, title: str | None = None, front=()) -> None:
     from torchsweep.sweeps.readout.trials import varying
 
     shown = varying(rows)
+    on_front = {row.number for row in front}
     header = ["#", "state", metric, "epochs", "pruned at", "seconds", "params"]
-    cells = [[str(row.number), _state(row),
-              _number(row.value), _number(row.epochs_run), _number(row.pruned_at),
+    cells = [[str(row.number), _state(row) + (", pareto" if row.number in on_front else ""),
+              _values(row), _number(row.epochs_run), _number(row.pruned_at),
               _number(row.duration_s, 3),
               _params({name: row.params[name] for name in shown if name in row.params})]
              for row in rows]
@@ -102,6 +103,11 @@ def trials_table(study: str, rows, metric: str, title: str | None = None) -> Non
     for line in cells:
         table.add_row(*line)
     console.print(table)
+
+
+def _values(row) -> str:
+    """A trial's value, or each objective's in a multi-objective study."""
+    return " / ".join(_number(v) for v in row.values) if row.values else _number(row.value)
 
 
 def _state(row) -> str:
@@ -126,17 +132,22 @@ def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str]) 
                   f"Next: `sweep best {study} --export best/`")
 
 
-def best_panel(study: str, row, metric: str, root: Path, exported: dict | None) -> None:
-    console.print(f"best trial of {study}: #{row.number}, {metric} = {_number(row.value)}")
+def best_panel(study: str, row, metrics: list[str], root: Path, exported: dict | None,
+               front=None) -> None:
+    if front:
+        trials_table(study, front, " / ".join(metrics), front=front,
+                     title=f"{study}: Pareto front, {len(front)} trials (--export DIR --trial N "
+                           f"exports one)")
+    console.print(f"best trial of {study}: #{row.number}, {metrics[0]} = {_number(row.value)}")
     console.print(f"params: {_params(row.params)}")
     if row.best_metrics:
         console.print("metrics at its best epoch: " + " ".join(
             f"{k}={_number(v)}" for k, v in row.best_metrics.items()))
-    console.print(f"checkpoint: {Path(root) / row.checkpoint if row.checkpoint else '-'}")
+    console.print(f"kept: {Path(root) / row.checkpoint if row.checkpoint else '-'}")
     if exported:
-        console.print(f"exported to {exported['directory']} (model.safetensors, config.json, "
-                      "params.json, metrics.json); load it with "
-                      "torchsweep.trainer.load_exported_model(DIR)")
+        console.print(f"exported trial {exported['trial']} to {exported['directory']} "
+                      "(params.json, metrics.json; a trainer model as model.safetensors and "
+                      "config.json, loaded with torchsweep.trainer.load_exported_model(DIR))")
     console.print(f"every trial in plots: `sweep report {study}` (an HTML page), or live: "
                   f"`sweep dashboard {study}`", soft_wrap=True)
 

@@ -23,49 +23,69 @@ def show(
 ) -> None:
     """Every trial of a study: state, params, value, epochs, pruned at, duration."""
     from torchsweep.sweeps import attrs
-    from torchsweep.sweeps.readout.trials import load_study, records
+    from torchsweep.sweeps.readout.trials import (
+        is_multi_objective,
+        load_study,
+        ranked_records,
+        records,
+    )
 
     loaded = load_study(study, root(root_), storage)
     trials = records(loaded)
+    front = ranked_records(loaded) if is_multi_objective(loaded) else []
     if as_json:
-        typer.echo(json.dumps({"study": study, "trials": [t.to_dict() for t in trials]}))
+        typer.echo(json.dumps({"study": study, "trials": [t.to_dict() for t in trials],
+                               "pareto": [t.number for t in front] if front else None}))
     else:
-        output.trials_table(study, trials, attrs.metric_name(loaded))
+        output.trials_table(study, trials, " / ".join(attrs.metric_names(loaded)), front=front)
 
 
 @command()
 def best(
     study: StudyName,
     export: Optional[Path] = typer.Option(None, "--export", file_okay=False,
-                                          help="Write the best model (safetensors), its config, "
-                                               "params and metrics into this folder."),
+                                          help="Write the best model (safetensors; for a "
+                                               "program, its trial folder), its config, params "
+                                               "and metrics into this folder."),
+    trial: Optional[int] = typer.Option(None, "--trial", min=0,
+                                        help="With --export: this trial instead of the best "
+                                             "(a multi-objective study: one of its Pareto "
+                                             "front)."),
     root_: RootOption = None,
     storage: StorageOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The best trial: params, metrics and checkpoint; optionally export it."""
+    """The best trial (a multi-objective study: its Pareto front): params, metrics and
+    checkpoint; optionally export it."""
     from torchsweep.sweeps import attrs
     from torchsweep.sweeps.errors import ExportError
-    from torchsweep.sweeps.readout.trials import best_record, load_study
+    from torchsweep.sweeps.readout.trials import is_multi_objective, load_study, ranked_records
 
+    if trial is not None and export is None:
+        raise typer.BadParameter("needs --export", param_hint="'--trial'")
     folder = root(root_)
     loaded = load_study(study, folder, storage)
-    trial = best_record(loaded)
-    if trial is None:
+    best_first = ranked_records(loaded)
+    if not best_first:
         raise ExportError(f"study '{study}' has no completed trial yet")
+    front = best_first if is_multi_objective(loaded) else None
     exported = None
     if export is not None:
         from torchsweep.sweeps.readout.export import export_best
 
-        exported = export_best(loaded, folder, export)
+        exported = export_best(loaded, folder, export, trial)
         if exported["passed_over"] and not as_json:
             output.notice(f"exported trial {exported['trial']}, the best whose checkpoint "
                           f"loads; passed over {'; '.join(exported['passed_over'])}")
     if as_json:
-        typer.echo(json.dumps({"study": study, "metric": attrs.metric_name(loaded),
-                               "best": trial.to_dict(), "export": exported}))
+        typer.echo(json.dumps({"study": study, "metrics": attrs.metric_names(loaded),
+                               "metric": attrs.metric_name(loaded),
+                               "best": best_first[0].to_dict(),
+                               "pareto": [t.to_dict() for t in front] if front else None,
+                               "export": exported}))
     else:
-        output.best_panel(study, trial, attrs.metric_name(loaded), folder, exported)
+        output.best_panel(study, best_first[0], attrs.metric_names(loaded), folder, exported,
+                          front)
 
 
 def _finite(number: Optional[float]) -> Optional[float]:

@@ -32,6 +32,7 @@ from torchsweep.cli.options import (
     TensorBoardOption,
     TimeoutOption,
     TrialsOption,
+    TrialTimeoutOption,
     WandbEntityOption,
     WandbOption,
     WandbProjectOption,
@@ -72,6 +73,7 @@ def run(
     workers_per_gpu: WorkersPerGpuOption = 1,
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    trial_timeout: TrialTimeoutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create or continue a study, queue its trials and run them, pruning the ones that fall
@@ -86,7 +88,8 @@ def run(
         wandb_project=wandb_project, wandb_entity=wandb_entity, device=device,
         max_failures=max_failures, allow_space_change=allow_space_change,
         max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=value(log_checkpoints),
-        tensorboard=tensorboard, **_requeue(retry_failed, restart_failed),
+        tensorboard=tensorboard, trial_timeout=trial_timeout,
+        **_requeue(retry_failed, restart_failed),
         **_local_workers(workers, gpus, workers_per_gpu))
     if as_json:
         outcome = run_study(spec, options)
@@ -152,6 +155,7 @@ def worker(
     workers_per_gpu: WorkersPerGpuOption = 1,
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    trial_timeout: TrialTimeoutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Join a study from this machine: run trials from its queue until none is queued or
@@ -162,7 +166,7 @@ def worker(
         root=root(root_), storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
         device=device, max_failures=max_failures, max_retries=max_retries,
         heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
-        **_local_workers(workers, gpus, workers_per_gpu))
+        trial_timeout=trial_timeout, **_local_workers(workers, gpus, workers_per_gpu))
     outcome = join_study(study, options)
     _print_outcome(outcome, study, as_json)
 
@@ -206,9 +210,8 @@ def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_jso
     from torchsweep.sweeps.study import resolve
 
     spec = resolve(study, folder, param, set_)
-    if spec.ignored and not as_json:
-        output.notice(f"{spec.source}: {', '.join(spec.ignored)} do not apply to local "
-                      "sweeps and are ignored")
+    for notice in spec.notices() if not as_json else ():
+        output.notice(f"{spec.source}: {notice}")
     return spec
 
 

@@ -43,13 +43,28 @@ def spec_document(study: Any) -> dict[str, Any] | None:
     return study.user_attrs.get(SPEC)
 
 
+def metric_names(study: Any) -> list[str]:
+    """The study's metrics as its study file names them (several for a multi-objective one);
+    `value` for a study we did not make."""
+    document = spec_document(study) or {}
+    metrics = document.get("metrics") or [document.get("metric", {})]
+    return [metric.get("name", "value") for metric in metrics]
+
+
 def metric_name(study: Any) -> str:
-    """The study's metric as its study file names it; `value` for a study we did not make."""
-    return (spec_document(study) or {}).get("metric", {}).get("name", "value")
+    """The (first) metric's name."""
+    return metric_names(study)[0]
 
 
 def metric_target(study: Any) -> float | None:
     return (spec_document(study) or {}).get("metric", {}).get("target")
+
+
+def runs_program(study: Any) -> bool:
+    """Whether the study's trials run the user's own program (its study has program: or
+    command:), whose trials keep whole folders rather than checkpoints."""
+    document = spec_document(study) or {}
+    return "program" in document or "command" in document
 
 
 def shared_settings(study: Any) -> dict[str, Any]:

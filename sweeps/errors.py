@@ -9,7 +9,8 @@ from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError, U
 
 __all__ = ["UserError", "ConfigError", "CheckpointError", "DataError", "WriteError",
            "WorkerError", "SpaceError", "StudyError", "DashboardError", "UnknownStudy",
-           "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError"]
+           "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError",
+           "InfeasibleDraw"]
 
 
 class WorkerError(UserError):
@@ -74,3 +75,8 @@ class ImageError(UserError):
     """`sweep report --png` could not draw the images (no Chromium, or it failed)."""
 
     exit_code = 10
+
+
+class InfeasibleDraw(Exception):
+    """Not a user's error but a trial's outcome: a value drawn from an unbounded (normal-family)
+    distribution that the study's rules refuse. The trial ends with reason `infeasible`."""

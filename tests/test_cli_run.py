@@ -171,3 +171,20 @@ def test_unknown_study_in_existing_storage_names_the_known_ones(tmp_path):
     result = sweep("show", "absent", "--root", tmp_path)
     assert result.exit_code == 3
     assert "no study named 'absent'" in result.stderr and "present" in result.stderr
+
+
+def test_a_normal_whose_far_tail_the_trainer_refuses_runs(tmp_path):
+    """W&B runs this file, so we do: warmup_epochs drawn from a normal sometimes lands below 0
+    or at the epoch count, which the trainer refuses. Those draws fail as infeasible (told to
+    Optuna as pruned, so the sampler learns); the others train."""
+    study = tmp_path / "warm.yaml"
+    study.write_text("method: random\nparameters:\n"
+                     "  warmup_epochs: {distribution: q_normal, mu: 0.5, sigma: 1, q: 1}\n"
+                     "  epochs: {value: 2}\n  model: {value: mlp}\n  width: {value: 8}\n"
+                     "  batch_size: {value: 512}\n")
+    report = sweep_json("run", study, "--root", tmp_path, "--trials", "10", "--wandb",
+                        "disabled", "--pruner", "none")
+    outcomes = {(t["state"], t["reason"]) for t in report["trials"]}
+    assert outcomes == {("completed", None), ("pruned", "infeasible")}, report["trials"]
+    feasible = [t["params"]["warmup_epochs"] for t in report["trials"] if t["state"] == "completed"]
+    assert set(feasible) <= {0, 1}

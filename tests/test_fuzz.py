@@ -89,9 +89,9 @@ def test_any_sweep_document_is_a_valid_space_or_one_line(study_file, document):
 
 
 def alias_bomb(levels: int = 9) -> str:
-    """The billion laughs, under W&B's `program` key (accepted, never read): each level lists
-    the one before nine times, so `*l8` stands for 9**9 strings."""
-    lines = ["program:", '  - &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    """The billion laughs, under W&B's `job` key (accepted, never read): each level lists the
+    one before nine times, so `*l8` stands for 9**9 strings."""
+    lines = ["job:", '  - &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"  - &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
     return "\n".join(lines) + "\n"
 
@@ -99,11 +99,11 @@ def alias_bomb(levels: int = 9) -> str:
 @pytest.mark.parametrize("content, message", [
     pytest.param("[" * 5000, "malformed YAML: nested too deeply", id="deep-nesting"),
     pytest.param(alias_bomb() + "method: *l8\nparameters: {}\n",
-                 "method: expected bayes, random or grid", id="alias-bomb-as-a-word"),
+                 "method: expected bayes, random, grid or custom", id="alias-bomb-as-a-word"),
     pytest.param(alias_bomb() + "method: random\nparameters: {optimizer: {values: *l8}}\n",
                  "parameters.optimizer.values[0]: expected one of sgd", id="alias-bomb-as-values"),
     pytest.param("method: &m [*m]\nparameters: {}\n",
-                 "method: expected bayes, random or grid, got [[[...]]]", id="self-reference"),
+                 "method: expected bayes, random, grid or custom, got [[[...]]]", id="self-reference"),
     pytest.param("method: random\nparameters: {lr: {value: !!python/object/apply:os.system "
                  "[touch pwned]}}\n", "malformed YAML: could not determine a constructor",
                  id="python-tag"),

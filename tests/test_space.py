@@ -7,11 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import torchsweep.sweeps.study.messages
-from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.errors import InfeasibleDraw, SpaceError
 from torchsweep.sweeps.study import DISTRIBUTIONS as W_AND_B_DISTRIBUTIONS
 from torchsweep.sweeps.study import (
-    Parameter,
     SearchSpace,
     parse_param_option,
     parse_parameter,
@@ -20,6 +18,7 @@ from torchsweep.sweeps.study import (
     parse_study,
 )
 from torchsweep.sweeps.study.distributions import LATENT
+from torchsweep.sweeps.study.rules import PROGRAM
 from torchsweep.trainer.config import FIELDS, check_setting
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -240,9 +239,27 @@ def test_bad_blocks_name_the_key(block, where, hint):
     assert str(caught.value).startswith(f"{where}:") and hint in str(caught.value)
 
 
-def test_a_normal_that_can_reach_an_invalid_setting_is_refused_up_front():
-    with pytest.raises(SpaceError, match=r"parameters\.weight_decay: the normal range reaches"):
-        parse_parameter("weight_decay", {"distribution": "normal", "mu": 1e-4, "sigma": 1e-4},
+def test_a_normal_whose_tail_reaches_an_invalid_setting_runs_and_fails_only_that_draw():
+    """W&B runs such a file; so do we: only a draw in the refused tail is infeasible."""
+    decay = parse_parameter("weight_decay", {"distribution": "normal", "mu": 1e-4, "sigma": 1e-4},
+                            where="parameters.weight_decay")           # about 16% below 0
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    kept, refused = [], 0
+    for _ in range(200):
+        trial = study.ask()
+        try:
+            kept.append(decay.suggest(trial))
+        except InfeasibleDraw as error:
+            assert str(error).startswith("parameters.weight_decay: expected a number >= 0")
+            refused += 1
+    assert all(value >= 0 for value in kept)
+    assert 10 < refused < 60                                        # the tail, not every draw
+
+
+def test_a_bounded_range_that_reaches_an_invalid_setting_is_refused_up_front():
+    with pytest.raises(SpaceError, match=r"parameters\.weight_decay.min: the uniform range "
+                                         r"reaches -0\.1; expected a number >= 0"):
+        parse_parameter("weight_decay", {"min": -0.1, "max": 0.1},
                         where="parameters.weight_decay")
 
 
@@ -273,12 +290,11 @@ def test_a_grid_sampler_walks_the_grid():
         (16, "adam"), (16, "sgd"), (32, "adam"), (32, "sgd")]
 
 
-def test_choices_optuna_cannot_store_travel_as_json(monkeypatch):
-    # No TrainConfig setting takes a list today; a future one would, and Optuna stores scalars only.
-    monkeypatch.setattr(torchsweep.sweeps.study.messages, "check_setting", lambda name, value: value)
+def test_choices_optuna_cannot_store_travel_as_json():
+    # A program's setting may take lists and mappings; Optuna stores scalars only.
     choices = ([1, 2], {"a": 1}, "x")
-    picked = [s["dataset"] for s in draw(SearchSpace({
-        "dataset": Parameter("dataset", "categorical", values=choices)}), n=30)]
+    picked = [s["layers"] for s in draw(parse_space(
+        {"layers": {"values": list(choices)}}, rules=PROGRAM), n=30)]
     assert all(any(v == c for c in choices) for v in picked)
     assert [1, 2] in picked and {"a": 1} in picked
 
@@ -389,6 +405,17 @@ def test_any_parameters_block_parses_or_raises_and_what_parses_samples_valid_set
         parsed = parse_space(blocks)
     except SpaceError:
         return
-    for sample in draw(parsed, n=3):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(3):
+        trial = study.ask()
+        try:
+            sample = parsed.sample(trial)
+        except InfeasibleDraw as error:
+            # Only an unbounded (normal-family) tail may draw what the trainer refuses.
+            name = str(error).split(":")[0].removeprefix("parameters.")
+            assert "normal" in parsed.parameters[name].distribution, error
+            continue
+        finally:
+            study.tell(trial, 0.0)
         for name, value in sample.items():
             assert check_setting(name, value) == value

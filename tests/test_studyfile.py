@@ -9,7 +9,8 @@ import pytest
 
 import sweeps
 from torchsweep.sweeps.errors import SpaceError
-from torchsweep.sweeps.study.studyfile import StudySpec, load_study_file, parse_study
+from torchsweep.sweeps.study.spec import Objective, StudySpec, parse_study
+from torchsweep.sweeps.study.studyfile import load_study_file
 
 WANDB_SWEEP = """\
 program: train.py
@@ -78,7 +79,10 @@ def test_a_wandb_sweep_file_parses(tmp_path):
     spec = load_study_file(write(tmp_path, WANDB_SWEEP))
     assert (spec.name, spec.method, spec.metric, spec.goal, spec.target, spec.run_cap) == (
         "cnn-search", "bayes", "val_loss", "minimize", 0.05, 40)
-    assert spec.ignored == ("program", "command", "entity", "project")
+    # A program study: W&B's agent keys are honoured, the parameters are the program's own.
+    assert spec.runs_program and spec.program == "train.py" and not spec.ignored
+    assert spec.command == ("${env}", "${interpreter}", "${program}", "${args}")
+    assert (spec.project, spec.entity) == ("cnn", "my-team")
     # W&B's bands for max_iter 27, eta 3, s 2 are 9 and 3: hyperband starts at 3
     assert spec.early_terminate == {"type": "hyperband", "min_iter": 3, "eta": 3}
     assert (spec.sampler_name(), spec.pruner_name()) == ("tpe", "hyperband")
@@ -146,8 +150,7 @@ def hyperband(**spec) -> dict:
     (minimal(metod="bayes"), "metod: unknown key; did you mean 'method'?"),
     ({"parameters": {"lr": {"value": 0.1}}}, "method: missing"),
     (minimal(method="baye"),
-     "method: expected bayes, random or grid, got \"baye\"; did you mean 'bayes'?"),
-    (minimal(method="custom"), "method: expected bayes, random or grid"),
+     "method: expected bayes, random, grid or custom, got \"baye\"; did you mean 'bayes'?"),
     (minimal(parameters=["lr"]), "parameters: expected a mapping"),
     (block("lrr", value=0.1), "parameters.lrr: unknown setting 'lrr'; did you mean 'lr'?"),
     (block("lr", min=0.1, mx=0.2), "parameters.lr.mx: unknown key; did you mean 'max'?"),
@@ -183,7 +186,17 @@ def hyperband(**spec) -> dict:
     (hyperband(max_iter=2, s=1), "early_terminate.max_iter: 2 / eta 3 is below 1"),
     (hyperband(min_iter=1, eta=1.5), "early_terminate.eta: expected a whole number >= 2"),
     (minimal(early_terminate={"type": "envelope"}), "early_terminate.type: expected hyperband"),
-    (minimal(metrics=[{"name": "val_acc"}]), "metrics: multi-objective studies are not supported"),
+    (minimal(metrics=[{"name": "val_acc"}]), "metrics: expected a list of two or more metrics"),
+    (minimal(metrics=[{"name": "val_acc"}, {"name": "val_acc"}]),
+     "metrics: val_acc is listed twice"),
+    (minimal(metric={"name": "val_acc"}, metrics=[{"name": "val_acc"}, {"name": "val_loss"}]),
+     "metrics: give metric (one objective) or metrics (several), not both"),
+    (minimal(metrics=[{"name": "val_acc"}, {"name": "loss"}]), "metrics[1].name: expected"),
+    (minimal(scheduler={"engine": "hyperopt"}), "scheduler.engine: expected optuna, wandb or ax"),
+    (minimal(program="train.py", metric={"name": "loss"}, parameters={"9lives": {"value": 1}}),
+     "parameters.9lives: '9lives' is not a parameter name W&B allows"),
+    (minimal(program="train.py"), "metric: missing; name the metric your program logs"),
+    (minimal(command="python train.py"), "command: expected a non-empty list of words"),
     (minimal(method="grid"), "parameters.lr: grid search needs `values`"),
     (minimal(method="random", sampler="grid"), "parameters.lr: grid search needs `values`"),
 ])
@@ -273,5 +286,26 @@ def test_importing_study_files_stays_cheap():
 
 def test_a_spec_can_be_built_directly():
     spec = parse_study(minimal(), name="direct", source="command line")
-    assert StudySpec(name="direct", source="command line", method="random", goal="maximize",
-                     space=spec.space) == spec
+    assert StudySpec(name="direct", source="command line", method="random",
+                     objectives=(Objective("val_acc", "maximize"),), space=spec.space) == spec
+
+
+def test_wandbs_current_schema_custom_method_scheduler_and_metrics():
+    """Every key of W&B's current schema is accepted; what maps is honoured, the rest named."""
+    spec = parse_study(minimal(method="custom", scheduler={
+        "engine": "optuna", "source": "search.py", "search_space": "space"}),
+        name="x", source="x")
+    assert spec.sampler_name() == "tpe"
+    assert spec.ignored == ("scheduler.source", "scheduler.search_space")
+    assert parse_study(spec.to_dict(), name="x", source="x") == spec
+    assert spec.to_dict()["scheduler"] == {"engine": "optuna", "source": "search.py",
+                                           "search_space": "space"}
+    both = parse_study(minimal(metrics=[{"name": "val_acc", "goal": "maximize"},
+                                        {"name": "epoch_seconds", "impute": "worst"}],
+                               early_terminate={"type": "hyperband", "min_iter": 1}),
+                       name="x", source="x")
+    assert both.multi_objective and [o.goal for o in both.objectives] == ["maximize", "minimize"]
+    assert both.pruner_name() == "none" and both.ignored == ("metrics[1].impute",)
+    assert any("not pruned" in notice for notice in both.notices())
+    assert parse_study(both.to_dict(), name="x", source="x") == both
+    assert both.to_dict()["metrics"][1]["impute"] == "worst"

@@ -156,6 +156,10 @@ def test_study_run_has_trials_table_history_and_best_checkpoint(tracked):
     history = [r["history"]["item"] for r in records if r["type"] == "history"
                and "best_val_acc" in r["history"]["item"]]
     assert [row["trial"] for row in history] == [number]
+    # The history holds the optimization history alone: tables (the trials, the importances)
+    # are in the summary, so `wandb leet` draws no charts of their row and column counts.
+    keys = {key for r in records if r["type"] == "history" for key in r["history"]["item"]}
+    assert keys <= {"trial", "val_acc", "best_val_acc", "_step", "_runtime", "_timestamp"}, keys
 
     models = [r["artifact"] for r in records
               if r["type"] == "artifact" and r["artifact"]["type"] == "model"]

@@ -2,18 +2,44 @@
 
 Reasons recorded as the trial's `reason` attribute (shown by `sweep show`):
 out_of_memory (the settings need more memory than the device has: a finding, like a pruned
-trial), interrupted (Ctrl+C), preempted (SIGTERM), cannot_write (a full disk or a read-only
-folder: not the trial's fault, and every next trial would fail alike) and error (anything
-else, with its traceback).
+trial), infeasible (an unbounded distribution drew a value the study's rules refuse: a finding
+too), interrupted (Ctrl+C), preempted (SIGTERM), cannot_write (a full disk or a read-only
+folder: not the trial's fault, and every next trial would fail alike), error (anything else,
+with its traceback) and, for a user's program, no_metric and timed_out.
 """
 from __future__ import annotations
 
 import gc
+import logging
 
+import optuna
+
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.trainer.errors import cannot_write
 
 _OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory")
+_logger = logging.getLogger(__name__)
+
+
+class TrialFailed(Exception):
+    """A trial that ended in failure for a reason its objective knows (its attrs say which)."""
+
+
+def failed(trial: optuna.Trial, reason: str, detail: str) -> TrialFailed:
+    """Record why `trial` failed (reason, and the detail as its `error`); raise what returns."""
+    trial.set_user_attr(attrs.REASON, reason)
+    trial.set_user_attr(attrs.ERROR, detail)
+    return TrialFailed(f"{reason}: {detail.splitlines()[0]}")
+
+
+def infeasible(trial: optuna.Trial, error: Exception) -> optuna.TrialPruned:
+    """A draw the study's rules refuse: told to Optuna as pruned, which samplers learn from
+    (TPE skips failed trials), so the search moves away from it."""
+    trial.set_user_attr(attrs.REASON, "infeasible")
+    trial.set_user_attr(attrs.ERROR, str(error))
+    _logger.warning("trial %d is infeasible: %s", trial.number, error)
+    return optuna.TrialPruned(f"infeasible: {error}")
 
 
 def reason(error: BaseException) -> str:

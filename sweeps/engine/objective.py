@@ -16,6 +16,7 @@ import optuna
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import _optuna, failures, retries
+from torchsweep.sweeps.errors import ConfigError, InfeasibleDraw
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer import TrainConfig
@@ -53,8 +54,11 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         from torchsweep.trainer.loop import fit
 
-        params = self.spec.space.sample(trial)
-        config = TrainConfig.from_dict({**params, **self.overrides})
+        try:
+            params = self.spec.space.sample(trial)
+            config = TrainConfig.from_dict({**params, **self.overrides})
+        except (InfeasibleDraw, ConfigError) as error:   # settings drawn that cannot train
+            raise failures.infeasible(trial, error) from None
         folder = f"{self.spec.name}/trials/{trial.number:05d}"
         trial.set_user_attr(attrs.PARAMS, params)
         trial.set_user_attr(attrs.CONFIG, config.to_dict())
@@ -69,6 +73,8 @@ class Objective:
 
         def report(metrics: dict[str, float]) -> bool:
             self.observer.epoch_ended(trial.number, metrics)
+            if self.spec.multi_objective:
+                return False   # Optuna prunes single-objective studies only
             trial.report(metrics[self.spec.metric], step=int(metrics["epoch"]))
             return trial.should_prune()
 
@@ -99,7 +105,8 @@ class Objective:
         trial.set_user_attr(attrs.SUMMARY, summary)
         if result.status == "completed":
             run.finish("completed", _flat_summary(summary, self.spec.metric))
-            return result.best[self.spec.metric]
+            values = tuple(result.best[objective.name] for objective in self.spec.objectives)
+            return values if self.spec.multi_objective else values[0]
         # A diverged loss is a dead end the sampler should learn to avoid, like a pruned trial.
         reason = "diverged" if result.status == "diverged" else "pruned"
         trial.set_user_attr(attrs.REASON, reason)

@@ -44,3 +44,4 @@ class RunOptions:
     restart_failed: bool = False          # queue failed trials again, from epoch 0
     log_checkpoints: str = DEFAULT_CHECKPOINT_ARTIFACTS   # kept checkpoints as W&B artifacts
     tensorboard: bool = False             # TensorBoard event files in each trial's folder
+    trial_timeout: float | None = None    # seconds a user's program may go without logging

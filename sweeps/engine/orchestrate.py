@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,15 +23,17 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import signals, trial_queue, workers
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
 from torchsweep.sweeps.engine.options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
+from torchsweep.sweeps.engine.program.objective import ProgramObjective
 from torchsweep.sweeps.engine.retention import retain_top_k
 from torchsweep.sweeps.engine.retries import requeue_failed
-from torchsweep.sweeps.engine.samplers import build_pruner, build_sampler
+from torchsweep.sweeps.engine.samplers import MULTI_OBJECTIVE_SAMPLERS, build_pruner, build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work
 from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
 from torchsweep.sweeps.study import STUDY_FILE, StudySpec, parse_study
+from torchsweep.sweeps.study.command import DEFAULT_COMMAND
 from torchsweep.sweeps.tracking.study_run import log_study_run
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
 from torchsweep.trainer.atomic import write_text_atomic
@@ -63,6 +66,7 @@ class WorkerJob:
     max_failures: int
     loop: LoopSettings
     tensorboard: bool = False
+    trial_timeout: float | None = None     # seconds a user's program may go without logging
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard)
@@ -74,7 +78,7 @@ def run_study(spec: StudySpec, options: RunOptions, observer: Observer | None = 
         study, job, queued = _prepare(spec, options)
         ran = _work_and_sum_up(study, spec, job, options, observer)
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=ran,
-                       kept=retain_top_k(study, options.root, job.keep), queued=queued)
+                       kept=_retain(study, spec, job), queued=queued)
 
 
 def create_study(spec: StudySpec, options: RunOptions) -> Outcome:
@@ -83,7 +87,7 @@ def create_study(spec: StudySpec, options: RunOptions) -> Outcome:
         study, job, queued = _prepare(spec, options)
         signals.check()
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=0,
-                       kept=retain_top_k(study, options.root, job.keep), queued=queued)
+                       kept=_retain(study, spec, job), queued=queued)
 
 
 def join_study(name: str, options: RunOptions, observer: Observer | None = None) -> Outcome:
@@ -97,9 +101,10 @@ def join_study(name: str, options: RunOptions, observer: Observer | None = None)
         spec = parse_study(document, name=name, source=f"study '{name}'")
         job = _job(spec, options, {**attrs.shared_settings(study), **_given(options)})
         workers.check_gpus(options.gpus)
+        _check_program(spec)
         ran = _work_and_sum_up(study, spec, job, options, observer)
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=ran,
-                       kept=retain_top_k(study, options.root, job.keep))
+                       kept=_retain(study, spec, job))
 
 
 def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
@@ -115,15 +120,21 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
     study = optuna.load_study(study_name=spec.name, storage=open_storage(job.url, create=False),
                               sampler=build_sampler(job.sampler, grid, seed),
                               pruner=build_pruner(job.pruner, spec))
-    observer = observer or NullObserver()
-    fixed = [*spec.space.parameters, *job.overrides]
-    objective = Objective(spec=spec, root=Path(job.root),
-                          overrides={**job.overrides, **slot.overrides(fixed)},
-                          tracker=tracker or job.tracker(), storage_shown=mask_password(job.url),
-                          sampler_name=job.sampler, observer=observer)
-    callbacks = [lambda s, t: retain_top_k(s, job.root, job.keep), StopAtTarget(spec),
+    observer, tracker = observer or NullObserver(), tracker or job.tracker()
+    if spec.runs_program:
+        objective = ProgramObjective(spec=spec, root=Path(job.root), tracker=tracker,
+                                     sampler_name=job.sampler, observer=observer,
+                                     trial_timeout=job.trial_timeout)
+    else:
+        fixed = [*spec.space.parameters, *job.overrides]
+        objective = Objective(spec=spec, root=Path(job.root),
+                              overrides={**job.overrides, **slot.overrides(fixed)},
+                              tracker=tracker, storage_shown=mask_password(job.url),
+                              sampler_name=job.sampler, observer=observer)
+    callbacks = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
-                 lambda s, t: observer.trial_finished(STATE_NAMES[t.state], t.value)]
+                 lambda s, t: observer.trial_finished(STATE_NAMES[t.state],
+                                                       t.values[0] if t.values else None)]
     return work(study, objective, job.loop, callbacks)
 
 
@@ -148,14 +159,30 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     job = _job(spec, options, _given(options))
     # Fail before touching the storage: fixed settings must form a valid config, a grid must
     # be finite, the GPUs must exist.
-    TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
+    if spec.runs_program:
+        _check_program(spec)
+    else:
+        TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
+    if spec.multi_objective and job.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+        raise StudyError(f"sampler {job.sampler}: cannot optimise several metrics; use "
+                         f"{', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
     workers.check_gpus(options.gpus)
     grid = spec.space.grid() if job.sampler == "grid" else None
 
     storage = open_storage(job.url, create=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=storage, study_name=spec.name, load_if_exists=True,
-                                direction=spec.goal, sampler=optuna.samplers.RandomSampler())
+    goals = [objective.goal for objective in spec.objectives]
+    try:
+        study = optuna.create_study(storage=storage, study_name=spec.name, load_if_exists=True,
+                                    directions=goals, sampler=optuna.samplers.RandomSampler())
+    except ValueError as error:   # an existing study of another direction or metric count
+        raise StudyError(f"study '{spec.name}' exists with other objectives ({error}); use a "
+                         f"new study name") from None
+    names = [objective.name for objective in spec.objectives]
+    if study.metric_names != names:   # what optuna-dashboard and plots call the objectives
+        with warnings.catch_warnings():   # experimental in Optuna 5, and noise to a user
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     _record_space(study, spec, options)
     _record(study, attrs.SETTINGS, {"sampler": job.sampler, "pruner": job.pruner,
                                     "keep_top_k": job.keep, "wandb_project": job.wandb_project,
@@ -199,14 +226,30 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
     return WorkerJob(
         spec=spec.to_dict(), url=storage_url(options.root, options.storage),
         root=Path(options.root), sampler=settings.get("sampler") or spec.sampler_name(),
-        pruner=settings.get("pruner") or spec.pruner_name(), seed=options.seed,
+        # Optuna prunes single-objective studies only, whatever a user asks for.
+        pruner=("none" if spec.multi_objective else settings.get("pruner") or spec.pruner_name()),
+        seed=options.seed,
         keep=settings.get("keep_top_k") or spec.keep_top_k or DEFAULT_KEEP_TOP_K,
         overrides=overrides, wandb=resolve_mode(options.wandb),
         wandb_project=settings.get("wandb_project"), wandb_entity=settings.get("wandb_entity"),
         max_failures=options.max_failures,
         loop=LoopSettings(heartbeat=options.heartbeat, max_retries=options.max_retries,
                           deadline=deadline),
-        tensorboard=options.tensorboard)
+        tensorboard=options.tensorboard, trial_timeout=options.trial_timeout)
+
+
+def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:
+    return retain_top_k(study, job.root, job.keep, whole_folders=spec.runs_program)
+
+
+def _check_program(spec: StudySpec) -> None:
+    """W&B's agent runs `program:` from where the sweep runs; so do we. Refused before anything
+    is written when it is not there."""
+    if spec.program is not None and "${program}" in (spec.command or DEFAULT_COMMAND) \
+            and not Path(spec.program).is_file():
+        raise StudyError(f"program: {spec.program} is not a file in {Path.cwd()}; the program "
+                         f"runs from where the sweep runs, as W&B's agent runs it, so start "
+                         f"`sweep` there or give its path")
 
 
 def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions) -> None:

@@ -4,23 +4,39 @@ Run after every finished trial, from any worker: it recomputes the ranking from 
 and deletes what falls outside it, so concurrent workers converge on the same k files and
 disk stays bounded by k however many trials run. The kept files are recorded in the study's
 user attribute `checkpoints` (trial number -> path relative to the root), so nothing is ever
-found by globbing.
+found by globbing. For a user's program the unit kept is the trial's whole folder.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.readout.trials import ranked
+from torchsweep.sweeps.readout.trials import is_multi_objective, ranked
 from torchsweep.trainer.files import BEST, LAST
 
 
-def retain_top_k(study: optuna.Study, root: Path, k: int) -> dict[int, str]:
-    """Delete checkpoints outside the top k; return and record {trial number: best.pt path}."""
-    top = ranked(study)[:k]
+def retain_top_k(study: optuna.Study, root: Path, k: int, *,
+                 whole_folders: bool = False) -> dict[int, str]:
+    """Delete what falls outside the top k; return and record {trial number: what is kept}.
+
+    A trainer study keeps its top-k trials' best.pt; a program study (`whole_folders`) keeps
+    the top-k trials' whole folders, whatever the program wrote there. A multi-objective study
+    keeps its whole Pareto front."""
+    best_first = ranked(study)
+    top = best_first if is_multi_objective(study) else best_first[:k]
+    if whole_folders:
+        kept = _retain_folders(study, root, {t.number for t in top})
+    else:
+        kept = _retain_checkpoints(study, root, top)
+    study.set_user_attr(attrs.CHECKPOINTS, {str(number): path for number, path in kept.items()})
+    return kept
+
+
+def _retain_checkpoints(study: optuna.Study, root: Path, top: list) -> dict[int, str]:
     keep = {t.number for t in top}
     trials = study.get_trials(deepcopy=False)
     # Once a retry has completed or been pruned, the attempts it resumed from are done with.
@@ -36,7 +52,21 @@ def retain_top_k(study: optuna.Study, root: Path, k: int) -> dict[int, str]:
         # one never resumes again.
         if trial.state != TrialState.FAIL or attrs.trial_dir(trial) in superseded:
             (folder / LAST).unlink(missing_ok=True)
-    kept = {t.number: f"{attrs.trial_dir(t)}/{BEST}" for t in top
+    return {t.number: f"{attrs.trial_dir(t)}/{BEST}" for t in top
             if (Path(root) / attrs.trial_dir(t) / BEST).is_file()}
-    study.set_user_attr(attrs.CHECKPOINTS, {str(number): path for number, path in kept.items()})
-    return kept
+
+
+def _retain_folders(study: optuna.Study, root: Path, keep: set[int]) -> dict[int, str]:
+    """A program's trial folder goes once no trial that uses it (its attempts share it) is
+    kept, running, queued, or failed without a finished retry (it may resume there)."""
+    trials = study.get_trials(deepcopy=False)
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    retried = {attrs.retry_of(t) for t in trials if attrs.is_retry(t) and t.state in finished}
+    needed = {attrs.trial_dir(t) for t in trials
+              if t.number in keep or t.state in (TrialState.RUNNING, TrialState.WAITING)
+              or (t.state == TrialState.FAIL and t.number not in retried)}
+    for folder in {attrs.trial_dir(t) for t in trials} - needed - {None}:
+        shutil.rmtree(Path(root) / folder, ignore_errors=True)
+    return {t.number: attrs.trial_dir(t) for t in trials
+            if t.number in keep and attrs.trial_dir(t)
+            and (Path(root) / attrs.trial_dir(t)).is_dir()}

@@ -7,6 +7,9 @@ import optuna
 
 from torchsweep.sweeps.study import StudySpec
 
+# CMA-ES optimises one objective; these optimise several (TPE and GP model a Pareto front).
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "grid", "qmc", "gp")
+
 
 def build_sampler(name: str, grid: dict[str, list] | None,
                   seed: int | None) -> optuna.samplers.BaseSampler:

@@ -1,4 +1,5 @@
-"""`sweep best STUDY --export DIR`: the best trial's weights, config, params and metrics.
+"""`sweep best STUDY --export DIR`: the best trial's weights (or a program's folder), config,
+params and metrics.
 
 The best trial whose kept checkpoint loads is exported: one whose checkpoint is missing,
 truncated or unsafe is passed over with a note saying why, so the exported weights always
@@ -6,6 +7,7 @@ match the params and metrics written beside them. With no loadable checkpoint it
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,41 +15,71 @@ import optuna
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import CheckpointError, ExportError
-from torchsweep.sweeps.readout.trials import TrialRecord, ranked_records
+from torchsweep.sweeps.readout.trials import TrialRecord, is_multi_objective, ranked_records
+from torchsweep.trainer.atomic import write_json_atomic
 
 PARAMS_FILE = "params.json"
 METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"   # a program's W&B config (the trainer's export writes its own)
 
 
-def export_best(study: optuna.Study, root: Path, directory: Path) -> dict[str, Any]:
-    """Write model.safetensors, config.json, params.json and metrics.json into `directory`."""
-    from torchsweep.trainer.atomic import write_json_atomic
-    from torchsweep.trainer.checkpoint import export_model
-
+def export_best(study: optuna.Study, root: Path, directory: Path,
+                trial: int | None = None) -> dict[str, Any]:
+    """Write the best trial (or trial `trial`, one of the best) into `directory`: for the
+    trainer model.safetensors and config.json, for a user's program a copy of its trial folder;
+    then params.json and metrics.json."""
     notes: list[str] = []
-    for rank, row in enumerate(_candidates(study)):
-        where = f"trial {row.number}{' (the best)' if rank == 0 else ''}"
-        if row.checkpoint is None or not (Path(root) / row.checkpoint).is_file():
-            notes.append(f"{where}: its checkpoint is missing under {root}")
+    for rank, record in enumerate(_candidates(study, trial)):
+        where = f"trial {record.number}{' (the best)' if rank == 0 and trial is None else ''}"
+        kept = Path(root) / record.checkpoint if record.checkpoint else None
+        if kept is None or not kept.exists():
+            notes.append(f"{where}: its {'folder' if attrs.runs_program(study) else 'checkpoint'} "
+                         f"is missing under {root}")
             continue
         try:
-            weights = export_model(Path(root) / row.checkpoint, directory)
+            written = _export_files(study, record, kept, Path(directory))
         except CheckpointError as error:
             notes.append(f"{where}: {error}")
             continue
-        write_json_atomic(Path(directory) / PARAMS_FILE, row.params)
+        write_json_atomic(Path(directory) / PARAMS_FILE, record.params)
         write_json_atomic(Path(directory) / METRICS_FILE, {
-            "study": study.study_name, "trial": row.number, "metric": attrs.metric_name(study),
-            "value": row.value, "best_epoch_metrics": row.best_metrics})
-        return {"directory": str(directory), "weights": str(weights), "trial": row.number,
-                "value": row.value, "passed_over": notes}
+            "study": study.study_name, "trial": record.number,
+            "metric": attrs.metric_name(study), "value": record.value,
+            **({"metrics": attrs.metric_names(study), "values": record.values}
+               if record.values else {}),
+            "best_epoch_metrics": record.best_metrics})
+        return {"directory": str(directory), "weights": str(written), "trial": record.number,
+                "value": record.value, "passed_over": notes}
+    if trial is not None:
+        raise ExportError(f"trial {trial} of '{study.study_name}' cannot be exported: "
+                          f"{'; '.join(notes)}")
     if not notes:
         raise ExportError(f"study '{study.study_name}' has no completed trial to export yet")
     raise ExportError(f"nothing to export from '{study.study_name}', no trial has a valid "
                       f"checkpoint: {'; '.join(notes)}")
 
 
-def _candidates(study: optuna.Study) -> list[TrialRecord]:
-    """Completed trials best first: the best one, then those whose checkpoint was kept."""
+def _export_files(study: optuna.Study, record: TrialRecord, kept: Path, directory: Path) -> Path:
+    """The trial's own files: its model as safetensors, or a program's whole folder."""
+    if attrs.runs_program(study):
+        shutil.copytree(kept, directory, dirs_exist_ok=True)
+        write_json_atomic(directory / CONFIG_FILE, record.config)
+        return directory
+    from torchsweep.trainer.checkpoint import export_model
+
+    return export_model(kept, directory)
+
+
+def _candidates(study: optuna.Study, trial: int | None) -> list[TrialRecord]:
+    """Completed trials best first: the best one, then those whose checkpoint was kept; or the
+    one asked for, which must be among the best (a multi-objective study: its Pareto front)."""
     best_first = ranked_records(study)
-    return best_first[:1] + [trial for trial in best_first[1:] if trial.checkpoint]
+    if trial is not None:
+        chosen = [record for record in best_first if record.number == trial]
+        if not chosen:
+            front = "Pareto-optimal" if is_multi_objective(study) else "completed"
+            numbers = ", ".join(str(record.number) for record in best_first) or "none yet"
+            raise ExportError(f"--trial {trial}: not a {front} trial of '{study.study_name}'; "
+                              f"those are: {numbers}")
+        return chosen
+    return best_first[:1] + [record for record in best_first[1:] if record.checkpoint]

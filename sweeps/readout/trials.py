@@ -34,7 +34,8 @@ class TrialRecord:
     config: dict[str, Any] = field(default_factory=dict)           # the resolved config
     epochs: list[dict[str, float]] = field(default_factory=list)   # metrics.jsonl, if read
     reason: str | None = None        # why it did not complete (lost, out_of_memory, ...)
-    value: float | None = None
+    value: float | None = None       # the (first) objective's value
+    values: list[float] | None = None   # every objective's, in a multi-objective study
     epochs_run: int | None = None
     pruned_at: int | None = None
     duration_s: float | None = None
@@ -82,22 +83,43 @@ def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["name"])
 
 
+def goals(study: optuna.Study) -> list[str]:
+    return ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+            for d in study.directions]
+
+
 def goal(study: optuna.Study) -> str:
-    return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+    """The (first) objective's goal."""
+    return goals(study)[0]
+
+
+def is_multi_objective(study: optuna.Study) -> bool:
+    return len(study.directions) > 1
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """Completed trials, best first by the study's goal (ties keep the earlier trial first)."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None]
+    """Completed trials, best first by the study's goal (ties keep the earlier trial first).
+    A multi-objective study has no single best: its Pareto front, by the first objective."""
+    if is_multi_objective(study):
+        candidates = study.best_trials
+    else:
+        candidates = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                      if t.values is not None]
     sign = -1 if goal(study) == "maximize" else 1
-    return sorted(complete, key=lambda t: (sign * t.value, t.number))
+    return sorted(candidates, key=lambda t: (sign * t.values[0], t.number))
 
 
 def records(study: optuna.Study, root: Path | None = None) -> list[TrialRecord]:
-    """Every trial in number order; with `root`, each with its per-epoch history."""
+    """Every trial in number order; with `root`, each with its per-epoch history: the trainer's
+    metrics.jsonl, or for a user's program the values it reported at each step."""
     kept = attrs.kept_checkpoints(study)
-    return [_record(trial, kept, root) for trial in study.get_trials(deepcopy=False)]
+    trials = [_record(trial, kept, root) for trial in study.get_trials(deepcopy=False)]
+    if root is not None and attrs.runs_program(study):
+        metric = attrs.metric_name(study)
+        for record, trial in zip(trials, study.get_trials(deepcopy=False)):
+            record.epochs = [{"epoch": step, metric: value}
+                             for step, value in sorted(trial.intermediate_values.items())]
+    return trials
 
 
 def ranked_records(study: optuna.Study) -> list[TrialRecord]:
@@ -128,7 +150,9 @@ def _record(trial: FrozenTrial, kept: dict[str, str], root: Path | None) -> Tria
         number=trial.number, state=STATE_NAMES.get(trial.state, trial.state.name.lower()),
         params=attrs.params(trial), config=attrs.config(trial),
         epochs=_read_metrics(Path(root) / folder) if root is not None and folder else [],
-        reason=reason if reason not in (None, "pruned") else None, value=trial.value,
+        reason=reason if reason not in (None, "pruned") else None,
+        value=trial.values[0] if trial.values else None,
+        values=list(trial.values) if trial.values and len(trial.values) > 1 else None,
         epochs_run=summary.get("epochs_run"), pruned_at=summary.get("pruned_at"),
         duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
         checkpoint=kept.get(str(trial.number)), best_metrics=summary.get("best"),

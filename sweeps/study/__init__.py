@@ -2,10 +2,11 @@
 
 The public API is below; the modules behind it hold one concept each: `messages` (how a problem
 is worded), `choices` (the words for method, sampler, pruner and goal), `distributions` (W&B's,
-drawn with Optuna), `parameter` (one parameter block), `space` (the whole search space), `feasibility` (settings that cannot work together),
-`options` (the `--param`/`--set` grammar), `studyfile` (a whole study file) and `catalog`
-(finding a study by what the user typed). Each name is imported when first used, so the CLI
-pays only for what a command needs.
+drawn with Optuna), `parameter` (one parameter block), `space` (the whole search space),
+`feasibility` (settings that cannot work together), `options` (the `--param`/`--set` grammar),
+`rules` (whose settings: the trainer's or a program's), `spec` (a whole study), `studyfile`
+(reading one from YAML) and `catalog` (finding a study by what the user typed). Each name is
+imported when first used, so the CLI pays only for what a command needs.
 """
 from importlib import import_module
 
@@ -17,8 +18,9 @@ _PUBLIC = {
     "Parameter": "parameter", "parse_parameter": "parameter",
     "SearchSpace": "space", "parse_space": "space",
     "GOALS": "choices", "METHODS": "choices", "PRUNERS": "choices", "SAMPLERS": "choices",
-    "StudySpec": "studyfile", "load_study_file": "studyfile",
-    "parse_study": "studyfile",
+    "Objective": "spec", "StudySpec": "spec", "parse_study": "spec",
+    "load_study_file": "studyfile",
+    "PROGRAM": "rules", "TRAINER": "rules",
 }
 
 __all__ = list(_PUBLIC)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from torchsweep.sweeps.errors import UnknownStudy
-from torchsweep.sweeps.study.studyfile import StudySpec, load_study_file, parse_study
+from torchsweep.sweeps.study.spec import StudySpec, parse_study
+from torchsweep.sweeps.study.studyfile import load_study_file
 
 STUDY_FILE = "study.yaml"   # the resolved study, saved under <root>/<study>/ when it is created
 

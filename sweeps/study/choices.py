@@ -1,6 +1,9 @@
 """The words a study may use for its method, sampler, pruner and goal (the CLI offers the same)."""
 
-METHODS = {"bayes": "tpe", "random": "random", "grid": "grid"}  # W&B method -> our sampler
+# W&B method -> our sampler. `custom` leaves the choice to W&B's scheduler block, whose every
+# engine runs on Optuna here.
+METHODS = {"bayes": "tpe", "random": "random", "grid": "grid", "custom": "tpe"}
+ENGINES = ("optuna", "wandb", "ax")   # W&B's scheduler.engine
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp")
 PRUNERS = ("median", "hyperband", "successive_halving", "none")
 GOALS = ("maximize", "minimize")

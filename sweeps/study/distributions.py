@@ -19,14 +19,17 @@ so no distribution is silently approximated:
 | inv_log_uniform             | suggest_float(latent, e^min, e^max, log=True) | 1/x (4)           |
 | normal (q_normal)           | suggest_float(latent, 1e-6, 1 - 1e-6) (2)     | mu + sigma * z(x) |
 | log_normal (q_log_normal)   | suggest_float(latent, 1e-6, 1 - 1e-6) (2)     | e^(mu+sigma*z(x)) |
+| beta (q_beta)               | suggest_float(latent, 1e-6, 1 - 1e-6) (2)     | Beta(a, b)^-1 (x) |
 | categorical_w_probabilities | suggest_float(latent, 0, 1)                   | (3)               |
 
 Keys: min and max bound the uniform forms; for log_uniform, q_log_uniform and inv_log_uniform
 they are exponents of e, for the *_values forms the values themselves (> 0). W&B's defaults
-apply: q 1.0, mu 0, sigma 1. The q_ forms round to q; as in W&B the value is an int when q is.
+apply: q 1.0, mu 0, sigma 1, a 1, b 1. The q_ forms round to q; as in W&B the value is an int
+when q is.
 (1) Choices Optuna cannot store (lists, mappings) travel as JSON text and are decoded back.
-(2) Drawn as a quantile, z its standard-normal inverse CDF, so samplers see a bounded space;
-    1e-6 reaches 4.75 sigma.
+(2) Drawn as a quantile (z is the standard-normal inverse CDF, Beta(a, b)^-1 the beta one), so
+    samplers see a bounded space; 1e-6 reaches 4.75 sigma. The normal family's tails reach
+    any value, so its values are checked as they are drawn (see `parameter`).
 (3) The first value whose cumulative probability exceeds x.
 (4) W&B's ranges: inv_log_uniform_values gives min..max, inv_log_uniform e^-max..e^-min.
 """
@@ -60,6 +63,12 @@ def _normal(p: "Parameter", u: float) -> float:
 
 def _log_normal(p: "Parameter", u: float) -> float:
     return math.exp(_normal(p, u))
+
+
+def _beta(p: "Parameter", u: float) -> float:
+    from scipy.stats import beta  # only studies that draw from a beta pay for scipy
+
+    return float(beta.ppf(u, p.a, p.b))
 
 
 def _pick(p: "Parameter", u: float) -> Any:
@@ -118,6 +127,8 @@ class Form:
     positive: bool = False  # bounds are values on a log scale
     integer: bool = False   # bounds are integers
     ends: tuple[str | None, str | None] = ("min", "max")  # the key setting the draw's low/high end
+    # False for the normal family: its tails reach any value, so no value is certain up front.
+    bounded: bool = True
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -127,6 +138,7 @@ class Form:
 BOUNDS = ("min", "max")
 _Q = {"q": 1.0}
 _GAUSS = {"mu": 0.0, "sigma": 1.0}
+_BETA = {"a": 1.0, "b": 1.0}
 _NO_ENDS = (None, None)
 FORMS: dict[str, Form] = {
     "constant": Form(("value",)),
@@ -143,12 +155,16 @@ FORMS: dict[str, Form] = {
     "inv_log_uniform": Form(BOUNDS, latent=_log_exponents, decode=_inverse),
     "inv_log_uniform_values": Form(BOUNDS, latent=_inverse_values, decode=_inverse,
                                     positive=True, ends=("max", "min")),
-    "normal": Form((), _GAUSS, latent=_quantile, decode=_normal, ends=_NO_ENDS),
+    "normal": Form((), _GAUSS, latent=_quantile, decode=_normal, ends=_NO_ENDS, bounded=False),
     "q_normal": Form((), {**_GAUSS, **_Q}, latent=_quantile, decode=_quantized(_normal),
-                      ends=_NO_ENDS),
-    "log_normal": Form((), _GAUSS, latent=_quantile, decode=_log_normal, ends=_NO_ENDS),
+                     ends=_NO_ENDS, bounded=False),
+    "log_normal": Form((), _GAUSS, latent=_quantile, decode=_log_normal, ends=_NO_ENDS,
+                       bounded=False),
     "q_log_normal": Form((), {**_GAUSS, **_Q}, latent=_quantile,
-                          decode=_quantized(_log_normal), ends=_NO_ENDS),
+                         decode=_quantized(_log_normal), ends=_NO_ENDS, bounded=False),
+    "beta": Form((), _BETA, latent=_quantile, decode=_beta, ends=_NO_ENDS),
+    "q_beta": Form((), {**_BETA, **_Q}, latent=_quantile, decode=_quantized(_beta),
+                   ends=_NO_ENDS),
 }
 DISTRIBUTIONS = tuple(FORMS)
 PARAMETER_KEYS = tuple(dict.fromkeys(

@@ -1,19 +1,19 @@
 """Settings that cannot work together, refused before any trial runs.
 
-First the fixed settings as one config (`TrainConfig`, and the batch size against a built-in
-dataset); then each value a parameter can take (`reach`) with them. In that check the other
+The study's rules say what cannot work together (for the trainer: `TrainConfig`, and the batch
+size against a built-in dataset; a user's program is not judged). First the fixed settings as
+one config; then each value a parameter can take (`reach`) with them. In that check the other
 searched settings stand at their defaults, so a value is refused only when no single value of
 another parameter rescues it: a default the study never uses is not to blame. A conditional
 parameter is checked with its parents at values that turn it on.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from torchsweep.sweeps.errors import ConfigError, SpaceError
 from torchsweep.sweeps.study.messages import num
 from torchsweep.sweeps.study.parameter import reach
-from torchsweep.trainer.config import TrainConfig, check_batch_fits
 
 if TYPE_CHECKING:
     from torchsweep.sweeps.study.space import SearchSpace
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def check_combinations(space: SearchSpace) -> None:
     """Raise SpaceError, naming where the value was written, for settings that cannot train."""
     fixed = space.constants()
-    complaint = _complaint(fixed)
+    complaint = space.rules.complaint(fixed)
     if complaint:
         raise SpaceError(f"{space.where(complaint.setting)}: {complaint.problem}"
                          if complaint.setting in fixed else f"parameters: {complaint}")
@@ -41,7 +41,7 @@ def _unrescued(space: SearchSpace, values: dict[str, Any], name: str,
                parents: dict[str, tuple]) -> ConfigError | None:
     """Why `values` cannot run, unless setting one searched parameter other than `name` to one
     of its values (a parent: to one that keeps the condition) lets them."""
-    complaint = _complaint(values)
+    complaint = space.rules.complaint(values)
     if complaint is None:
         return None
     fixed = space.constants()
@@ -49,18 +49,9 @@ def _unrescued(space: SearchSpace, values: dict[str, Any], name: str,
         if other == name or other in fixed:
             continue
         options = parents.get(other) or [value for value, _ in reach(q, other)]
-        if any(_complaint({**values, other: option}) is None for option in options):
+        if any(space.rules.complaint({**values, other: option}) is None for option in options):
             return None
     return complaint
-
-
-def _complaint(values: Mapping[str, Any]) -> ConfigError | None:
-    """Why these settings (the rest at their defaults) cannot train together; None if they can."""
-    try:
-        check_batch_fits(TrainConfig.from_dict(values))
-    except ConfigError as error:
-        return error
-    return None
 
 
 def _conflict(name: str, value: Any, at: str, complaint: ConfigError) -> str:

@@ -10,8 +10,8 @@ import json
 import math
 from typing import Any, Iterable, Mapping
 
-from torchsweep.sweeps.errors import ConfigError, SpaceError
-from torchsweep.trainer.config import allowed, check_setting, quote
+from torchsweep.sweeps.errors import SpaceError
+from torchsweep.trainer.config import quote
 
 
 def show(value: Any) -> str:
@@ -66,18 +66,6 @@ def mapping(value: Any, where: str, example: str) -> Mapping:
     if not isinstance(value, Mapping):
         raise SpaceError(f"{where}: expected a mapping such as {example}, got {show(value)}")
     return value
-
-
-def checked(name: str, value: Any, where: str, *, reached_by: str = "") -> Any:
-    """check_setting, with its complaint re-addressed to where the value was written."""
-    try:
-        return check_setting(name, value)
-    except ConfigError as error:
-        complaint = error.problem
-    except OverflowError:  # an int too large for a float setting
-        complaint = f"expected {allowed(name)}, got a number beyond floating-point range"
-    lead = f"the {reached_by} range reaches {num(value)}; " if reached_by else ""
-    raise SpaceError(f"{where}: {lead}{complaint}")
 
 
 def num(x: Any) -> str:

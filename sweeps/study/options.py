@@ -16,42 +16,41 @@ setting's type and validated like a value in a study file.
 """
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 from torchsweep.sweeps.errors import SpaceError
-from torchsweep.sweeps.study.messages import checked, show
+from torchsweep.sweeps.study.messages import show
 from torchsweep.sweeps.study.parameter import Parameter, parse_parameter
-from torchsweep.trainer.config import FIELDS, unknown_setting_message
+from torchsweep.sweeps.study.rules import TRAINER, Rules, read_item
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RANGE = re.compile(
     rf"(?P<log>log:)?(?P<low>{_NUMBER})\.\.(?P<high>{_NUMBER})(?::(?P<step>{_NUMBER}))?")
-_INTEGER = re.compile(r"[-+]?\d+")
 _GRAMMAR = ("expected NAME=SPEC with SPEC one of: a,b,c (choices) | LOW..HIGH (uniform) | "
             "LOW..HIGH:STEP (q_uniform) | log:LOW..HIGH[:STEP] (log-uniform) | VALUE (fixed)")
 
 
-def parse_param_option(text: str) -> Parameter:
+def parse_param_option(text: str, rules: Rules = TRAINER) -> Parameter:
     """`--param NAME=SPEC` (grammar in the module docstring) as a Parameter."""
     name, _, spec = (part.strip() for part in text.partition("="))
     if not name or not spec:
         raise SpaceError(f"--param {show(text)}: {_GRAMMAR}")
-    if name not in FIELDS:
-        raise SpaceError(f"--param {name}: {unknown_setting_message(name)}")
-    return parse_parameter(name, _param_spec(name, spec, text), where=f"--param {name}")
+    rules.check_name(name, f"--param {name}")
+    return parse_parameter(name, _param_spec(name, spec, text, rules), where=f"--param {name}",
+                           rules=rules)
 
 
-def _param_spec(name: str, spec: str, text: str) -> dict:
+def _param_spec(name: str, spec: str, text: str, rules: Rules) -> dict:
     """The W&B block a --param SPEC stands for."""
     head = spec.split("..")[0]
     if spec.startswith("log:") or (".." in spec and re.fullmatch(_NUMBER, head)):
         match = _RANGE.fullmatch(spec)
         if not match:
             raise SpaceError(f"--param {show(text)}: {_GRAMMAR}")
-        low, high, step = (_scalar(match[g]) if match[g] else None for g in ("low", "high", "step"))
-        integers = FIELDS[name].type == "int" and isinstance(low, int) and isinstance(high, int)
+        low, high, step = (read_item(match[g]) if match[g] else None
+                           for g in ("low", "high", "step"))
+        integers = rules.integer_range(name, low, high)
         if match["log"] and (step is not None or integers):
             return {"distribution": "q_log_uniform_values", "min": low, "max": high,
                     "q": 1 if step is None else step}
@@ -64,31 +63,15 @@ def _param_spec(name: str, spec: str, text: str) -> dict:
         items = [item.strip() for item in spec.split(",")]
         if not all(items):
             raise SpaceError(f"--param {show(text)}: {_GRAMMAR}")
-        return {"values": [_scalar(item) for item in items]}
-    return {"value": _scalar(spec)}
+        return {"values": [read_item(item) for item in items]}
+    return {"value": read_item(spec)}
 
 
-def _scalar(text: str) -> Any:
-    """A command-line item: int, float, true/false, else the text itself."""
-    if _INTEGER.fullmatch(text):
-        try:
-            return int(text)
-        except ValueError:  # more digits than Python will convert
-            return text
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return number if math.isfinite(number) else text
-
-
-def parse_set_option(text: str) -> tuple[str, Any]:
-    """`--set NAME=VALUE`: the setting and its validated value."""
+def parse_set_option(text: str, rules: Rules = TRAINER) -> tuple[str, Any]:
+    """`--set NAME=VALUE`: the setting and its validated value (for a program: read as a
+    command-line item, since only the program knows its type)."""
     name, sep, raw = (part.strip() for part in text.partition("="))
     if not sep or not name:
         raise SpaceError(f"--set {show(text)}: expected NAME=VALUE, e.g. --set epochs=3")
-    if name not in FIELDS:
-        raise SpaceError(f"--set {name}: {unknown_setting_message(name)}")
-    return name, checked(name, raw, f"--set {name}")
+    rules.check_name(name, f"--set {name}")
+    return name, rules.check_value(name, rules.read(raw), f"--set {name}")

@@ -1,14 +1,20 @@
-"""One W&B parameter block: parsed, checked against `TrainConfig`, drawn by Optuna.
+"""One W&B parameter block: parsed, checked by the study's rules, drawn by Optuna.
 
 A study's `parameters:` section speaks W&B's sweep schema, so a W&B sweep file runs unchanged.
 Each block becomes a `Parameter`, whose `suggest(trial)` draws it (`distributions` says how
-each distribution is drawn) and returns a value that `trainer.config.check_setting` accepts.
+each distribution is drawn) and returns a value its study's `rules` accept: a `TrainConfig`
+setting's, or, for a user's program, any value.
 
 Like W&B, a block without `distribution` is inferred: `value` -> constant, `values` ->
 categorical (with `probabilities` -> categorical_w_probabilities), integer `min`/`max` ->
 int_uniform, other `min`/`max` -> uniform. Nested W&B `parameters:` groups are not supported:
-`TrainConfig` settings are flat. Our one extension is `when: {optimizer: [sgd, rmsprop]}`: the
-parameter is drawn only when every named parameter took one of the listed values.
+list each setting under parameters. Our one extension is `when: {optimizer: [sgd, rmsprop]}`:
+the parameter is drawn only when every named parameter took one of the listed values.
+
+A value is refused up front when the distribution certainly reaches it: a listed value, or an
+end of a bounded range. The normal family's tails reach any value with odds of a few in ten
+thousand, so a W&B file that uses one runs: a draw the rules refuse raises `InfeasibleDraw`,
+which fails that one trial (reason `infeasible`) and teaches the sampler to avoid it.
 
 Every problem raises `SpaceError` naming where it is (`parameters.lr.min`) and what is allowed.
 """
@@ -18,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.errors import InfeasibleDraw, SpaceError
 from torchsweep.sweeps.study.distributions import (
     BOUNDS,
     DISTRIBUTIONS,
@@ -29,8 +35,8 @@ from torchsweep.sweeps.study.distributions import (
     encode,
     same,
 )
-from torchsweep.sweeps.study.messages import check_keys, checked, choice, mapping, num, number, show
-from torchsweep.trainer.config import FIELDS, unknown_setting_message
+from torchsweep.sweeps.study.messages import check_keys, choice, mapping, num, number, show
+from torchsweep.sweeps.study.rules import TRAINER, Rules
 
 PROBABILITY_TOLERANCE = 1e-6
 
@@ -47,9 +53,13 @@ class Parameter:
     q: float | None = None
     mu: float | None = None
     sigma: float | None = None
+    a: float | None = None
+    b: float | None = None
     when: tuple[tuple[str, tuple], ...] | None = None
     # Where it was written (`parameters.lr`, `--param lr`), for messages; not part of its value.
     where: str = field(default="", compare=False, repr=False)
+    # Whose setting it is (the trainer's, or a program's): what a valid value is.
+    rules: Rules = field(default=TRAINER, compare=False, repr=False)
 
     def suggest(self, trial: Any) -> Any:
         """Draw with an Optuna trial; returns the decoded, validated value."""
@@ -68,7 +78,12 @@ class Parameter:
             else:
                 draw = trial.suggest_float(self.name + LATENT, low, high, log=log)
                 value = form.decode(self, draw)
-        return checked(self.name, value, f"parameters.{self.name}")
+        try:
+            return self.rules.check_value(self.name, value, f"parameters.{self.name}")
+        except SpaceError as error:
+            if form.bounded:
+                raise   # checked up front: a bug, not a draw
+            raise InfeasibleDraw(str(error)) from None
 
     def active(self, drawn: Mapping[str, Any]) -> bool:
         """Whether `when` holds for the values drawn so far (an undrawn parent means no)."""
@@ -116,14 +131,13 @@ class Parameter:
         return doc
 
 
-def parse_parameter(name: str, spec: Mapping, *, where: str) -> Parameter:
-    """One W&B parameter block for the TrainConfig setting `name`."""
-    if not isinstance(name, str) or name not in FIELDS:
-        raise SpaceError(f"{where}: {unknown_setting_message(str(name))}")
+def parse_parameter(name: str, spec: Mapping, *, where: str, rules: Rules = TRAINER) -> Parameter:
+    """One W&B parameter block for the setting `name`, held to `rules`."""
+    rules.check_name(name, where)
     mapping(spec, where, "{values: [...]} or {min: ..., max: ...}")
     if "parameters" in spec:
         raise SpaceError(f"{where}.parameters: nested parameter groups are not supported; "
-                         f"TrainConfig settings are flat, so list each under parameters")
+                         f"list each setting under parameters")
     distribution = _infer_distribution(spec, where)
     form = FORMS[distribution]
     check_keys(spec, ("distribution", *form.keys, "when"), where, f" for {distribution}")
@@ -131,19 +145,19 @@ def parse_parameter(name: str, spec: Mapping, *, where: str) -> Parameter:
     if missing:
         raise SpaceError(f"{where}: {distribution} needs {' and '.join(missing)}")
     given = {key: spec.get(key, form.defaults.get(key)) for key in form.keys}
-    for key in ("min", "max", "q", "mu", "sigma"):
+    for key in ("min", "max", "q", "mu", "sigma", "a", "b"):
         if key in given:
             given[key] = number(given[key], f"{where}.{key}", integer=form.integer)
     _check_shape(given, form, where)
     if "value" in given:
-        given["value"] = checked(name, given["value"], f"{where}.value")
+        given["value"] = rules.check_value(name, given["value"], f"{where}.value")
     if "values" in given:
-        given["values"] = _parse_values(name, given["values"], f"{where}.values")
+        given["values"] = _parse_values(name, given["values"], f"{where}.values", rules)
     if "probabilities" in given:
         given["probabilities"] = _parse_probabilities(given["probabilities"], len(given["values"]),
                                                       f"{where}.probabilities")
-    when = _parse_when(spec["when"], f"{where}.when") if "when" in spec else None
-    parameter = Parameter(name, distribution, when=when, where=where, **given)
+    when = _parse_when(spec["when"], f"{where}.when", rules) if "when" in spec else None
+    parameter = Parameter(name, distribution, when=when, where=where, rules=rules, **given)
     _check_reach(parameter, where)
     return parameter
 
@@ -172,16 +186,16 @@ def _check_shape(given: Mapping, form: Form, where: str) -> None:
     if form.positive and given["min"] <= 0:
         raise SpaceError(f"{where}.min: {num(given['min'])} is not positive; log-scale bounds "
                          f"must be > 0 (log_uniform, without _values, takes exponents instead)")
-    for key in ("q", "sigma"):
+    for key in ("q", "sigma", "a", "b"):
         if key in given and given[key] <= 0:
             raise SpaceError(f"{where}.{key}: {num(given[key])} is not positive; "
                              f"{key} must be > 0")
 
 
-def _parse_values(name: str, raw: Any, where: str) -> tuple:
+def _parse_values(name: str, raw: Any, where: str, rules: Rules) -> tuple:
     if not isinstance(raw, (list, tuple)) or not raw:
         raise SpaceError(f"{where}: expected a non-empty list of {name} values, got {show(raw)}")
-    values = tuple(checked(name, v, f"{where}[{i}]") for i, v in enumerate(raw))
+    values = tuple(rules.check_value(name, v, f"{where}[{i}]") for i, v in enumerate(raw))
     encoded = [encode(v) for v in values]
     for i, encoded_value in enumerate(encoded):
         if encoded_value in encoded[:i]:
@@ -203,22 +217,21 @@ def _parse_probabilities(raw: Any, count: int, where: str) -> tuple:
     return shares
 
 
-def _parse_when(raw: Any, where: str) -> tuple[tuple[str, tuple], ...]:
+def _parse_when(raw: Any, where: str, rules: Rules) -> tuple[tuple[str, tuple], ...]:
     if not isinstance(raw, Mapping) or not raw:
         raise SpaceError(f"{where}: expected a mapping of parameter to the values that turn this "
                          f"one on, e.g. {{optimizer: [sgd]}}, got {show(raw)}")
     conditions = []
     for parent, listed in raw.items():
         at = f"{where}.{parent}"
-        if not isinstance(parent, str) or parent not in FIELDS:
-            raise SpaceError(f"{at}: {unknown_setting_message(str(parent))}")
+        rules.check_name(parent, at)
         if not isinstance(listed, list):
-            conditions.append((parent, (checked(parent, listed, at),)))
+            conditions.append((parent, (rules.check_value(parent, listed, at),)))
             continue
         if not listed:
             raise SpaceError(f"{at}: empty list; give the {parent} values that turn this "
                              f"parameter on")
-        conditions.append((parent, tuple(checked(parent, v, f"{at}[{i}]")
+        conditions.append((parent, tuple(rules.check_value(parent, v, f"{at}[{i}]")
                                          for i, v in enumerate(listed))))
     return tuple(conditions)
 
@@ -231,18 +244,21 @@ def _check_reach(p: Parameter, where: str) -> None:
     """
     if p.distribution == "constant" or p.values is not None:
         return  # each listed value was checked as it was read
-    if FIELDS[p.name].type == "int" and not (p.distribution == "int_uniform" or
-                                              (p.q is not None and float(p.q).is_integer())):
+    if p.rules.requires_integers(p.name) and not (p.distribution == "int_uniform" or
+                                               (p.q is not None and float(p.q).is_integer())):
         raise SpaceError(f"{where}.distribution: {p.name} takes whole numbers but "
                          f"{p.distribution} draws fractions; use int_uniform, values, or a q_ "
                          f"distribution with a whole q")
     for value, at in _range_ends(p, where):
-        checked(p.name, value, at, reached_by=p.distribution)
+        p.rules.check_value(p.name, value, at, reached_by=p.distribution)
 
 
 def _range_ends(p: Parameter, where: str) -> tuple[tuple[Any, str], ...]:
-    """The values the two ends of a range produce, each with where its bound is written."""
+    """The values the two ends of a range certainly produce, each with where its bound is
+    written; none for the normal family, whose tails are reached only by chance."""
     form = FORMS[p.distribution]
+    if not form.bounded:
+        return ()
     ends = ((p.min, "min"), (p.max, "max")) if form.latent is None else _draw_ends(p, form, where)
     return tuple((value, f"{where}.{key}" if key else where) for value, key in ends)
 

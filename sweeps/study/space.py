@@ -18,6 +18,7 @@ from torchsweep.sweeps.study import feasibility
 from torchsweep.sweeps.study.distributions import DISCRETE, encode
 from torchsweep.sweeps.study.messages import mapping, show
 from torchsweep.sweeps.study.parameter import Parameter, parse_parameter
+from torchsweep.sweeps.study.rules import TRAINER, Rules
 
 # An int_uniform larger than this is a range to search, not a grid to walk.
 GRID_INT_LIMIT = 1000
@@ -26,6 +27,7 @@ GRID_INT_LIMIT = 1000
 @dataclass(frozen=True)
 class SearchSpace:
     parameters: dict[str, Parameter]  # ordered as written
+    rules: Rules = field(default=TRAINER, compare=False)   # whose settings they are
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,18 +97,18 @@ class SearchSpace:
             if old is not None and old.when:
                 new = dataclasses.replace(new, when=old.when)
             parameters[new.name] = new
-        return SearchSpace(_possible(parameters))
+        return SearchSpace(_possible(parameters), self.rules)
 
 
-def parse_space(doc: Any, *, where: str = "parameters") -> SearchSpace:
+def parse_space(doc: Any, *, where: str = "parameters", rules: Rules = TRAINER) -> SearchSpace:
     """A W&B `parameters:` mapping of setting name to parameter block.
 
     Unlike W&B it may be empty: a study defined on the command line starts that way and gets
     its dimensions from --param.
     """
     mapping(doc, where, "{lr: {min: 0.001, max: 0.1}}")
-    return SearchSpace({name: parse_parameter(name, spec, where=f"{where}.{name}")
-                        for name, spec in doc.items()})
+    return SearchSpace({name: parse_parameter(name, spec, where=f"{where}.{name}", rules=rules)
+                        for name, spec in doc.items()}, rules)
 
 
 def _sampling_order(parameters: Mapping[str, Parameter]) -> tuple[str, ...]:

@@ -15,7 +15,14 @@ from pathlib import Path
 import optuna
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.readout.trials import TrialRecord, goal, ranked, ranked_records, records
+from torchsweep.sweeps.readout.trials import (
+    TrialRecord,
+    goal,
+    is_multi_objective,
+    ranked,
+    ranked_records,
+    records,
+)
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.background import TrackingWarning, first_line
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
@@ -64,8 +71,9 @@ def _log_trials(run, trials: list[TrialRecord], metric: str) -> None:
                *params]
     data = [[t.number, t.state, t.reason, t.value, t.epochs_run, t.pruned_at, t.duration_s,
              *(t.params.get(name) for name in params)] for t in trials]
-    # A parameter absent from some trials (momentum without sgd) is None there.
-    run.log({TRIALS_TABLE: wandb.Table(columns=columns, data=data, allow_mixed_types=True)})
+    # A parameter absent from some trials (momentum without sgd) is None there. Tables go in
+    # the summary: logged, each would add its row and column counts to the history as charts.
+    run.summary[TRIALS_TABLE] = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
     counts = {f"trials_{state}": sum(t.state == state for t in trials)
               for state in ("completed", "pruned", "failed")}
     run.summary.update({"trials_total": len(trials), **counts})
@@ -112,11 +120,12 @@ def _log_importances(run, study: optuna.Study) -> None:
     with warnings.catch_warnings():
         # With few trials Optuna warns that its ranking is flat; the values say so themselves.
         warnings.simplefilter("ignore", UserWarning)
-        importances = optuna.importance.get_param_importances(study)
+        # A multi-objective study is ranked by its first objective, as everywhere here.
+        importances = optuna.importance.get_param_importances(
+            study, target=(lambda t: t.values[0]) if is_multi_objective(study) else None)
     if not importances:
         return
-    table = wandb.Table(columns=["parameter", "importance"],
-                        data=[[name, float(value)] for name, value in importances.items()])
-    run.log({IMPORTANCES_TABLE: wandb.plot.bar(table, "parameter", "importance",
-                                               title="parameter importances")})
+    run.summary[IMPORTANCES_TABLE] = wandb.Table(
+        columns=["parameter", "importance"],
+        data=[[name, float(value)] for name, value in importances.items()])
     run.summary.update({f"importance/{name}": float(value) for name, value in importances.items()})

@@ -124,6 +124,27 @@ class Tracker:
             runs.append(TensorBoardRun(trial_dir))
         return Fanout(runs)
 
+    def program_run(self, *, study: str, trial_number: int, study_dir: Path,
+                    tags: tuple[str, ...], sweep_params: Path) -> tuple[str, dict[str, str]]:
+        """The run id and environment for a trial's own program: its `wandb.init()` then makes
+        a run in `<study_dir>/wandb/`, named, grouped and tagged like a built-in trial's, with
+        the trial's values in `wandb.config` (W&B's sweep-parameter file, as its agent gives
+        it). The program's run is how it reports its metric, so it is written offline even when
+        this sweep logs nothing to W&B."""
+        run_id = new_run_id(f"t{trial_number}")
+        environment = {
+            "WANDB_RUN_ID": run_id, "WANDB_NAME": f"{study}-t{trial_number}",
+            "WANDB_RUN_GROUP": study, "WANDB_JOB_TYPE": "trial", "WANDB_TAGS": ",".join(tags),
+            "WANDB_DIR": str(study_dir), "WANDB_SWEEP_PARAM_PATH": str(sweep_params),
+            "WANDB_MODE": self.mode if self.mode != "disabled" else "offline",
+            "WANDB_PROJECT": self.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+            # Records reach the file (and the pruner) within a second, not W&B's 15 s.
+            _env_name("x_transaction_log_flush_interval"): os.environ.get(
+                _env_name("x_transaction_log_flush_interval"), "1")}
+        if self.entity:
+            environment["WANDB_ENTITY"] = self.entity
+        return run_id, environment
+
     def start_wandb_run(self, study_dir: Path, id_prefix: str,
                         settings: dict[str, Any] | None = None, **init):
         """A W&B run in `<study_dir>/wandb/`, or None when W&B is off or cannot start one.
@@ -166,3 +187,15 @@ def _settings(wandb, extra: dict[str, Any]):
 def _env_name(setting: str) -> str:
     private = setting.startswith("x_")
     return ("WANDB__" + setting[2:] if private else "WANDB_" + setting).upper()
+
+
+def write_sweep_params(path: Path, values: dict[str, Any]) -> None:
+    """W&B's sweep-parameter file, which `wandb.init` reads into `wandb.config` when
+    WANDB_SWEEP_PARAM_PATH names it: `wandb_version: 1`, then `name: {value: v}` per value."""
+    import yaml
+
+    from torchsweep.trainer.atomic import write_text_atomic
+
+    body = yaml.safe_dump({name: {"value": value} for name, value in values.items()},
+                          default_flow_style=False, sort_keys=False, allow_unicode=True)
+    write_text_atomic(path, "wandb_version: 1\n\n" + body)

@@ -16,7 +16,7 @@ from torchsweep.sweeps.readout.report.figures import (
     hover_params,
     styled,
 )
-from torchsweep.sweeps.readout.trials import TrialRecord, varying
+from torchsweep.sweeps.readout.trials import TrialRecord, is_multi_objective, varying
 
 
 def search_plots(study: optuna.Study, metric: str) -> list[Plot]:
@@ -26,20 +26,23 @@ def search_plots(study: optuna.Study, metric: str) -> list[Plot]:
     if not completed:
         return [Plot("search", "The search", "No trial has completed yet: the optimization "
                      "history, importances, parallel coordinates and slices need one.")]
+    # A multi-objective study is viewed by its first objective, beside its Pareto front.
+    first = {"target": lambda t: t.values[0]} if is_multi_objective(study) else {}
     plots = [
+        *([_pareto_front(study)] if first else []),
         Plot("history", "Optimization history",
              f"Each completed trial's best {metric} in the order the trials ran, and the best "
              "so far: a line that stops rising means more trials of this space add little.",
-             views.plot_optimization_history(study, target_name=metric)),
-        _importances(study, metric, completed),
+             views.plot_optimization_history(study, target_name=metric, **first)),
+        _importances(study, metric, completed, first),
         Plot("parallel", "Parallel coordinates",
              f"One line per completed trial through its parameter values, coloured by "
              f"{metric}: follow the best-coloured lines to see which values go together.",
-             views.plot_parallel_coordinate(study, target_name=metric)),
+             views.plot_parallel_coordinate(study, target_name=metric, **first)),
         Plot("slices", "Slices",
              f"{metric} against each parameter on its own, darker dots for later trials: a "
              "cloud with a clear peak marks a parameter worth tuning.",
-             views.plot_slice(study, target_name=metric)),
+             views.plot_slice(study, target_name=metric, **first)),
     ]
     for plot in plots:
         if plot.figure is not None:
@@ -49,7 +52,18 @@ def search_plots(study: optuna.Study, metric: str) -> list[Plot]:
     return plots
 
 
-def _importances(study: optuna.Study, metric: str, completed: list) -> Plot:
+def _pareto_front(study: optuna.Study) -> Plot:
+    import optuna.visualization as views
+
+    names = study.metric_names or [f"objective {i}" for i in range(len(study.directions))]
+    return Plot("pareto", "Pareto front",
+                f"Every completed trial by {' and '.join(names)}; the highlighted ones are "
+                "Pareto-optimal: none of the others is better in one metric without being "
+                "worse in another. `sweep best` lists them; `--export DIR --trial N` exports one.",
+                views.plot_pareto_front(study, target_names=names))
+
+
+def _importances(study: optuna.Study, metric: str, completed: list, first: dict) -> Plot:
     title = "Parameter importances"
     if len(completed) < 2:
         return Plot("importances", title, "Importances compare completed trials: there is "
@@ -60,7 +74,7 @@ def _importances(study: optuna.Study, metric: str, completed: list) -> Plot:
         # Optuna warns when a parameter took a single value; the plot shows it as 0 anyway.
         warnings.simplefilter("ignore")
         figure = optuna.visualization.plot_param_importances(
-            study, evaluator=FanovaImportanceEvaluator(seed=0), target_name=metric)
+            study, evaluator=FanovaImportanceEvaluator(seed=0), target_name=metric, **first)
     return Plot("importances", title,
                 f"How much of the variation in {metric} each parameter explains (fANOVA over "
                 "the completed trials): tune the long bars, fix the short ones.", figure)

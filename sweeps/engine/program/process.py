@@ -1,0 +1,85 @@
+"""A trial's program as a process: started in a group of its own, stopped as W&B's agent stops
+one, and never left behind.
+
+The program runs in a new session, so a terminal's Ctrl+C reaches `sweep` alone, which stops
+the program itself: the signal first (SIGTERM when the pruner or a timeout stops it, or the
+signal `sweep` got), then SIGKILL for the whole group after a grace period. Linux also sends it
+SIGTERM if `sweep` dies outright. Its output goes to files in the trial's folder.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+from collections import deque
+from pathlib import Path
+from typing import Mapping, Sequence
+
+STOP_GRACE = 10.0        # seconds a stopped program gets before SIGKILL (W&B's agent: 30)
+STDOUT, STDERR = "stdout.log", "stderr.log"
+_PR_SET_PDEATHSIG = 1
+
+
+class ProgramProcess:
+    """`with ProgramProcess(...) as program:` runs it; leaving the block stops what still runs."""
+
+    def __init__(self, command: Sequence[str], *, env: Mapping[str, str], folder: Path,
+                 grace: float = STOP_GRACE):
+        self.command, self.env, self.folder, self.grace = list(command), dict(env), folder, grace
+        self._process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "ProgramProcess":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / STDOUT, "ab") as out, open(self.folder / STDERR, "ab") as err:
+            self._process = subprocess.Popen(self.command, env=self.env, stdin=subprocess.DEVNULL,
+                                             stdout=out, stderr=err, start_new_session=True,
+                                             preexec_fn=_die_with_parent)
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if self.running:
+            # The signal that stopped the sweep (Ctrl+C, preemption) is the one it gets.
+            self.stop(getattr(error, "signum", signal.SIGINT if kind is KeyboardInterrupt
+                              else signal.SIGTERM))
+
+    @property
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._process.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, signum: int) -> int:
+        """Send `signum` to the program's group, then SIGKILL it after the grace period."""
+        self._signal(signum)
+        if self.wait(self.grace) is None:
+            self._signal(signal.SIGKILL)
+            self._process.wait()
+        self._signal(signal.SIGKILL)   # what the program started and left behind
+        return self._process.returncode
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        with open(self.folder / STDERR, errors="replace") as err:
+            return "".join(deque(err, maxlen=lines))
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.killpg(self._process.pid, signum)
+        except ProcessLookupError:   # the group is gone
+            pass
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):   # not Linux: a killed sweep may leave it running
+        pass

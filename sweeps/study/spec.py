@@ -1,0 +1,335 @@
+"""A study: a W&B sweep configuration, validated into a `StudySpec`.
+
+A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ours):
+
+    method             required, as in W&B: grid, random, bayes or custom (Optuna's grid,
+                       random, and TPE for bayes and custom)
+    parameters         required: setting name -> W&B parameter block (see `parameter`)
+    program, command   the user's own training script and the command that runs it, with W&B's
+                       macros (${env}, ${interpreter}, ${program}, ${args}, ...): each trial
+                       runs it as W&B's agent does; parameter names are then the program's own
+    metric             {name, goal, target}. For the trainer, name is a metric it reports
+                       (default val_acc) and goal defaults to that metric's direction; for a
+                       program, name is what it logs to W&B and goal defaults to W&B's minimize
+    metrics            a list of such metrics: a multi-objective study (not pruned: Optuna
+                       cannot prune one), its answer a Pareto front
+    scheduler          {engine: optuna | wandb | ax, ...}: W&B's scheduler; every engine runs
+                       on Optuna here, its source/optimizer/search_space functions are not used
+    early_terminate    {type: hyperband, min_iter (or max_iter and s), eta (default 3)}
+    run_cap            the most trials the study runs
+    project, entity    the W&B project and entity its runs are logged to
+    name, description  text; name defaults to the file's stem
+    sampler (ours)     tpe, random, grid, cmaes, qmc or gp; overrides method
+    pruner (ours)      median, hyperband, successive_halving or none; overrides early_terminate
+    keep_top_k (ours)  how many of the best trials keep their checkpoints (or output folders)
+    trials (ours)      the default trial count for `sweep run`
+
+Accepted but not applied, and named once (`StudySpec.ignored`, given back by `to_dict`):
+controller, job, image_uri, apiVersion, kind, metric.impute, metric.impute_while_running,
+early_terminate.strict, scheduler.source, scheduler.optimizer, scheduler.search_space.
+
+Hyperband given as max_iter and s is turned into its first band exactly as W&B's
+`hyperband_stopping.py` computes bands: divide max_iter by eta up to s times, stopping before
+the band drops below 1, truncating each band to an integer.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.study.choices import ENGINES, GOALS, METHODS, PRUNERS, SAMPLERS
+from torchsweep.sweeps.study.command import DEFAULT_COMMAND, check_command
+from torchsweep.sweeps.study.messages import check_keys, choice, mapping, number, show
+from torchsweep.sweeps.study.options import parse_param_option, parse_set_option
+from torchsweep.sweeps.study.parameter import Parameter
+from torchsweep.sweeps.study.rules import PROGRAM, TRAINER, Rules
+from torchsweep.sweeps.study.space import SearchSpace, parse_space
+from torchsweep.trainer.config import EPOCH_METRICS
+
+HYPERBAND_ETA = 3  # W&B's default
+W_AND_B_GOAL = "minimize"   # W&B's default goal, for a program's metric
+# W&B keys a file may carry that mean nothing to a local Optuna study.
+IGNORED_KEYS = ("controller", "job", "image_uri", "apiVersion", "kind")
+_OURS = ("sampler", "pruner", "keep_top_k", "trials")
+TOP_LEVEL_KEYS = ("name", "description", "method", "metric", "metrics", "run_cap", "parameters",
+                  "early_terminate", "scheduler", "program", "command", "project", "entity",
+                  *_OURS, *IGNORED_KEYS)
+_METRIC_KEYS = ("name", "goal", "target", "impute", "impute_while_running")
+_SCHEDULER_KEYS = ("engine", "source", "optimizer", "search_space")
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    goal: str                   # maximize | minimize
+    target: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudySpec:
+    name: str
+    source: str                 # file path, 'bundled', or 'command line'
+    description: str = ""
+    method: str = "bayes"       # grid | random | bayes | custom
+    objectives: tuple[Objective, ...] = (Objective("val_acc", "maximize"),)
+    run_cap: int | None = None
+    space: SearchSpace
+    program: str | None = None            # the user's script, as written
+    command: tuple[str, ...] | None = None  # W&B's command template; None: W&B's default
+    sampler: str | None = None  # overrides method
+    pruner: str | None = None   # overrides early_terminate
+    early_terminate: dict | None = None  # {'type': 'hyperband', 'min_iter': int, 'eta': int}
+    scheduler: dict | None = None          # W&B's scheduler block, as written
+    project: str | None = None
+    entity: str | None = None
+    keep_top_k: int | None = None
+    trials: int | None = None
+    ignored: tuple[str, ...] = ()  # keys accepted but not applied; the CLI names them once
+    # Their values, kept only so to_dict gives the user's document back.
+    ignored_values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Here rather than in parse_study so that with_options is held to it too.
+        try:
+            self.space.check_combinations()
+            if self.sampler_name() == "grid":
+                self.space.grid()
+        except SpaceError as error:
+            raise SpaceError(f"{self.source}: {error}") from None
+
+    # The first objective: the one a single-objective study optimises and prunes on.
+    @property
+    def metric(self) -> str:
+        return self.objectives[0].name
+
+    @property
+    def goal(self) -> str:
+        return self.objectives[0].goal
+
+    @property
+    def target(self) -> float | None:
+        return self.objectives[0].target if not self.multi_objective else None
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def runs_program(self) -> bool:
+        """Each trial runs the user's program (`program:`/`command:`), not the trainer."""
+        return self.program is not None or self.command is not None
+
+    def sampler_name(self) -> str:
+        return self.sampler or METHODS[self.method]
+
+    def pruner_name(self) -> str:
+        if self.multi_objective:
+            return "none"   # Optuna prunes single-objective studies only
+        return self.pruner or ("hyperband" if self.early_terminate else "median")
+
+    def notices(self) -> list[str]:
+        """What the user should hear once about how this study runs."""
+        said = []
+        if self.ignored:
+            said.append(f"{', '.join(self.ignored)} do not apply to local sweeps and are "
+                        f"ignored")
+        if self.multi_objective and (self.pruner or self.early_terminate):
+            said.append("metrics: a multi-objective study is not pruned (Optuna prunes single "
+                        "objectives only); every trial runs to its end")
+        if self.multi_objective and any(o.target is not None for o in self.objectives):
+            said.append("metrics: targets do not stop a multi-objective study")
+        if (self.scheduler or {}).get("engine") == "ax":
+            said.append("scheduler.engine: ax is not available here; Optuna's TPE runs instead")
+        return said
+
+    def to_dict(self) -> dict:
+        """The W&B-style document; parse_study reads it back to an equal spec."""
+        doc: dict[str, Any] = {"name": self.name}
+        if self.description:
+            doc["description"] = self.description
+        doc["method"] = self.method
+        metrics = [{"name": o.name, "goal": o.goal,
+                    **({"target": o.target} if o.target is not None else {})}
+                   for o in self.objectives]
+        doc.update({"metrics": metrics} if self.multi_objective else {"metric": metrics[0]})
+        optional = {"program": self.program,
+                    "command": list(self.command) if self.command else None,
+                    "run_cap": self.run_cap, "early_terminate": self.early_terminate,
+                    "scheduler": self.scheduler, "project": self.project, "entity": self.entity,
+                    "sampler": self.sampler, "pruner": self.pruner,
+                    "keep_top_k": self.keep_top_k, "trials": self.trials}
+        doc.update({key: dict(v) if isinstance(v, dict) else v
+                    for key, v in optional.items() if v is not None})
+        doc["parameters"] = self.space.to_dict()
+        for dotted, value in self.ignored_values.items():
+            head, _, key = dotted.partition(".")
+            if not key:
+                doc[head] = value
+            elif head.startswith("metrics["):   # metrics[1].impute
+                doc["metrics"][int(head[len("metrics["):-1])][key] = value
+            else:
+                doc[head][key] = value
+        return doc
+
+    def with_options(self, params: Sequence[str] = (), sets: Sequence[str] = ()) -> "StudySpec":
+        """Apply `--param NAME=SPEC` (add or replace a dimension), `--set NAME=VALUE` (fix one)."""
+        rules = self.space.rules
+        changes = [parse_param_option(text, rules) for text in params]
+        changes += [Parameter(name, "constant", value=value, where=f"--set {name}", rules=rules)
+                    for name, value in (parse_set_option(text, rules) for text in sets)]
+        return dataclasses.replace(self, space=self.space.with_parameters(changes))
+
+
+def parse_study(doc: Any, *, name: str, source: str) -> StudySpec:
+    """Validate a whole W&B sweep document; every error starts with `source`."""
+    try:
+        fields = _parse_fields(doc, name)
+    except SpaceError as error:
+        raise SpaceError(f"{source}: {error}") from None
+    return StudySpec(source=source, **fields)
+
+
+def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
+    doc = mapping(doc, "top level", "{method: bayes, parameters: {...}}")
+    check_keys(doc, TOP_LEVEL_KEYS, "")
+    for key in ("method", "parameters"):
+        if key not in doc:
+            raise SpaceError(f"{key}: missing; a W&B sweep file needs method and parameters")
+    if "metric" in doc and "metrics" in doc:
+        raise SpaceError("metrics: give metric (one objective) or metrics (several), not both")
+    ignored = {key: doc[key] for key in IGNORED_KEYS if key in doc}
+    program = _optional(doc, "program", lambda v: _text(v, "program", empty=False))
+    command = _optional(doc, "command", _parse_command)
+    rules = PROGRAM if program is not None or command is not None else TRAINER
+    if rules is PROGRAM:
+        check_command(command or DEFAULT_COMMAND, program)
+    fields: dict[str, Any] = {
+        "name": _text(doc.get("name", default_name), "name", empty=False),
+        "description": _text(doc.get("description", ""), "description"),
+        "method": choice(doc["method"], METHODS, "method"),
+        "objectives": _parse_objectives(doc, rules, ignored),
+        "space": parse_space(doc["parameters"], rules=rules),
+        "program": program,
+        "command": command,
+        "early_terminate": (_parse_early_terminate(doc["early_terminate"], ignored)
+                            if "early_terminate" in doc else None),
+        "scheduler": _optional(doc, "scheduler", lambda v: _parse_scheduler(v, ignored)),
+        "project": _optional(doc, "project", lambda v: _text(v, "project", empty=False)),
+        "entity": _optional(doc, "entity", lambda v: _text(v, "entity", empty=False)),
+        "sampler": _optional(doc, "sampler", lambda v: choice(v, SAMPLERS, "sampler")),
+        "pruner": _optional(doc, "pruner", lambda v: choice(v, PRUNERS, "pruner")),
+        "run_cap": _optional(doc, "run_cap", lambda v: _count(v, "run_cap", 1)),
+        "keep_top_k": _optional(doc, "keep_top_k", lambda v: _count(v, "keep_top_k", 0)),
+        "trials": _optional(doc, "trials", lambda v: _count(v, "trials", 1)),
+    }
+    return {**fields, "ignored": tuple(ignored), "ignored_values": ignored}
+
+
+def _optional(doc: Mapping, key: str, parse: Callable[[Any], Any]) -> Any:
+    return parse(doc[key]) if key in doc else None
+
+
+def _text(value: Any, where: str, *, empty: bool = True) -> str:
+    if not isinstance(value, str) or not (empty or value):
+        kind = "text" if empty else "non-empty text"
+        raise SpaceError(f"{where}: expected {kind}, got {show(value)}")
+    return value
+
+
+def _count(value: Any, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpaceError(f"{where}: expected an integer >= {minimum}, got {show(value)}")
+    return value
+
+
+def _parse_command(raw: Any) -> tuple[str, ...]:
+    """W&B's command: a list of words and macros (${args} ...), numbers allowed as words."""
+    if not isinstance(raw, list) or not raw or not all(
+            isinstance(word, (str, int, float)) and not isinstance(word, bool) for word in raw):
+        raise SpaceError(f"command: expected a non-empty list of words such as [${{env}}, "
+                         f"${{interpreter}}, ${{program}}, ${{args}}], got {show(raw)}")
+    return tuple(str(word) for word in raw)
+
+
+def _parse_objectives(doc: Mapping, rules: Rules, ignored: dict[str, Any]) -> tuple:
+    if "metrics" in doc:
+        raw = doc["metrics"]
+        if not isinstance(raw, list) or len(raw) < 2:
+            raise SpaceError(f"metrics: expected a list of two or more metrics such as "
+                             f"[{{name: val_acc, goal: maximize}}, {{name: epoch_seconds, goal: "
+                             f"minimize}}], got {show(raw)}")
+        objectives = tuple(_parse_metric(m, f"metrics[{i}]", rules, ignored)
+                           for i, m in enumerate(raw))
+        names = [o.name for o in objectives]
+        repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if repeated is not None:
+            raise SpaceError(f"metrics: {repeated} is listed twice; list each metric once")
+        return objectives
+    if "metric" not in doc and rules is PROGRAM:
+        raise SpaceError("metric: missing; name the metric your program logs to W&B, e.g. "
+                         "metric: {name: val_loss, goal: minimize}")
+    if "metric" not in doc:
+        return (Objective("val_acc", EPOCH_METRICS["val_acc"]),)
+    return (_parse_metric(doc["metric"], "metric", rules, ignored),)
+
+
+def _parse_metric(raw: Any, where: str, rules: Rules, ignored: dict[str, Any]) -> Objective:
+    raw = mapping(raw, where, "{name: val_acc, goal: maximize}")
+    check_keys(raw, _METRIC_KEYS, where)
+    ignored.update({f"{where}.{key}": raw[key] for key in ("impute", "impute_while_running")
+                    if key in raw})
+    if rules is PROGRAM:
+        name = _text(raw.get("name"), f"{where}.name", empty=False)
+        default_goal = W_AND_B_GOAL
+    else:
+        name = choice(raw.get("name"), EPOCH_METRICS, f"{where}.name")
+        default_goal = EPOCH_METRICS[name]
+    return Objective(name, choice(raw.get("goal", default_goal), GOALS, f"{where}.goal"),
+                     number(raw["target"], f"{where}.target") if "target" in raw else None)
+
+
+def _parse_scheduler(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
+    raw = mapping(raw, "scheduler", "{engine: optuna}")
+    check_keys(raw, _SCHEDULER_KEYS, "scheduler")
+    choice(raw.get("engine"), ENGINES, "scheduler.engine")
+    ignored.update({f"scheduler.{key}": raw[key] for key in _SCHEDULER_KEYS[1:] if key in raw})
+    return {"engine": raw["engine"]}
+
+
+def _parse_early_terminate(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
+    where = "early_terminate"
+    raw = mapping(raw, where, "{type: hyperband, min_iter: 3}")
+    check_keys(raw, ("type", "min_iter", "max_iter", "s", "eta", "strict"), where)
+    choice(raw.get("type"), ("hyperband",), f"{where}.type")
+    if "strict" in raw:
+        ignored[f"{where}.strict"] = raw["strict"]
+    eta = number(raw.get("eta", HYPERBAND_ETA), f"{where}.eta")
+    # W&B takes any eta > 1; Optuna's reduction factor is a whole number.
+    if eta < 2 or not float(eta).is_integer():
+        raise SpaceError(f"{where}.eta: expected a whole number >= 2, got {show(eta)}")
+    eta = int(eta)
+    if "max_iter" in raw and "s" in raw:  # W&B prefers max_iter + s when both forms are given
+        max_iter = number(raw["max_iter"], f"{where}.max_iter", integer=True)  # float-sized
+        min_iter = _first_band(_count(max_iter, f"{where}.max_iter", 1),
+                               _count(raw["s"], f"{where}.s", 1), eta)
+    elif "min_iter" in raw:
+        min_iter = _count(raw["min_iter"], f"{where}.min_iter", 1)
+    else:
+        raise SpaceError(f"{where}: give min_iter, or max_iter and s; hyperband needs its bands")
+    return {"type": "hyperband", "min_iter": min_iter, "eta": eta}
+
+
+def _first_band(max_iter: int, s: int, eta: int) -> int:
+    """The smallest of W&B's bands: max_iter / eta**k, truncated, for k up to s while >= 1."""
+    band, first = float(max_iter), None
+    for _ in range(s):
+        band /= eta
+        if band < 1:
+            break
+        first = int(band)
+    if first is None:
+        raise SpaceError(f"early_terminate.max_iter: {max_iter} / eta {eta} is below 1, so "
+                         f"hyperband has no band; raise max_iter or lower eta")
+    return first
