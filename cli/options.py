@@ -115,6 +115,10 @@ MaxRetriesOption = Annotated[int, typer.Option(
 HeartbeatOption = Annotated[float, typer.Option(
     "--heartbeat", callback=positive, help="Seconds between a running trial's heartbeats; a "
     "trial silent for 6 of them is taken as lost and retried.")]
+ArtifactsOption = Annotated[Optional[str], typer.Option(
+    "--artifacts", help="Optuna artifact store that each trial's last.pt is uploaded to after "
+    "every epoch, for a retry on another machine: a folder, or s3://BUCKET/PREFIX (the prefix "
+    "optional).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")]
 
 DEFAULT_LOG_CHECKPOINTS = LogCheckpoints(DEFAULT_CHECKPOINT_ARTIFACTS)

@@ -9,7 +9,7 @@ from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError, U
 
 __all__ = ["UserError", "ConfigError", "CheckpointError", "DataError", "WriteError",
            "WorkerError", "SpaceError", "StudyError", "DashboardError", "UnknownStudy",
-           "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError"]
+           "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError", "SchedulerError"]
 
 
 class WorkerError(UserError):
@@ -74,3 +74,9 @@ class ImageError(UserError):
     """`sweep report --png` could not draw the images (no Chromium, or it failed)."""
 
     exit_code = 10
+
+
+class SchedulerError(UserError):
+    """`sweep launch slurm`: Slurm's commands are missing here, or refused (sbatch, squeue)."""
+
+    exit_code = 11

@@ -44,3 +44,5 @@ class RunOptions:
     restart_failed: bool = False          # queue failed trials again, from epoch 0
     log_checkpoints: str = DEFAULT_CHECKPOINT_ARTIFACTS   # kept checkpoints as W&B artifacts
     tensorboard: bool = False             # TensorBoard event files in each trial's folder
+    artifacts: str | None = None          # artifact store URL that last.pt is uploaded to
+    job: str | None = None                # the scheduler job this worker runs in (recorded)
