@@ -162,17 +162,23 @@ def cancel(study: str, root: Path, storage: str | None) -> dict[str, list]:
 
 def _watch_time_limit() -> threading.Event:
     """Turn the time-limit warning (SIGUSR2) into a preemption (SIGTERM) of this process, and
-    return the event that says it came. The signal is blocked in this thread, so the worker
-    processes it starts inherit the block (Slurm signals every process of the job; the default
-    action would kill them mid-trial); a thread of ours waits for it instead."""
+    return the event that says it came. Slurm signals every process of the job, and the
+    warning's default action would kill the worker processes mid-trial: it is blocked here, so
+    the processes started from here inherit the block, and a thread of ours waits for it. Our
+    handler replaces submitit's, whose requeue would exit while the trial still runs."""
     arrived = threading.Event()
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+
+    def warned(*_) -> None:
+        if not arrived.is_set():
+            arrived.set()
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def wait() -> None:
         signal.sigwait({signal.SIGUSR2})
-        arrived.set()
-        os.kill(os.getpid(), signal.SIGTERM)
+        warned()
 
+    signal.signal(signal.SIGUSR2, warned)   # should another thread be the one it reaches
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
     threading.Thread(target=wait, name="sweep-time-limit", daemon=True).start()
     return arrived
 
