@@ -74,7 +74,7 @@ def open_artifacts(url: str) -> Artifacts:
     if url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://"):].partition("/")
         if not bucket:
-            raise StorageError(f"--artifacts {url}: no bucket; expected s3://BUCKET[/PREFIX]")
+            raise StorageError(f"--artifacts {url}: no bucket; expected s3://BUCKET or s3://BUCKET/PREFIX")
         try:
             from optuna.artifacts import Boto3ArtifactStore
 
@@ -85,7 +85,7 @@ def open_artifacts(url: str) -> Artifacts:
         return Artifacts(store, prefix.strip("/") + "/" if prefix.strip("/") else "")
     if "://" in url:
         raise StorageError(f"--artifacts {url}: unknown scheme; give a folder (shared by the "
-                           "machines) or s3://BUCKET[/PREFIX]")
+                           "machines) or s3://BUCKET/PREFIX")
     folder = Path(url)
     if folder.exists() and not folder.is_dir():
         raise StorageError(f"--artifacts {url}: not a folder")
