@@ -9,7 +9,8 @@ from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError, U
 
 __all__ = ["UserError", "ConfigError", "CheckpointError", "DataError", "WriteError",
            "WorkerError", "SpaceError", "StudyError", "DashboardError", "UnknownStudy",
-           "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError", "SchedulerError"]
+           "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError",
+           "SchedulerError"]
 
 
 class WorkerError(UserError):

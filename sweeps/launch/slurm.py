@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -38,8 +37,8 @@ import submitit
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.options import RunOptions
 from torchsweep.sweeps.engine.signals import Stopped
-from torchsweep.sweeps.launch.options import SlurmResources, minutes
 from torchsweep.sweeps.errors import SchedulerError
+from torchsweep.sweeps.launch.options import SlurmResources, minutes
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import STORAGE_ENV, mask_password, storage_url
 from torchsweep.trainer.errors import ConfigError
@@ -95,7 +94,8 @@ def submit(study: str, options: RunOptions, resources: SlurmResources) -> Submit
             jobs = executor.map_array(worker, range(resources.jobs))
         except submitit.core.utils.FailedJobError as error:
             reason = (str(error).strip() or said.getvalue().strip()).splitlines()
-            raise SchedulerError(f"sbatch refused the jobs: {reason[0] if reason else error}")
+            raise SchedulerError(f"sbatch refused the jobs: "
+                                 f"{reason[0] if reason else error}") from None
     array = jobs[0].job_id.split("_")[0]
     found.set_user_attr(attrs.SLURM_ARRAYS, [*attrs.slurm_arrays(found), array])
     return Submitted(array=array, jobs=[job.job_id for job in jobs], logs=logs)
