@@ -102,10 +102,12 @@ def slurm(
         cancelled = slurm_launch.cancel(study, folder, storage)
         if as_json:
             typer.echo(json.dumps({"study": study, **cancelled}))
+        elif not cancelled["jobs"]:
+            typer.echo(f"{study}: none of its Slurm jobs is pending or running")
         else:
-            typer.echo(f"{study}: cancelled {len(cancelled['jobs'])} Slurm jobs"
-                       + (f"; trials {_numbers(cancelled['trials'])} were given back and are "
-                          f"queued to resume" if cancelled["trials"] else ""))
+            typer.echo(f"{study}: cancelled Slurm jobs {', '.join(cancelled['jobs'])}"
+                       + (f"; queued to resume: trials {_numbers(cancelled['trials'])}"
+                          if cancelled["trials"] else ""))
         return
     options = defaults.RunOptions(
         root=folder, storage=storage, seed=None, wandb=value(wandb), max_failures=max_failures,

@@ -92,6 +92,10 @@ def test_two_jobs_run_the_study_with_exactly_its_trial_count(slurm, study):
     listed = sorted(t["number"] for job in jobs for t in job["trials"])
     assert listed == [0, 1, 2, 3]
     assert {job["job"] for job in jobs} == set(submitted["jobs"])
+    shown = sweep("launch", "slurm", name, "--status", "--storage", url, "--root", root)
+    assert sorted(line.split()[0] for line in shown.stdout.splitlines()) == \
+        sorted(submitted["jobs"])
+    assert shown.stdout.count(" completed") == 4, shown.stdout
     # The storage URL reached the jobs through their environment, not submitit's pickles.
     assert not any(url.encode() in path.read_bytes()
                    for path in (root / name / "slurm").rglob("*.pkl"))
@@ -132,8 +136,7 @@ def test_cancel_stops_the_jobs_and_leaves_their_trials_resumable(slurm, study):
 
     result = sweep("launch", "slurm", name, "--cancel", "--storage", url, "--root", root)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == (f"{name}: cancelled 1 Slurm jobs; trials #0 were given back "
-                                     "and are queued to resume")
+    assert result.stdout == f"{name}: cancelled Slurm jobs {job}; queued to resume: trials #0\n"
     found = trials(name, root, url)
     assert attrs.reason(found[0]) == "preempted" and found[0].state == TrialState.FAIL
     waiting = in_state(found, TrialState.WAITING)
@@ -141,6 +144,8 @@ def test_cancel_stops_the_jobs_and_leaves_their_trials_resumable(slurm, study):
     shown = status(url, name, root)
     assert [(j["job"], j["state"], j["trials"]) for j in shown] == [
         (job, "CANCELLED", [{"number": 0, "state": "failed", "reason": "preempted"}])]
+    again = sweep("launch", "slurm", name, "--cancel", "--storage", url, "--root", root)
+    assert again.stdout == f"{name}: none of its Slurm jobs is pending or running\n"
 
 
 def test_a_partition_slurm_lacks_is_refused_by_sbatch(slurm, study):
