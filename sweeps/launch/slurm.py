@@ -36,6 +36,7 @@ import submitit
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.options import RunOptions
+from torchsweep.sweeps.engine.orchestrate import join_study, study_spec
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.sweeps.errors import SchedulerError
 from torchsweep.sweeps.launch.options import SlurmResources, minutes
@@ -69,8 +70,6 @@ def require_server(url: str) -> None:
 
 def submit(study: str, options: RunOptions, resources: SlurmResources) -> Submitted:
     """Submit `resources.jobs` workers for `study` as one job array; returns its ids."""
-    from torchsweep.sweeps.engine.orchestrate import study_spec
-
     url = storage_url(options.root, options.storage)
     require_server(url)
     found = load_study(study, options.root, options.storage)
@@ -109,8 +108,6 @@ class SlurmWorker(submitit.helpers.Checkpointable):
         self.study, self.options = study, options
 
     def __call__(self, task: int) -> int:
-        from torchsweep.sweeps.engine.orchestrate import join_study
-
         job = submitit.JobEnvironment().job_id     # ARRAY_TASK, recorded on each trial
         requeue = signal.getsignal(signal.SIGUSR2)  # submitit's: checkpoint, requeue, exit
         time_limit = _watch_time_limit()
