@@ -1,7 +1,8 @@
 """The `sweep` command line. Thin: parse, validate at the boundary, call the engine, print.
 
 Commands live by group: `train_command` (one run), `study_commands` (define and run studies),
-`readout_commands` (read them back) and `wandb_commands` (their W&B runs on disk). Errors are
+`readout_commands` (read them back), `wandb_commands` (their W&B runs on disk) and
+`launch_commands` (workers on a cluster's scheduler). Errors are
 turned into one line and an exit code in `boundary`.
 """
 from __future__ import annotations
@@ -11,12 +12,19 @@ import sys
 
 import typer
 
-from torchsweep.cli import output, readout_commands, study_commands, train_command, wandb_commands
+from torchsweep.cli import (
+    launch_commands,
+    output,
+    readout_commands,
+    study_commands,
+    train_command,
+    wandb_commands,
+)
 from torchsweep.cli.boundary import app
 
 __all__ = ["app"]
 # Imported for their commands, which register themselves with `app`.
-_COMMANDS = (train_command, study_commands, readout_commands, wandb_commands)
+_COMMANDS = (train_command, study_commands, readout_commands, wandb_commands, launch_commands)
 
 MIN_TORCH = (2, 6)
 OLD_TORCH_EXIT = 8

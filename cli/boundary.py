@@ -22,8 +22,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 INTERRUPTED_EXIT = 130    # 128 + SIGINT
 
 
-def command(**settings):
-    """app.command, with the errors a user can fix turned into one line and an exit code."""
+def command(on: typer.Typer | None = None, **settings):
+    """app.command (or the command group `on`'s), with the errors a user can fix turned into
+    one line and an exit code."""
     def register(function):
         @functools.wraps(function)
         def guarded(*args, **kwargs):
@@ -43,5 +44,5 @@ def command(**settings):
                     raise   # a bug: its traceback is what a report needs
                 output.error(f"cannot write {error.filename or 'an output'}: {error.strerror}")
                 raise typer.Exit(WriteError.exit_code) from None
-        return app.command(**settings)(guarded)
+        return (on or app).command(**settings)(guarded)
     return register

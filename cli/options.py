@@ -118,6 +118,10 @@ HeartbeatOption = Annotated[float, typer.Option(
 TrialTimeoutOption = Annotated[Optional[float], typer.Option(
     "--trial-timeout", callback=positive, help="Stop a user's program (program: studies) that "
     "logs nothing to W&B for this many seconds; its trial fails as timed_out.")]
+ArtifactsOption = Annotated[Optional[str], typer.Option(
+    "--artifacts", help="Optuna artifact store that each trial's last.pt is uploaded to after "
+    "every epoch, for a retry on another machine: a folder, or s3://BUCKET/PREFIX (the prefix "
+    "optional).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")]
 
 DEFAULT_LOG_CHECKPOINTS = LogCheckpoints(DEFAULT_CHECKPOINT_ARTIFACTS)

@@ -12,6 +12,7 @@ from torchsweep.cli.boundary import command
 from torchsweep.cli.options import (
     DEFAULT_LOG_CHECKPOINTS,
     AllowSpaceChangeOption,
+    ArtifactsOption,
     DeviceOption,
     GpusOption,
     HeartbeatOption,
@@ -63,6 +64,7 @@ def run(
     wandb_entity: WandbEntityOption = None,
     log_checkpoints: LogCheckpointsOption = DEFAULT_LOG_CHECKPOINTS,
     tensorboard: TensorBoardOption = False,
+    artifacts: ArtifactsOption = None,
     device: DeviceOption = None,
     max_failures: MaxFailuresOption = defaults.DEFAULT_MAX_FAILURES,
     allow_space_change: AllowSpaceChangeOption = False,
@@ -88,7 +90,7 @@ def run(
         wandb_project=wandb_project, wandb_entity=wandb_entity, device=device,
         max_failures=max_failures, allow_space_change=allow_space_change,
         max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=value(log_checkpoints),
-        tensorboard=tensorboard, trial_timeout=trial_timeout,
+        tensorboard=tensorboard, trial_timeout=trial_timeout, artifacts=artifacts,
         **_requeue(retry_failed, restart_failed),
         **_local_workers(workers, gpus, workers_per_gpu))
     if as_json:
@@ -148,6 +150,7 @@ def worker(
     wandb: WandbOption = None,
     log_checkpoints: LogCheckpointsOption = DEFAULT_LOG_CHECKPOINTS,
     tensorboard: TensorBoardOption = False,
+    artifacts: ArtifactsOption = None,
     device: DeviceOption = None,
     max_failures: MaxFailuresOption = defaults.DEFAULT_MAX_FAILURES,
     workers: WorkersOption = 1,
@@ -166,7 +169,8 @@ def worker(
         root=root(root_), storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
         device=device, max_failures=max_failures, max_retries=max_retries,
         heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
-        trial_timeout=trial_timeout, **_local_workers(workers, gpus, workers_per_gpu))
+        trial_timeout=trial_timeout, artifacts=artifacts,
+        **_local_workers(workers, gpus, workers_per_gpu))
     outcome = join_study(study, options)
     _print_outcome(outcome, study, as_json)
 

@@ -18,6 +18,7 @@ SPEC = "spec"                        # the study as a W&B-style document (StudyS
 FINGERPRINT = "space_fingerprint"    # SearchSpace.fingerprint() when the study was created
 SETTINGS = "settings"                # sampler, pruner, keep_top_k, W&B project: shared by workers
 CHECKPOINTS = "checkpoints"          # {trial number: kept best.pt, relative to the root}
+SLURM_ARRAYS = "slurm_arrays"        # ids of the Slurm job arrays `sweep launch slurm` submitted
 
 # --- trial attributes (user attrs) ---
 PARAMS = "params"                    # the decoded parameter values, as the trainer took them
@@ -28,6 +29,8 @@ REASON = "reason"                    # why a trial did not complete: pruned, div
 ERROR = "error"                      # the traceback of a failed trial
 RESUME_DIRS = "resume_dirs"          # a retry's folders to resume from (last.pt), newest first
 RESUMED_AT = "resumed_at_epoch"      # the checkpoint epoch a retry continued from
+JOB = "job"                          # the scheduler job whose worker ran the trial (e.g. 812_0)
+LAST_ARTIFACT = "last_artifact"      # {dir, id, epoch}: the trial's last.pt in --artifacts
 
 # --- trial attributes (system attrs) ---
 RETRIED_TRIAL = "failed_trial"       # Optuna's: the first attempt of a retried trial
@@ -75,6 +78,10 @@ def kept_checkpoints(study: Any) -> dict[str, str]:
     return study.user_attrs.get(CHECKPOINTS, {})
 
 
+def slurm_arrays(study: Any) -> list[str]:
+    return list(study.user_attrs.get(SLURM_ARRAYS, []))
+
+
 # --- trial readers ---
 
 def params(trial: Any) -> dict[str, Any]:
@@ -104,6 +111,14 @@ def resume_dirs(trial: Any) -> list[str]:
 
 def resumed_at(trial: Any) -> int | None:
     return trial.user_attrs.get(RESUMED_AT)
+
+
+def job(trial: Any) -> str | None:
+    return trial.user_attrs.get(JOB)
+
+
+def last_artifact(trial: Any) -> dict[str, Any] | None:
+    return trial.user_attrs.get(LAST_ARTIFACT)
 
 
 def retry_history(trial: Any) -> list[int]:

@@ -10,7 +10,7 @@ from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError, U
 __all__ = ["UserError", "ConfigError", "CheckpointError", "DataError", "WriteError",
            "WorkerError", "SpaceError", "StudyError", "DashboardError", "UnknownStudy",
            "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError",
-           "InfeasibleDraw"]
+           "SchedulerError", "InfeasibleDraw"]
 
 
 class WorkerError(UserError):
@@ -75,6 +75,12 @@ class ImageError(UserError):
     """`sweep report --png` could not draw the images (no Chromium, or it failed)."""
 
     exit_code = 10
+
+
+class SchedulerError(UserError):
+    """`sweep launch slurm`: Slurm's commands are missing here, or refused (sbatch, squeue)."""
+
+    exit_code = 11
 
 
 class InfeasibleDraw(Exception):

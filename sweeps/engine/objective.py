@@ -16,6 +16,7 @@ import optuna
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import _optuna, failures, retries
+from torchsweep.sweeps.engine.artifacts import Artifacts
 from torchsweep.sweeps.errors import ConfigError, InfeasibleDraw
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
@@ -50,6 +51,8 @@ class Objective:
     storage_shown: str               # the storage URL with any password masked
     sampler_name: str
     observer: Observer
+    artifacts: Artifacts | None = None   # --artifacts: last.pt uploaded, a retry downloads it
+    job: str | None = None               # the scheduler job this worker runs in
 
     def __call__(self, trial: optuna.Trial) -> float:
         from torchsweep.trainer.loop import fit
@@ -63,6 +66,8 @@ class Objective:
         trial.set_user_attr(attrs.PARAMS, params)
         trial.set_user_attr(attrs.CONFIG, config.to_dict())
         trial.set_user_attr(attrs.TRIAL_DIR, folder)
+        if self.job:
+            trial.set_user_attr(attrs.JOB, self.job)
         self.observer.trial_started(trial.number, params)
         run = self.tracker.start_trial_run(
             study=self.spec.name, trial_number=trial.number, study_dir=self.root / self.spec.name,
@@ -80,10 +85,15 @@ class Objective:
 
         try:
             # A retry continues its failed attempt's checkpoint (None for a first attempt).
+            uploads = ()
+            if self.artifacts is not None:
+                self.artifacts.fetch_for_retry(trial, self.root)
+                uploads = (self.artifacts.uploader(trial, self.root, folder),)
             resume = retries.resume_point(self.root, trial)
             if resume is not None:
                 trial.set_user_attr(attrs.RESUMED_AT, resume.epoch)
-            result = fit(config, out_dir=self.root / folder, callbacks=(run.log, report),
+            result = fit(config, out_dir=self.root / folder,
+                         callbacks=(run.log, report, *uploads),
                          resume_from=resume.checkpoint if resume else None,
                          monitor=self.spec.metric, goal=self.spec.goal)
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished

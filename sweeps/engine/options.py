@@ -45,3 +45,5 @@ class RunOptions:
     log_checkpoints: str = DEFAULT_CHECKPOINT_ARTIFACTS   # kept checkpoints as W&B artifacts
     tensorboard: bool = False             # TensorBoard event files in each trial's folder
     trial_timeout: float | None = None    # seconds a user's program may go without logging
+    artifacts: str | None = None          # artifact store URL that last.pt is uploaded to
+    job: str | None = None                # the scheduler job this worker runs in (recorded)

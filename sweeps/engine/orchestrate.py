@@ -21,6 +21,7 @@ import optuna
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import signals, trial_queue, workers
+from torchsweep.sweeps.engine.artifacts import open_artifacts
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
 from torchsweep.sweeps.engine.options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
 from torchsweep.sweeps.engine.program.objective import ProgramObjective
@@ -67,6 +68,8 @@ class WorkerJob:
     loop: LoopSettings
     tensorboard: bool = False
     trial_timeout: float | None = None     # seconds a user's program may go without logging
+    artifacts: str | None = None           # --artifacts: last.pt follows the trial
+    job: str | None = None                 # the scheduler job the workers run in
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard)
@@ -94,17 +97,22 @@ def join_study(name: str, options: RunOptions, observer: Observer | None = None)
     """Work the queue of a study that `sweep run` or `sweep create` made."""
     with signals.stopping_on_signals():
         study = load_study(name, options.root, options.storage)
-        document = attrs.spec_document(study)
-        if document is None:
-            raise StudyError(f"study '{name}' was not made by `sweep run` or `sweep create`: "
-                             "it has no search space to sample")
-        spec = parse_study(document, name=name, source=f"study '{name}'")
+        spec = study_spec(study, name)
         job = _job(spec, options, {**attrs.shared_settings(study), **_given(options)})
         workers.check_gpus(options.gpus)
         _check_program(spec)
         ran = _work_and_sum_up(study, spec, job, options, observer)
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=ran,
                        kept=_retain(study, spec, job))
+
+
+def study_spec(study: optuna.Study, name: str) -> StudySpec:
+    """The study as `sweep run` or `sweep create` recorded it, for workers to sample."""
+    document = attrs.spec_document(study)
+    if document is None:
+        raise StudyError(f"study '{name}' was not made by `sweep run` or `sweep create`: "
+                         "it has no search space to sample")
+    return parse_study(document, name=name, source=f"study '{name}'")
 
 
 def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
@@ -124,13 +132,15 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
     if spec.runs_program:
         objective = ProgramObjective(spec=spec, root=Path(job.root), tracker=tracker,
                                      sampler_name=job.sampler, observer=observer,
-                                     trial_timeout=job.trial_timeout)
+                                     trial_timeout=job.trial_timeout, job=job.job)
     else:
         fixed = [*spec.space.parameters, *job.overrides]
         objective = Objective(spec=spec, root=Path(job.root),
                               overrides={**job.overrides, **slot.overrides(fixed)},
                               tracker=tracker, storage_shown=mask_password(job.url),
-                              sampler_name=job.sampler, observer=observer)
+                              sampler_name=job.sampler, observer=observer,
+                              artifacts=open_artifacts(job.artifacts) if job.artifacts else None,
+                              job=job.job)
     callbacks = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
                  lambda s, t: observer.trial_finished(STATE_NAMES[t.state],
@@ -223,6 +233,8 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
     if options.device:
         overrides["device"] = options.device
     deadline = time.time() + options.timeout if options.timeout else None
+    if options.artifacts:
+        open_artifacts(options.artifacts)   # refuse an unusable store before anything is written
     return WorkerJob(
         spec=spec.to_dict(), url=storage_url(options.root, options.storage),
         root=Path(options.root), sampler=settings.get("sampler") or spec.sampler_name(),
@@ -235,7 +247,8 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
         max_failures=options.max_failures,
         loop=LoopSettings(heartbeat=options.heartbeat, max_retries=options.max_retries,
                           deadline=deadline),
-        tensorboard=options.tensorboard, trial_timeout=options.trial_timeout)
+        tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
+        artifacts=options.artifacts, job=options.job)
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:

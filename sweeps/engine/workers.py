@@ -41,7 +41,15 @@ class WorkerSlot:
     gpu: str | None = None         # the one GPU this worker sees
 
     def environment(self) -> dict[str, str]:
-        return {"CUDA_VISIBLE_DEVICES": self.gpu} if self.gpu is not None else {}
+        """The GPU this worker sees. Indices count the GPUs this process sees, as torch does:
+        inside a scheduler's job that was given GPUs 2,3 (CUDA_VISIBLE_DEVICES=2,3), GPU 0 is
+        the job's first one, 2."""
+        if self.gpu is None:
+            return {}
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+        if self.gpu.isdigit() and int(self.gpu) < len(visible) and visible[int(self.gpu)]:
+            return {"CUDA_VISIBLE_DEVICES": visible[int(self.gpu)]}
+        return {"CUDA_VISIBLE_DEVICES": self.gpu}
 
     def overrides(self, fixed: Sequence[str]) -> dict[str, object]:
         """Training settings this slot implies, except those the study or user fixed."""

@@ -48,6 +48,7 @@ class ProgramObjective:
     observer: Observer
     trial_timeout: float | None = None   # seconds a program may go without logging
     stop_grace: float = STOP_GRACE
+    job: str | None = None               # the scheduler job this worker runs in
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
@@ -57,6 +58,8 @@ class ProgramObjective:
         folder = trial_folder(self.spec.name, _optuna.frozen(trial), trial.number)
         trial.set_user_attr(attrs.PARAMS, values)
         trial.set_user_attr(attrs.TRIAL_DIR, folder)
+        if self.job:
+            trial.set_user_attr(attrs.JOB, self.job)
         self.observer.trial_started(trial.number, values)
         # Absolute: the program may change its working folder.
         records, program = self._start(trial, values, (self.root / folder).resolve())
