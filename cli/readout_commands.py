@@ -77,6 +77,8 @@ def best(
         if exported["passed_over"] and not as_json:
             output.notice(f"exported trial {exported['trial']}, the best whose checkpoint "
                           f"loads; passed over {'; '.join(exported['passed_over'])}")
+        if exported["picture_note"]:
+            output.notice(exported["picture_note"])
     if as_json:
         typer.echo(json.dumps({"study": study, "metrics": attrs.metric_names(loaded),
                                "metric": attrs.metric_name(loaded),

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import sweep, sweep_json
+from cli_helpers import sweep, sweep_json, sweep_process
 
 from torchsweep.sweeps.study.catalog import bundled_names
 
@@ -124,6 +124,24 @@ def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
     with torch.no_grad():
         correct = sum((model(x).argmax(1) == y).sum().item() for x, y in val)
     assert correct / len(data.val) == metrics["value"] == best["best"]["value"]
+    # The model's picture: its autograd graph with every weight named, as SVG.
+    picture = (tmp_path / "best" / "model.svg").read_text()
+    assert picture.startswith("<?xml") and "<svg" in picture
+    assert all(name in picture for name, _ in model.named_parameters())
+    assert best["export"]["picture"] == str(tmp_path / "best" / "model.svg")
+    assert (tmp_path / "export_study" / "model.svg").is_file()     # for the study's report
+
+    # Without Graphviz: one line saying so, and the export is otherwise complete.
+    empty = tmp_path / "no-graphviz"
+    empty.mkdir()
+    done = sweep_process("best", "export_study", "--root", tmp_path, "--export",
+                         tmp_path / "plain", env={"PATH": str(empty)})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "note: no model.svg: Graphviz's dot is not installed (apt-get install graphviz); the "
+        "export is otherwise complete"]
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
+        "config.json", "metrics.json", "model.safetensors", "params.json"]
 
 
 def test_show_best_and_list_read_the_study(tmp_path):

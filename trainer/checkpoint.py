@@ -149,6 +149,12 @@ def export_model(checkpoint_path: Path, directory: Path) -> Path:
 
 def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
     """Rebuild the model that `export_model` wrote; returns it in eval mode with its config."""
+    model, config, _ = load_export(directory)
+    return model, config
+
+
+def load_export(directory: Path) -> tuple[torch.nn.Module, TrainConfig, tuple[int, ...]]:
+    """The exported model in eval mode, its config, and the shape of one input sample."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -162,7 +168,7 @@ def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
     config = TrainConfig.from_dict(json.loads(config_path.read_text()))
     with safe_open(str(weights_path), framework="pt") as file:
         metadata = file.metadata()
-    model = build_model(config, tuple(json.loads(metadata["input_shape"])),
-                        int(metadata["num_classes"]))
+    input_shape = tuple(json.loads(metadata["input_shape"]))
+    model = build_model(config, input_shape, int(metadata["num_classes"]))
     model.load_state_dict(load_file(str(weights_path)))
-    return model.eval(), config
+    return model.eval(), config, input_shape

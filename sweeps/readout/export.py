@@ -1,5 +1,5 @@
 """`sweep best STUDY --export DIR`: the best trial's weights (or a program's folder), config,
-params and metrics.
+params, metrics and a picture of the model (model.svg, drawn with torchviz and Graphviz).
 
 The best trial whose kept checkpoint loads is exported: one whose checkpoint is missing,
 truncated or unsafe is passed over with a note saying why, so the exported weights always
@@ -48,8 +48,10 @@ def export_best(study: optuna.Study, root: Path, directory: Path,
             **({"metrics": attrs.metric_names(study), "values": record.values}
                if record.values else {}),
             "best_epoch_metrics": record.best_metrics})
+        picture, picture_note = _picture(study, Path(root), Path(directory))
         return {"directory": str(directory), "weights": str(written), "trial": record.number,
-                "value": record.value, "passed_over": notes}
+                "value": record.value, "passed_over": notes, "picture": picture,
+                "picture_note": picture_note}
     if trial is not None:
         raise ExportError(f"trial {trial} of '{study.study_name}' cannot be exported: "
                           f"{'; '.join(notes)}")
@@ -68,6 +70,21 @@ def _export_files(study: optuna.Study, record: TrialRecord, kept: Path, director
     from torchsweep.trainer.checkpoint import export_model
 
     return export_model(kept, directory)
+
+
+def _picture(study: optuna.Study, root: Path, directory: Path) -> tuple[str | None, str | None]:
+    """model.svg beside a trainer's export, and a copy under the study's folder for its report;
+    or why there is none (no Graphviz), as one line."""
+    if attrs.runs_program(study):
+        return None, None
+    from torchsweep.trainer.picture import PICTURE, draw_export, graphviz_missing
+
+    missing = graphviz_missing()
+    if missing:
+        return None, f"no {PICTURE}: {missing}; the export is otherwise complete"
+    picture = draw_export(directory)
+    shutil.copyfile(picture, root / study.study_name / PICTURE)
+    return str(picture), None
 
 
 def _candidates(study: optuna.Study, trial: int | None) -> list[TrialRecord]:

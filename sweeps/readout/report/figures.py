@@ -20,6 +20,7 @@ class Plot:
     title: str
     caption: str         # one or two sentences: what is drawn and how to read it
     figure: Any = None   # a plotly Figure; None makes the plot a note
+    svg: str | None = None   # an image instead of a figure (the model's picture)
 
 
 def styled(figure: Any, *, x_title: str, y_title: str, log_x: bool = False,

@@ -24,6 +24,7 @@ from torchsweep.sweeps.readout.report.study_plots import learning_curves, search
 from torchsweep.sweeps.readout.report.to_target import NEAR_BEST_MARGIN, near_best_target
 from torchsweep.sweeps.readout.trials import TrialRecord, goal, records
 from torchsweep.trainer.atomic import write_text_atomic
+from torchsweep.trainer.picture import PICTURE
 
 REPORT_FILE = "report.html"   # under <root>/<study>/ unless -o says otherwise
 
@@ -61,7 +62,8 @@ def build_report(study: optuna.Study, root: Path, target: float | None = None) -
         answer.append(smoothing_plot(trials, metric, aim))
     sections = [Section("The answer", answer)] if answer else []
     sections += [Section("Every trial", [learning_curves(trials, metric, aim, target)]),
-                 Section("The search", search_plots(study, metric))]
+                 Section("The search", search_plots(study, metric)),
+                 Section("The model", [_model_picture(Path(root) / study.study_name)])]
     counts: dict[str, int] = {}
     for trial in trials:
         counts[trial.state] = counts.get(trial.state, 0) + 1
@@ -84,6 +86,21 @@ def _resolve_target(study: optuna.Study, trials: list[TrialRecord], metric: str,
         "sets no metric.target; pass --target to choose another")
 
 
+def _model_picture(folder: Path) -> Plot:
+    """The best model's autograd graph, drawn when the study was last exported."""
+    title = "The best model"
+    try:
+        svg = (folder / PICTURE).read_text(encoding="utf-8")
+    except OSError:
+        return Plot("model", title, "Not drawn yet: `sweep best STUDY --export DIR` draws the "
+                    "best trial's model (torchviz and Graphviz) and this page shows it.")
+    # Inline SVG: the XML declaration and doctype of a standalone file do not belong in HTML.
+    svg = svg[svg.index("<svg"):]
+    return Plot("model", title, "Its autograd graph as exported: every operation of one "
+                "forward pass and every weight, named as in the state dict, with its shape.",
+                svg=svg)
+
+
 def write_html(report: Report, path: Path) -> Path:
     import plotly.io
     from plotly.offline import get_plotlyjs
@@ -98,6 +115,8 @@ def write_html(report: Report, path: Path) -> Path:
                 body.append(plotly.io.to_html(
                     plot.figure, full_html=False, include_plotlyjs=False, div_id=plot.slug,
                     config={"displaylogo": False, "responsive": True}))
+            elif plot.svg is not None:
+                body.append(f'<div class="picture" id="{plot.slug}">{plot.svg}</div>')
             body.append("</section>")
     counts = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items()))
     aim = (f"{report.metric} {comparison(report.goal)} {report.target:.4g}"
