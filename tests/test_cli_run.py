@@ -1,9 +1,11 @@
 """`sweep run` end to end: real training, real Optuna journal storage, real checkpoints."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from cli_helpers import sweep, sweep_json, sweep_process
+from needs import needs
 
 from torchsweep.sweeps.study.catalog import bundled_names
 
@@ -125,6 +127,7 @@ def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
         correct = sum((model(x).argmax(1) == y).sum().item() for x, y in val)
     assert correct / len(data.val) == metrics["value"] == best["best"]["value"]
     # The model's picture: its autograd graph with every weight named, as SVG.
+    needs(shutil.which("dot") is not None, "Graphviz's dot (apt-get install graphviz)")
     picture = (tmp_path / "best" / "model.svg").read_text()
     assert picture.startswith("<?xml") and "<svg" in picture
     assert all(name in picture for name, _ in model.named_parameters())
