@@ -112,3 +112,24 @@ def test_calibration_of_every_epoch(runs):
     assert plain.history[-1]["val_nll"] == pytest.approx(plain.history[-1]["val_loss"], rel=1e-5)
     assert smoothed.history[-1]["val_loss"] > smoothed.history[-1]["val_nll"]
     assert smoothed.history[-1]["val_overconfidence"] < plain.history[-1]["val_overconfidence"]
+
+
+def test_temperature_scaling_undoes_an_overconfident_scale_of_the_logits():
+    """Labels drawn from softmax(z) but logits reported as 3z: the fitted temperature is the
+    factor 3, and the ECE after dividing by it is small where the raw one is large."""
+    generator = torch.Generator().manual_seed(0)
+    calibrated = torch.randn(4000, 10, generator=generator)
+    targets = torch.distributions.Categorical(logits=calibrated).sample()
+    tally = CalibrationTally(torch.device("cpu"))
+    for chunk in range(4):                       # batch by batch, as an evaluation adds them
+        rows = slice(chunk * 1000, (chunk + 1) * 1000)
+        tally.add(3 * calibrated[rows], targets[rows])
+    summary = tally.summary()
+    assert summary["temperature"] == pytest.approx(3.0, rel=0.05)
+    assert summary["ece"] > 0.3 and summary["ece_tempered"] < 0.03
+    reliability = tally.reliability()
+    assert sum(reliability["count"]) == 4000 and len(reliability["accuracy"]) == ECE_BINS
+    filled = [i for i, n in enumerate(reliability["count"]) if n]
+    # Overconfident: in every well-filled bin the accuracy sits below the confidence.
+    assert all(reliability["accuracy"][i] < reliability["confidence"][i] for i in filled
+               if reliability["count"][i] > 100)
