@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -16,11 +17,12 @@ TOP_TRIALS_SHOWN = 5
 
 
 def error(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: messages quote user input, and `[/x]` in it is text, not Rich markup.
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def notice(message: str) -> None:
-    errors.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _number(value: Any, digits: int = 4) -> str:

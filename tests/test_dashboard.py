@@ -9,7 +9,7 @@ import time
 
 import pytest
 from browser_helpers import open_page
-from cli_helpers import sweep, sweep_process
+from cli_helpers import one_line_error, sweep, sweep_process
 
 from torchsweep.sweeps.readout.dashboard import is_local
 
@@ -71,14 +71,11 @@ def test_a_taken_port_is_one_line_and_exit_code_2(root):
         taken.listen()
         port = taken.getsockname()[1]
         result = sweep_process("dashboard", STUDY, "--root", root, "--port", port, timeout=60)
-    assert result.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    one_line_error(result, 2, f"cannot listen on 127.0.0.1:{port}")
 
 
 def test_an_unknown_study_is_exit_code_3(root):
-    result = sweep("dashboard", "nope", "--root", root)
-    assert result.exit_code == 3 and "no study named 'nope'" in result.stderr
+    one_line_error(sweep("dashboard", "nope", "--root", root), 3, "no study named 'nope'")
 
 
 @pytest.mark.parametrize("host, local", [("127.0.0.1", True), ("localhost", True),
