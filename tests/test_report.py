@@ -4,7 +4,8 @@ import math
 
 import pytest
 from browser_helpers import open_page
-from cli_helpers import sweep
+from cli_helpers import one_line_error, sweep
+from needs import needs_chromium
 
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots
 from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
@@ -122,13 +123,13 @@ PLOTS_ON_PAGE = """() => Array.from(document.querySelectorAll('.js-plotly-plot')
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):
-    """Two tiny studies, one per question; each report written, the first with --png."""
+    """Two tiny studies, one per question, each with its report written."""
     root = tmp_path_factory.mktemp("report")
     for name, space in (("batch", "batch_size=16,64,256"), ("smooth", "label_smoothing=0,0.1,0.3")):
         result = sweep("run", name, "--param", space, "--param", "lr=0.1", "--trials", "3",
                        *FAST, "--root", root, "--json")
         assert result.exit_code == 0, result.stderr
-    made = sweep("report", "batch", "--root", root, "--target", "0.5", "--png", root / "pngs")
+    made = sweep("report", "batch", "--root", root, "--target", "0.5")
     assert made.exit_code == 0, made.stderr
     assert sweep("report", "smooth", "--root", root, "-o", root / "smooth.html").exit_code == 0
     return root
@@ -159,11 +160,26 @@ def test_the_batch_size_page_states_its_target_and_method(studies):
     assert "<script src=" not in page and "<link" not in page  # plotly.js is inline
 
 
-def test_png_writes_each_figure_as_an_image(studies):
-    images = sorted(p.name for p in (studies / "pngs").iterdir())
+def test_png_writes_each_figure_as_an_image(studies, tmp_path):
+    needs_chromium()
+    made = sweep("report", "batch", "--root", studies, "--target", "0.5", "-o",
+                 tmp_path / "batch.html", "--png", tmp_path / "pngs")
+    assert made.exit_code == 0, made.stderr
+    images = sorted(p.name for p in (tmp_path / "pngs").iterdir())
     assert images == sorted(f"{slug}.png" for slug in BATCH_PLOTS | EVERY_STUDY)
-    for image in (studies / "pngs").iterdir():
+    for image in (tmp_path / "pngs").iterdir():
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
+
+
+def test_png_without_chromium_is_exit_code_10_and_the_page_is_written(studies, tmp_path):
+    no_browser = tmp_path / "bin"        # a PATH on which no Chromium can be found
+    no_browser.mkdir()
+    page = tmp_path / "batch.html"
+    result = sweep("report", "batch", "--root", studies, "-o", page, "--png", tmp_path / "pngs",
+                   env={"PATH": str(no_browser)})
+    one_line_error(result, 10, "error: --png needs Chromium to draw the images")
+    assert page.stat().st_size > 100_000                     # the HTML report was written
+    assert not (tmp_path / "pngs").exists()
 
 
 def test_without_a_target_the_report_aims_near_the_best(studies):
@@ -188,6 +204,4 @@ def test_calibration_reaches_the_trial_metrics_file(studies):
     (("report", "batch", "--target", "inf"), 2, "not a finite number"),
 ])
 def test_bad_input_is_one_line_and_an_exit_code(studies, args, code, message):
-    result = sweep(*args, "--root", studies)
-    assert result.exit_code == code
-    assert message in result.stderr + result.stdout
+    one_line_error(sweep(*args, "--root", studies), code, message)

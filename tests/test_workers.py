@@ -4,14 +4,14 @@ import json
 
 import pytest
 import torch
-from cli_helpers import sweep, sweep_json
+from cli_helpers import one_line_error, sweep, sweep_json
+from needs import MARIADB, REDIS
 from optuna.trial import TrialState
 from worker_helpers import (
     QUIET,
     TINY_SPACE,
     finish,
     in_state,
-    postgres_study,
     server_study,
     start,
     trials,
@@ -65,16 +65,14 @@ def test_gpu_lists():
 ])
 def test_bad_worker_options_are_usage_errors(tmp_path, args, message):
     result = sweep("run", "x", *TINY_SPACE, *args, "--root", tmp_path)
-    assert result.exit_code == 2, result.output
-    assert message in " ".join(result.stderr.replace("│", " ").split())  # unwrap Rich's box
+    one_line_error(result, 2, message)
     assert not (tmp_path / "optuna.journal").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has GPUs")
 def test_gpus_this_machine_lacks_are_refused_before_anything_is_written(tmp_path):
     result = sweep("run", "x", *TINY_SPACE, "--gpus", "0,1", "--root", tmp_path)
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error: --gpus 0,1: this machine has 0 CUDA devices")
+    one_line_error(result, 2, "error: --gpus 0,1: this machine has 0 CUDA devices")
     assert not (tmp_path / "optuna.journal").exists()
 
 
@@ -108,7 +106,7 @@ def test_run_cap_holds_across_runs_and_queues(tmp_path):
 
 def test_workers_on_other_machines_join_over_postgresql(tmp_path):
     """`sweep create` on one machine, four `sweep worker`s on others (separate roots)."""
-    with postgres_study() as (url, name):
+    with server_study() as (url, name):
         made = sweep_json("create", name, *TINY_SPACE, "--trials", "20", "--storage", url,
                           "--root", tmp_path / "creator")
         assert made["queued"] == 20 and "postgresql" in made["storage"]
@@ -124,10 +122,9 @@ def test_workers_on_other_machines_join_over_postgresql(tmp_path):
         assert late["ran"] == 0 and len(late["trials"]) == 20
 
 
-@pytest.mark.parametrize("url, label", [("mysql://root@127.0.0.1:3306/test", "MariaDB"),
-                                        ("redis://127.0.0.1:6379/0", "Redis")])
-def test_a_worker_joins_over_mysql_and_redis(tmp_path, url, label):
-    with server_study(url, label) as (url, name):
+@pytest.mark.parametrize("url", [MARIADB, REDIS], ids=["MariaDB", "Redis"])
+def test_a_worker_joins_over_mysql_and_redis(tmp_path, url):
+    with server_study(url) as (url, name):
         sweep_json("create", name, *TINY_SPACE, "--trials", "2", "--storage", url,
                    "--root", tmp_path)
         joined = sweep_json("worker", name, "--storage", url, "--root", tmp_path, *QUIET)
@@ -137,7 +134,5 @@ def test_a_worker_joins_over_mysql_and_redis(tmp_path, url, label):
 
 def test_a_worker_needs_a_study_that_exists(tmp_path):
     sweep_json("create", "present", *TINY_SPACE, "--trials", "1", "--root", tmp_path)
-    result = sweep("worker", "absent", "--root", tmp_path)
-    assert result.exit_code == 3
-    assert "no study named 'absent'" in result.stderr
+    one_line_error(sweep("worker", "absent", "--root", tmp_path), 3, "no study named 'absent'")
     assert in_state(trials("present", tmp_path), TrialState.WAITING)

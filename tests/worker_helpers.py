@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from needs import POSTGRES, needs_server
 from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps.storage import open_storage, storage_url
@@ -77,29 +78,11 @@ def epochs_saved(last: Path) -> int:
         return 0
 
 
-def services_required() -> bool:
-    """CI runs beside the machine's database servers: there, a missing one fails the test."""
-    return bool(os.environ.get("CI"))
-
-
 @contextmanager
-def postgres_study():
-    """A uniquely named study on the machine's PostgreSQL, deleted afterwards."""
-    url = "postgresql://postgres@127.0.0.1:5432/test"
-    yield from _server_study(url, "PostgreSQL", required=services_required())
-
-
-@contextmanager
-def server_study(url: str, label: str):
-    yield from _server_study(url, label, required=False)
-
-
-def _server_study(url: str, label: str, *, required: bool):
-    try:
-        open_storage(url, create=True)
-    except Exception as error:
-        message = f"no {label} at {url} ({str(error).splitlines()[0]})"
-        pytest.fail(message) if required else pytest.skip(message)
+def server_study(url: str = POSTGRES):
+    """A uniquely named study on the machine's PostgreSQL (or MariaDB, Redis), deleted
+    afterwards; a missing server fails on CI and skips elsewhere."""
+    needs_server(url)
     name = f"test_{uuid.uuid4().hex[:10]}"
     try:
         yield url, name
