@@ -9,11 +9,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import one_line_error, sweep
+from cli_helpers import one_line_error, sweep, sweep_json, sweep_process
 from optuna.trial import TrialState
 from worker_helpers import in_state, trials
 
@@ -348,6 +349,17 @@ def test_resume_refuses_a_checkpoint_carrying_code(tmp_path, monkeypatch, writer
         assert loads == []  # refused from the names it refers to, before any unpickling
 
 
+def test_a_raw_pickle_is_refused_in_one_line_by_a_real_sweep_process(tmp_path):
+    """What a user sees: torch warns about a pickle it did not write before refusing it; that
+    warning must not precede the one line."""
+    marker, hostile = tmp_path / "payload-ran", tmp_path / "run" / LAST
+    hostile.parent.mkdir()
+    plant_payload(hostile, marker, "pickle")
+    result = sweep_process("train", "--resume", hostile, "--out", tmp_path / "run")
+    one_line_error(result, 5, f"error: cannot load checkpoint {hostile}: ", "refused as unsafe")
+    assert not marker.exists()
+
+
 def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     real_save = torch.save
 
@@ -365,19 +377,27 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert not list(out.glob(".*.tmp"))
 
 
+@contextmanager
+def tmpfs(folder: Path, options: str):
+    """A tmpfs mounted on `folder` for the duration (root only: elsewhere the test skips, and
+    the monkeypatched tests cover the same paths)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", folder],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", folder], check=True)
+
+
 @pytest.fixture
 def small_disk(tmp_path, trained):
     """A tmpfs that holds one epoch's last.pt and best.pt but not a third checkpoint."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
     size_kib = int((trained / LAST).stat().st_size * 2.5) // 1024
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", disk],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the monkeypatched "
-                    f"test covers the same path")
-    yield disk
-    subprocess.run(["umount", disk], check=True)
+    with tmpfs(tmp_path / "disk", f"size={size_kib}k") as disk:
+        yield disk
 
 
 def test_a_really_full_disk_keeps_the_previous_checkpoint(small_disk):
@@ -406,6 +426,32 @@ def test_a_full_disk_stops_the_sweep_and_keeps_its_trials_to_resume(small_disk, 
     retried = {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING) if attrs.is_retry(t)}
     assert retried == {t.number for t in stopped}
     assert not list(root.rglob("*.tmp"))
+
+
+def test_training_into_a_read_only_folder_is_one_line_and_exit_code_7(tmp_path):
+    with tmpfs(tmp_path / "read-only", "ro,size=64k") as folder:
+        result = sweep("train", "--set", "epochs=1", *SMALL, "--out", folder / "run")
+        one_line_error(result, 7, f"error: cannot write {folder / 'run'}: Read-only file system")
+        assert list(folder.iterdir()) == []
+
+
+def test_a_read_only_trials_folder_stops_the_sweep_and_keeps_its_trial_to_resume(tmp_path):
+    """The study's folder is writable, its trials/ folder is not: the first trial cannot write
+    and every next one would fail alike, so the sweep stops at once (exit 7) and the trial is
+    queued to resume once the folder is writable again."""
+    root = tmp_path / "runs"
+    with tmpfs(root / "ro_study" / "trials", "ro,size=64k"):
+        result = sweep("run", "ro_study", "--param", "lr=log:0.01..0.1", "--set", "epochs=1",
+                       *SMALL, "--trials", "3", "--root", root, *QUIET)
+        one_line_error(result, 7, "Read-only file system")
+    found = trials("ro_study", root)
+    assert [(t.number, t.state, attrs.reason(t)) for t in in_state(found, TrialState.FAIL)] == \
+        [(0, TrialState.FAIL, "cannot_write")]
+    assert not in_state(found, TrialState.RUNNING, TrialState.COMPLETE)
+    retry = [t for t in in_state(found, TrialState.WAITING) if attrs.is_retry(t)]
+    assert [attrs.retry_of(t) for t in retry] == [0]
+    report = sweep_json("run", "ro_study", "--root", root, *QUIET)   # writable again: resumes
+    assert report["ran"] == 3 and {t["state"] for t in report["trials"]} >= {"completed"}
 
 
 # --- 4. torch older than 2.6 is refused at start ------------------------------------------
