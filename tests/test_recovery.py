@@ -170,15 +170,17 @@ class _InterruptAtEpoch(NullObserver):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def _interrupted_trial(root: Path, study: str, *, epochs: int, at_epoch: int):
-    """A one-trial study whose trial Ctrl+C stopped after `at_epoch` epochs, left unretried."""
+def _interrupted_trial(root: Path, study: str, *, epochs: int, at_epoch: int,
+                       max_retries: int = 0):
+    """A one-trial study whose trial Ctrl+C stopped after `at_epoch` epochs; its retry queued
+    when max_retries allows one."""
     spec = resolve(study, root, params=["lr=log:0.01..0.1"],
                    sets=[f"epochs={epochs}", "model=mlp", "width=8"])
     with pytest.raises(Stopped):
-        run_study(spec, RunOptions(root=root, trials=1, wandb="disabled", max_retries=0),
+        run_study(spec, RunOptions(root=root, trials=1, wandb="disabled",
+                                   max_retries=max_retries),
                   observer=_InterruptAtEpoch(at_epoch))
-    failed, = trials(study, root)
-    return failed
+    return trials(study, root)[0]
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -302,12 +304,37 @@ def test_a_run_killed_at_random_moments_finishes_with_every_trial_done(tmp_path)
     assert best["value"] == max(t.value for t in done)
 
 
-def test_running_the_study_again_adds_nothing_once_done(tmp_path):
-    first = sweep_json("run", "done", *TINY_SPACE, "--trials", "2", "--root", tmp_path, *QUIET)
+def test_the_same_command_after_ctrl_c_finishes_the_stopped_trial_and_adds_none(tmp_path):
+    """Ctrl+C in a study's last trial leaves only its retry queued: the same command again
+    resumes it and queues nothing new."""
+    failed = _interrupted_trial(tmp_path, "stopped_last", epochs=3, at_epoch=1, max_retries=3)
+    assert attrs.reason(failed) == "interrupted"
+    report = sweep_json("run", "stopped_last", "--root", tmp_path, *QUIET)
+    assert report["ran"] == 1
+    lost, retry = sorted(trials("stopped_last", tmp_path), key=lambda t: t.number)
+    assert (lost.state, retry.state, attrs.retry_of(retry)) == \
+        (TrialState.FAIL, TrialState.COMPLETE, 0)
+    assert attrs.resumed_at(retry) == 1
+
+
+def test_running_a_finished_study_again_adds_its_trials_and_redoes_none(tmp_path):
+    """A plain re-run of a finished study queues the study's `trials` anew (--trials says how
+    many otherwise); the finished trials stay as they are and none is retried."""
+    study = tmp_path / "done.yaml"
+    study.write_text("method: random\ntrials: 2\npruner: none\n"
+                     "metric: {name: val_acc, goal: maximize}\nparameters:\n"
+                     "  lr: {min: 0.01, max: 0.1}\n  epochs: {value: 1}\n  model: {value: mlp}\n"
+                     "  width: {value: 8}\n")
+    first = sweep_json("run", study, "--root", tmp_path, *QUIET)
     assert first["ran"] == 2
-    again = sweep_json("create", "done", *TINY_SPACE, "--retry-failed", "--root", tmp_path)
-    assert again["queued"] == 0
-    assert not in_state(trials("done", tmp_path), *UNFINISHED)
+    before = {t.number: (t.state, t.value, t.datetime_complete) for t in trials("done", tmp_path)}
+    again = sweep_json("run", study, "--root", tmp_path, *QUIET)
+    assert again["ran"] == 2
+    found = trials("done", tmp_path)
+    assert [t.number for t in found] == [0, 1, 2, 3]
+    assert {t.number: (t.state, t.value, t.datetime_complete) for t in found[:2]} == before
+    assert not [t for t in found if attrs.is_retry(t)]
+    assert not in_state(found, *UNFINISHED)
 
 
 def test_continuing_an_interrupted_run_finishes_its_queue_first(tmp_path):
