@@ -162,6 +162,33 @@ def test_study_run_has_trials_table_history_and_best_checkpoint(tracked):
     assert {"best", f"trial-{number}"} <= set(models[0]["aliases"])
 
 
+def _model_aliases(run_dir: Path) -> list[set[str]]:
+    """The aliases of each model artifact the run logged (W&B's own `latest` left out)."""
+    return [set(r["artifact"]["aliases"]) - {"latest"} for r in leet_records(run_dir)
+            if r["type"] == "artifact" and r["artifact"]["type"] == "model"]
+
+
+def test_log_checkpoints_best_by_default_all_or_none(tmp_path):
+    """Two kept checkpoints, so that `all` differs from `best`. A worker joining the finished
+    study runs nothing and writes a study run of its own, with its own --log-checkpoints."""
+    report = sweep_json("run", "ckpts", "--param", "lr=0.05,0.1", "--sampler", "grid", *FAST,
+                        "--set", "epochs=1", "--keep-top-k", "2", "--wandb", "offline",
+                        "--root", tmp_path)
+    assert len(report["kept_checkpoints"]) == 2
+    best = report["best"]["number"]
+    for policy in ("all", "none"):
+        joined = sweep_json("worker", "ckpts", "--log-checkpoints", policy, "--wandb", "offline",
+                            "--root", tmp_path)
+        assert joined["ran"] == 0
+    study_runs = sorted((run.folder for run in list_runs(tmp_path, "ckpts")
+                         if run.name == "ckpts-summary"),       # started within one second:
+                        key=lambda folder: leet_summary(folder)["start_time"])   # W&B's clock
+    default, every, none = map(_model_aliases, study_runs)
+    assert default == [{"best", f"trial-{best}"}]
+    assert sorted(every, key=len) == [{f"trial-{1 - best}"}, {"best", f"trial-{best}"}]
+    assert none == []
+
+
 def test_metrics_and_tensorboard_files_beside_the_checkpoints(tracked):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
