@@ -63,3 +63,18 @@ def one_line_error(result, code: int, *parts: str) -> str:
     for part in parts:
         assert part in lines[0], f"{part!r} not in {lines[0]!r}"
     return lines[0]
+
+
+def stopped_run(out, *, epochs: int, after: int) -> list[dict]:
+    """A run of `epochs` epochs that stopped after `after` of them, as a crash leaves it (the
+    setup goes through the trainer; what is tested goes through the CLI). Its metrics lines."""
+    from torchsweep.trainer import TrainConfig
+    from torchsweep.trainer.loop import fit
+
+    config = TrainConfig(epochs=epochs, model="mlp", width=8, batch_size=256)
+    fit(config, out_dir=out, callbacks=[lambda metrics: metrics["epoch"] >= after])
+    return metrics_lines(out)
+
+
+def metrics_lines(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from cli_helpers import one_line_error, sweep, sweep_process
+from cli_helpers import metrics_lines, one_line_error, stopped_run, sweep, sweep_process
 
 
 def test_help_lists_options():
@@ -43,12 +43,35 @@ def test_config_file_is_overridden_by_set(tmp_path):
     assert (saved["epochs"], saved["batch_size"], saved["lr"]) == (1, 256, 0.1)
 
 
+SMALL = ("--set", "model=mlp", "--set", "width=8", "--set", "batch_size=256")
+
+
 def test_resume_continues_to_the_configured_epochs(tmp_path):
-    first = sweep("train", "--set", "epochs=1", "--out", tmp_path, "--json")
-    assert first.exit_code == 0
-    # Same settings, more epochs is a different schedule: resuming must refuse it...
-    refused = sweep("train", "--set", "epochs=3", "--resume", tmp_path / "last.pt", "--out",
-                    tmp_path)
+    run = tmp_path / "run"
+    before = stopped_run(run, epochs=3, after=1)
+    resumed = sweep("train", "--set", "epochs=3", *SMALL, "--resume", run / "last.pt",
+                    "--out", run, "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert (report["status"], report["epochs_run"]) == ("completed", 3)
+    after = metrics_lines(run)
+    # Epoch 1 as it was (its own timing: not trained again), epochs 2 and 3 trained now...
+    assert [m["epoch"] for m in after] == [1, 2, 3] and after[0] == before[0]
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 3
+    # ...exactly as a run that was never stopped trains them.
+    straight = sweep("train", "--set", "epochs=3", *SMALL, "--out", tmp_path / "straight",
+                     "--json")
+    assert straight.exit_code == 0, straight.stderr
+    never_stopped = metrics_lines(tmp_path / "straight")
+    for key in ("train_loss", "val_acc", "val_loss", "lr", "steps"):
+        assert [m[key] for m in after] == [m[key] for m in never_stopped], key
+
+
+def test_resume_refuses_a_run_trained_for_other_epochs(tmp_path):
+    stopped_run(tmp_path, epochs=1, after=1)
+    # Same settings, more epochs is a different schedule: resuming must refuse it.
+    refused = sweep("train", "--set", "epochs=3", *SMALL, "--resume", tmp_path / "last.pt",
+                    "--out", tmp_path)
     one_line_error(refused, 5, "it was trained with epochs=1, this run has epochs=3")
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import one_line_error, sweep, sweep_json, sweep_process
+from cli_helpers import (
+    metrics_lines,
+    one_line_error,
+    stopped_run,
+    sweep,
+    sweep_json,
+    sweep_process,
+)
 from optuna.trial import TrialState
 from worker_helpers import in_state, trials
 
@@ -304,17 +311,25 @@ def run_copy(trained, tmp_path) -> Path:
     return Path(shutil.copytree(trained, tmp_path / "run"))
 
 
-def test_resume_from_a_truncated_last_checkpoint_falls_back_to_best(run_copy):
-    truncate(run_copy / LAST)
-    best_epoch = load_checkpoint(run_copy / BEST)["epoch"]
-    result = sweep("train", "--set", "epochs=2", *SMALL, "--resume", run_copy / LAST, "--out",
-                   run_copy, "--json")
+def test_resume_from_a_truncated_last_checkpoint_falls_back_to_best_and_trains_on(tmp_path):
+    run = tmp_path / "run"
+    before = stopped_run(run, epochs=3, after=2)         # last.pt at epoch 2, best.pt <= 2
+    best_epoch = load_checkpoint(run / BEST)["epoch"]
+    truncate(run / LAST)
+    result = sweep("train", "--set", "epochs=3", *SMALL, "--set", "model=mlp", "--resume",
+                   run / LAST, "--out", run, "--json")
     assert result.exit_code == 0, result.stderr
     [note] = result.stderr.strip().splitlines()
-    assert note.startswith(f"note: cannot load checkpoint {run_copy / LAST}: the file is "
+    assert note.startswith(f"note: cannot load checkpoint {run / LAST}: the file is "
                            f"truncated or not a checkpoint (")
-    assert note.endswith(f"; resuming from {run_copy / BEST} (epoch {best_epoch}) instead")
-    assert json.loads(result.stdout)["epochs_run"] == 2
+    assert note.endswith(f"; resuming from {run / BEST} (epoch {best_epoch}) instead")
+    assert json.loads(result.stdout)["epochs_run"] == 3
+    # Resumed: the epochs up to best.pt's are the stopped run's own lines (their timing too),
+    # and the rest were trained now, up to a last.pt of epoch 3.
+    after = metrics_lines(run)
+    assert [m["epoch"] for m in after] == [1, 2, 3]
+    assert after[:best_epoch] == before[:best_epoch] and after[2] not in before
+    assert load_checkpoint(run / LAST)["epoch"] == 3
 
 
 def test_resume_with_no_valid_checkpoint_says_so_and_starts_nothing(run_copy):
