@@ -55,7 +55,9 @@ def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, s
     return process.returncode, out, err
 
 
-def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None):
+def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None,
+             every: float = 0.05):
+    """condition()'s first true value, looked at every `every` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -64,7 +66,7 @@ def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen 
         if process is not None and process.poll() is not None:
             pytest.fail(f"the process ended (code {process.returncode}) before {what}: "
                         f"{process.stderr.read()}")
-        time.sleep(0.05)
+        time.sleep(every)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
