@@ -37,8 +37,8 @@ def root(tmp_path_factory):
 def served(root, *options):
     """`sweep dashboard` in its own process on a free port; yields the URL it printed and the
     process."""
-    command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "dashboard", STUDY,
-               "--root", str(root), "--port", "0", *options]
+    command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "dashboard",
+               STUDY, "--root", str(root), "--port", "0", *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "COLUMNS": "200"})
     try:
@@ -101,7 +101,9 @@ def test_the_dashboard_shows_a_trial_while_it_runs(tmp_path, monkeypatch):
     waiting, then running (held so until the test has seen it), then done, without a restart."""
     root, release = tmp_path / "live", tmp_path / "release"
     monkeypatch.setenv(RELEASE, str(release))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    # The `sweep run` process imports this module for its model.
+    search_path = filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(search_path))
     sweep_json("create", STUDY, "--param", "lr=0.05", "--set", "epochs=1", "--set", "width=8",
                "--set", "model=test_dashboard:held_until_released", "--trials", "1",
                "--root", root)
