@@ -25,3 +25,21 @@ def out_of_memory_above_128(input_shape, num_classes, config) -> nn.Module:
 
 def broken(input_shape, num_classes, config) -> nn.Module:
     return _Raises(ValueError("boom: a bug in the model"))
+
+
+DIES_MARKER = "SWEEP_TEST_DIES_MARKER"
+
+
+def dies_once(input_shape, num_classes, config) -> nn.Module:
+    """The first worker process to build it is killed outright (SIGKILL, as the OOM killer
+    does); the file named by $SWEEP_TEST_DIES_MARKER records that one did. Then the mlp."""
+    import os
+    import signal
+
+    try:
+        os.close(os.open(os.environ[DIES_MARKER], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        from torchsweep.trainer.models import build_model
+
+        return build_model(config.replace(model="mlp"), input_shape, num_classes)
+    os.kill(os.getpid(), signal.SIGKILL)

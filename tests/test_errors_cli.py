@@ -126,6 +126,18 @@ def test_what_is_not_there_is_named(tmp_path, args, code, message):
     assert not (tmp_path / "root").exists() and not Path("missing.db").exists()
 
 
+@pytest.mark.parametrize("dataset, message", [
+    ("mnist", "error: mnist: dataset files missing or corrupt in "),
+    ("imagefolder:{data}/no_images", "error: imagefolder: "),
+])
+def test_a_dataset_that_cannot_load_is_one_line_and_exit_code_6(tmp_path, dataset, message):
+    data = tmp_path / "data"
+    result = sweep("train", "--set", f"dataset={dataset.format(data=data)}", "--set",
+                   f"data_dir={data}", "--out", tmp_path / "run")
+    one_line_error(result, 6, message)
+    assert not (tmp_path / "run").exists()
+
+
 PASSWORD = "hunter2"
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 from cli_helpers import one_line_error, sweep, sweep_json
+from failing_models import DIES_MARKER
 from needs import MARIADB, REDIS
 from optuna.trial import TrialState
 from worker_helpers import (
@@ -17,6 +18,7 @@ from worker_helpers import (
     trials,
 )
 
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.workers import WorkerSlot, parse_gpus, plan_slots
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -90,6 +92,21 @@ def test_four_local_workers_run_exactly_the_trials_asked_for(tmp_path, capfd):
     assert_exactly(trials("four", tmp_path), 20)
     # Each worker had its own sampler seed: the 20 proposals differ.
     assert len({t["params"]["lr"] for t in report["trials"]}) == 20
+
+
+def test_a_local_worker_that_dies_makes_the_run_exit_1_once_the_other_has_retried_it(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv(DIES_MARKER, str(tmp_path / "died"))      # the workers inherit it
+    result = sweep("run", "dying", *TINY_SPACE, "--set", "model=failing_models:dies_once",
+                   "--trials", "4", "--workers", "2", "--heartbeat", "0.3", *QUIET,
+                   "--root", tmp_path)
+    one_line_error(result, 1, "was killed by SIGKILL; its trial is retried by the other workers")
+    found = trials("dying", tmp_path)
+    [lost] = [t for t in found if attrs.reason(t) == "lost"]
+    # The worker left standing judged the dead one's trial lost and ran its retry.
+    [retry] = [t for t in found if attrs.retry_of(t) == lost.number]
+    assert retry.state == TrialState.COMPLETE
+    assert_exactly([t for t in found if t is not lost], 4)
 
 
 def test_run_cap_holds_across_runs_and_queues(tmp_path):
