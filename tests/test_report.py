@@ -4,7 +4,7 @@ import math
 
 import pytest
 from browser_helpers import open_page
-from cli_helpers import one_line_error, sweep
+from cli_helpers import one_line_error, sweep, sweep_json
 from needs import needs_chromium
 
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots
@@ -184,6 +184,36 @@ def test_png_without_chromium_is_exit_code_10_and_the_page_is_written(studies, t
 
 def test_without_a_target_the_report_aims_near_the_best(studies):
     assert "5% short of the best val_acc" in (studies / "smooth.html").read_text()
+
+
+TARGETED = """\
+method: random
+trials: 8
+pruner: none
+metric: {name: val_acc, goal: maximize, target: 0.3}
+parameters:
+  lr: {distribution: log_uniform_values, min: 0.001, max: 10}
+  model: {value: mlp}
+  width: {value: 8}
+  batch_size: {value: 512}
+  epochs: {value: 1}
+"""
+
+
+def test_metric_target_stops_the_study_and_is_the_reports_default_target(tmp_path):
+    study = tmp_path / "targeted.yaml"
+    study.write_text(TARGETED)
+    report = sweep_json("run", study, "--root", tmp_path, "--wandb", "disabled")
+    ran = sorted((t for t in report["trials"] if t["state"] != "waiting"),
+                 key=lambda t: t["number"])
+    # It stopped at the first trial that reached 0.3; the rest of the queue waits, unrun.
+    assert report["ran"] == len(ran) < 8
+    assert ran[-1]["value"] >= 0.3 and all(t["value"] < 0.3 for t in ran[:-1])
+    assert [t["state"] for t in report["trials"]].count("waiting") == 8 - len(ran)
+    written = sweep("report", "targeted", "--root", tmp_path)
+    assert written.exit_code == 0, written.stderr
+    page = (tmp_path / "targeted" / "report.html").read_text()
+    assert "val_acc ≥ 0.3 (the study&#x27;s metric.target)" in page
 
 
 def test_best_points_to_the_report(studies):
