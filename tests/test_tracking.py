@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import one_line_error, sweep, sweep_json
+from worker_helpers import SLOW_SPACE, epochs_saved, finish, start, wait_for
 
 from torchsweep.sweeps.tracking.local_runs import list_runs, runs_folder
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
@@ -332,6 +333,30 @@ def test_a_killed_sweep_leaves_an_offline_run_that_still_syncs(tmp_path):
     assert "Would sync 1 run(s)" in subprocess.run(
         [sys.executable, "-m", "wandb", "sync", "--dry-run", run.folder],
         capture_output=True, text=True, timeout=60).stderr
+
+
+@pytest.mark.parametrize("signum, state, exit_code", [
+    (signal.SIGTERM, "preempted", 1), (signal.SIGINT, "interrupted", 0)])
+def test_a_signal_ends_the_trials_wandb_run_as_preempted_or_finished(tmp_path, signum, state,
+                                                                     exit_code):
+    """SIGTERM (preemption): the run is marked preempting, which W&B shows as preempted.
+    Ctrl+C: a person stopped it, the run ends as finished. Either way it ends, tagged, and the
+    study run sums the sweep up."""
+    process = start("run", "signalled", *SLOW_SPACE, "--set", "epochs=30", "--trials", "1",
+                    "--heartbeat", "1", "--wandb", "offline", "--root", tmp_path)
+    last = tmp_path / "signalled" / "trials" / "00000" / "last.pt"
+    wait_for(lambda: epochs_saved(last) >= 1, timeout=90, what="a first epoch", process=process)
+    os.kill(process.pid, signum)
+    code, _, err = finish(process)
+    assert code == 128 + signum, err
+    runs = {run.name: run.folder for run in list_runs(tmp_path, "signalled")}
+    trial_run = leet_summary(runs["signalled-t0"])
+    assert (trial_run["state"], trial_run["exit_code"]) == (
+        "finished" if exit_code == 0 else "failed", exit_code)
+    assert state in trial_run["tags"] and trial_run["summary"]["state"] == state
+    marked = [r for r in leet_records(runs["signalled-t0"]) if r["type"] == "preempting"]
+    assert len(marked) == (signum == signal.SIGTERM)
+    assert leet_summary(runs["signalled-summary"])["state"] == "finished"
 
 
 def test_a_retried_trial_gets_a_new_run_never_the_old_id(tmp_path):
