@@ -43,3 +43,34 @@ def dies_once(input_shape, num_classes, config) -> nn.Module:
 
         return build_model(config.replace(model="mlp"), input_shape, num_classes)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+MEMORY_LOG = "SWEEP_TEST_MEMORY_LOG"
+_BLOCK = 256 * 2 ** 20     # bytes
+
+
+def holds_width_mib(input_shape, num_classes, config) -> nn.Module:
+    """A model that holds `width` MiB of CPU memory for its whole trial (in 256 MiB blocks, as
+    a large model would), around a width-8 mlp that does the training. Notes the process's
+    address-space size as its trial starts, one JSON line per trial in $SWEEP_TEST_MEMORY_LOG."""
+    import json
+    import os
+
+    from torchsweep.trainer.models import build_model
+
+    with open(os.environ[MEMORY_LOG], "a") as log:
+        log.write(json.dumps({"width": config.width, "address_space": _address_space()}) + "\n")
+    held = []   # a local, as a model's layers are: a failure keeps them in its traceback
+    for _ in range(config.width * 2 ** 20 // _BLOCK):
+        held.append(torch.empty(_BLOCK, dtype=torch.uint8))
+    model = build_model(config.replace(model="mlp", width=8), input_shape, num_classes)
+    for index, block in enumerate(held):
+        model.register_buffer(f"held{index}", block, persistent=False)   # never checkpointed
+    return model
+
+
+def _address_space() -> int:
+    """This process's virtual memory size (VmSize), in bytes: what RLIMIT_AS bounds."""
+    with open("/proc/self/status") as status:
+        kib = next(line for line in status if line.startswith("VmSize:")).split()[1]
+    return int(kib) * 1024

@@ -1,14 +1,18 @@
 """Crash recovery: SIGKILLed workers, Ctrl+C and SIGTERM, retries that resume from their
 checkpoint, failing trials that do not stop the sweep, and a run killed again and again."""
+import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
 from cli_helpers import sweep, sweep_json
+from failing_models import MEMORY_LOG
 from optuna.trial import TrialState
 from worker_helpers import (
     QUIET,
@@ -240,6 +244,47 @@ def test_out_of_memory_and_diverged_trials_do_not_stop_the_sweep(tmp_path):
     assert "OutOfMemoryError" in oom[0].user_attrs["error"]
     table = sweep("show", "fragile", "--root", tmp_path).stdout   # 80 columns: cells wrap
     assert "(out_of_memor" in table and "(diverged)" in table
+
+
+HEADROOM = 3 * 2 ** 30     # bytes the sweep's address space may grow by after start-up
+# `sweep` under an address-space limit (RLIMIT_AS), set once torch, Optuna and the CLI are
+# imported: what the sweep allocates beyond them, trials included, must fit in HEADROOM.
+LIMITED_SWEEP = f"""
+import resource
+import torchsweep.sweeps.engine.orchestrate
+from torchsweep.cli.app import app
+from failing_models import _address_space
+limit = _address_space() + {HEADROOM}
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+app()
+"""
+
+
+def test_a_real_cpu_out_of_memory_is_freed_and_the_sweep_goes_on(tmp_path):
+    """Three trials in one process whose address space may grow by 3 GiB: 1 and 1.5 GiB fit,
+    8 GiB fails in torch's CPU allocator partway, about 2.5 GiB held by then. The grid (seed 0)
+    runs it second: the trial after it fits only if the failed trial's memory was given back."""
+    log = tmp_path / "memory.jsonl"
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, MEMORY_LOG: str(log), "WANDB_MODE": "disabled",
+           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])),
+           "MALLOC_ARENA_MAX": "2"}    # glibc reserves 64 MiB of address space per arena
+    done = subprocess.run(
+        [sys.executable, "-c", LIMITED_SWEEP, "run", "oom_cpu", "--param", "width=1024,8192,1536",
+         "--sampler", "grid", "--seed", "0", "--pruner", "none", "--set", "epochs=1",
+         "--set", "model=failing_models:holds_width_mib", "--max-failures", "1",
+         "--root", tmp_path, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    outcome = {t["params"]["width"]: (t["state"], t["reason"]) for t in report["trials"]}
+    assert outcome == {1024: ("completed", None), 8192: ("pruned", "out_of_memory"),
+                       1536: ("completed", None)}
+    [oom] = [t for t in trials("oom_cpu", tmp_path) if attrs.reason(t) == "out_of_memory"]
+    assert "can't allocate memory" in oom.user_attrs["error"]    # the allocator's own words
+    started = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [entry["width"] for entry in started][1] == 8192      # and a trial ran after it,
+    # which started where the failed one had, give or take 128 MiB: its blocks were freed.
+    assert started[2]["address_space"] < started[1]["address_space"] + 2 ** 27
 
 
 def test_failures_in_a_row_stop_the_sweep_with_their_tracebacks(tmp_path):
