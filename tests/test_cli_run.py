@@ -24,6 +24,9 @@ def test_run_help_documents_the_param_grammar():
 
 @pytest.mark.parametrize("study", bundled_names())
 def test_every_bundled_study_runs(tmp_path, study):
+    """Each bundled file's space resolves, trains and is recorded. Two trials leave TPE in its
+    random start-up and reach no hyperband cut: test_samplers.py runs a bundled study's TPE
+    past its start-up and a bundled study's hyperband to its first cut."""
     report = run_json(tmp_path, study, "--trials", "2")
     assert report["ran"] == 2
     assert all(t["state"] in ("completed", "pruned") for t in report["trials"])
