@@ -74,3 +74,23 @@ def _address_space() -> int:
     with open("/proc/self/status") as status:
         kib = next(line for line in status if line.startswith("VmSize:")).split()[1]
     return int(kib) * 1024
+
+
+class _Slowed(nn.Module):
+    def __init__(self, inner: nn.Module, seconds: float):
+        super().__init__()
+        self.inner, self.seconds = inner, seconds
+
+    def forward(self, inputs):
+        import time
+
+        time.sleep(self.seconds)
+        return self.inner(inputs)
+
+
+def slow_mlp(input_shape, num_classes, config) -> nn.Module:
+    """The mlp, each forward pass 10 ms longer: trials that take seconds whatever the CPU, and
+    leave it to the other processes, for tests that kill trials midway."""
+    from torchsweep.trainer.models import build_model
+
+    return _Slowed(build_model(config.replace(model="mlp"), input_shape, num_classes), 0.01)

@@ -21,7 +21,6 @@ from torchsweep.sweeps.readout.dashboard import is_local
 STUDY = "dash_study"
 STARTUP_S = 60
 RELEASE = "SWEEP_TEST_RELEASE"
-TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +100,6 @@ def test_the_dashboard_shows_a_trial_while_it_runs(tmp_path, monkeypatch):
     waiting, then running (held so until the test has seen it), then done, without a restart."""
     root, release = tmp_path / "live", tmp_path / "release"
     monkeypatch.setenv(RELEASE, str(release))
-    # The `sweep run` process imports this module for its model.
-    search_path = filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(search_path))
     sweep_json("create", STUDY, "--param", "lr=0.05", "--set", "epochs=1", "--set", "width=8",
                "--set", "model=test_dashboard:held_until_released", "--trials", "1",
                "--root", root)

@@ -1,8 +1,8 @@
 """Crash recovery: SIGKILLed workers, Ctrl+C and SIGTERM, retries that resume from their
-checkpoint, failing trials that do not stop the sweep, and a run killed again and again."""
+checkpoint, failing trials that do not stop the sweep, and running a study again. (Processes
+killed again and again: tests/test_chaos.py.)"""
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -300,54 +300,7 @@ def test_failures_in_a_row_stop_the_sweep_with_their_tracebacks(tmp_path):
     assert "failed (error)" in sweep("show", "broken", "--root", tmp_path).stdout
 
 
-# --- killed again and again ---------------------------------------------------------------------
-
-STRESS_SEED = 5
-STRESS_ROUNDS = 3
-
-
-def test_a_run_killed_at_random_moments_finishes_with_every_trial_done(tmp_path):
-    rng = random.Random(STRESS_SEED)
-    study = tmp_path / "stress.yaml"
-    study.write_text("method: random\nrun_cap: 4\ntrials: 4\npruner: none\n"
-                     "metric: {name: val_acc, goal: maximize}\nparameters:\n"
-                     "  lr: {min: 0.01, max: 0.1}\n  epochs: {value: 10}\n  model: {value: mlp}\n"
-                     "  width: {value: 8}\n  batch_size: {value: 32}\n")
-    command = ("run", study, "--root", tmp_path, "--heartbeat", "0.3", "--max-retries", "50",
-               *QUIET, "--json")
-    completed_before, finished = 0, False
-    for _ in range(STRESS_ROUNDS):
-        process = start(*command)
-        try:
-            process.wait(timeout=rng.uniform(1.5, 5))
-        except Exception:  # still running: kill it, as a crash or a person would
-            os.killpg(process.pid, rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGINT,
-                                               signal.SIGTERM]))
-        code, _, err = finish(process)
-        assert code in (0, 130, 143, -signal.SIGKILL, -signal.SIGTERM), err
-        if not (tmp_path / "optuna.journal").is_file():
-            continue
-        found = trials("stress", tmp_path)
-        numbers = [t.number for t in found]
-        assert len(numbers) == len(set(numbers))
-        completed = len(in_state(found, TrialState.COMPLETE))
-        assert completed >= completed_before
-        completed_before = completed
-        if code == 0:
-            finished = True
-            break
-    if not finished:
-        code, _, err = finish(start(*command), timeout=300)
-        assert code == 0, err
-
-    found = trials("stress", tmp_path)
-    done = in_state(found, TrialState.COMPLETE)
-    assert len(done) == 4 and not in_state(found, *UNFINISHED)
-    assert len({t.number for t in found}) == len(found)
-    assert len([t for t in found if not attrs.is_retry(t)]) == 4
-    best = sweep_json("best", "stress", "--root", tmp_path)["best"]
-    assert best["value"] == max(t.value for t in done)
-
+# --- running the study again (chaos: tests/test_chaos.py) ------------------------------------
 
 def test_the_same_command_after_ctrl_c_finishes_the_stopped_trial_and_adds_none(tmp_path):
     """Ctrl+C in a study's last trial leaves only its retry queued: the same command again

@@ -37,12 +37,18 @@ def in_state(found: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial]
     return [t for t in found if t.state in states]
 
 
+TESTS = Path(__file__).resolve().parent
+
+
 def start(*args) -> subprocess.Popen:
     """`sweep ARGS` as a real process of its own (its own process group, so that a signal
-    sent to it is the only one it gets)."""
+    sent to it is the only one it gets). It finds the tests' modules (`--set
+    model=failing_models:...`) as the tests do."""
+    search_path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     return subprocess.Popen([*COMMAND, *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "WANDB_MODE": "disabled"})
+                            env={**os.environ, "WANDB_MODE": "disabled",
+                                 "PYTHONPATH": search_path})
 
 
 def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
