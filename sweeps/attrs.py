@@ -28,6 +28,7 @@ REASON = "reason"                    # why a trial did not complete: pruned, div
 ERROR = "error"                      # the traceback of a failed trial
 RESUME_DIRS = "resume_dirs"          # a retry's folders to resume from (last.pt), newest first
 RESUMED_AT = "resumed_at_epoch"      # the checkpoint epoch a retry continued from
+RETRY_DUE = "retry_due"              # True on a failed trial whose worker queues its retry
 
 # --- trial attributes (system attrs) ---
 RETRIED_TRIAL = "failed_trial"       # Optuna's: the first attempt of a retried trial
@@ -89,6 +90,10 @@ def resume_dirs(trial: Any) -> list[str]:
 
 def resumed_at(trial: Any) -> int | None:
     return trial.user_attrs.get(RESUMED_AT)
+
+
+def retry_due(trial: Any) -> bool:
+    return bool(trial.user_attrs.get(RETRY_DUE))
 
 
 def retry_history(trial: Any) -> list[int]:

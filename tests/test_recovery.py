@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import optuna
 import pytest
@@ -27,11 +28,12 @@ from worker_helpers import (
 )
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine import signals, trial_queue
+from torchsweep.sweeps.engine import signals, trial_loop, trial_queue
 from torchsweep.sweeps.engine.objective import NullObserver
 from torchsweep.sweeps.engine.options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import run_study
 from torchsweep.sweeps.engine.signals import Stopped
+from torchsweep.sweeps.engine.trial_loop import LoopSettings
 from torchsweep.sweeps.storage import open_storage, storage_url
 from torchsweep.sweeps.study.catalog import resolve
 from torchsweep.trainer.checkpoint import load_checkpoint
@@ -84,6 +86,29 @@ def test_a_trial_killed_before_its_first_heartbeat_is_reconciled(tmp_path):
     assert (found[0].state, attrs.reason(found[0])) == (TrialState.FAIL, "lost")
     assert attrs.retry_of(found[2]) == 0 and found[2].state == TrialState.COMPLETE
     assert report["ran"] == 2 and found[1].state == TrialState.COMPLETE
+
+
+def test_a_worker_killed_between_failing_a_lost_trial_and_queuing_its_retry(tmp_path):
+    """The two storage writes of judging a trial lost: a worker killed between them leaves it
+    failed with no retry. Once that is six heartbeats old, the next worker queues the retry."""
+    sweep_json("create", "orphan", *TINY_SPACE, "--trials", "2", "--root", tmp_path)
+    study = optuna.load_study(study_name="orphan",
+                              storage=open_storage(storage_url(tmp_path, None), create=False))
+    dead = trial_queue.claim(study)            # claimed by a worker that dies; then another
+    settings = LoopSettings(heartbeat=0.1, max_retries=3)
+    time.sleep(1)                              # judges it lost, and dies before queuing a retry
+    with mock.patch.object(trial_loop.retries, "enqueue_retry", side_effect=SystemExit):
+        with pytest.raises(SystemExit):
+            trial_loop.reconcile(study, settings)
+    assert [t.number for t in study.get_trials(states=(TrialState.WAITING,))] == [1]
+
+    report = sweep_json("worker", "orphan", "--root", tmp_path, "--heartbeat", "0.1", *QUIET)
+    found = by_number(trials("orphan", tmp_path))
+    assert (found[dead.number].state, attrs.reason(found[dead.number])) == \
+        (TrialState.FAIL, "lost")
+    [retry] = [t for t in found.values() if attrs.retry_of(t) == dead.number]
+    assert retry.state == TrialState.COMPLETE and report["ran"] == 2
+    assert len(found) == 3
 
 
 # --- Ctrl+C and preemption -----------------------------------------------------------------------
