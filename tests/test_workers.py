@@ -144,8 +144,10 @@ def test_a_worker_joins_over_mysql_and_redis(tmp_path, url):
     with server_study(url) as (url, name):
         sweep_json("create", name, *TINY_SPACE, "--trials", "2", "--storage", url,
                    "--root", tmp_path)
-        joined = sweep_json("worker", name, "--storage", url, "--root", tmp_path, *QUIET)
-        assert joined["ran"] == 2
+        joined = sweep("worker", name, "--storage", url, "--root", tmp_path, *QUIET, "--json")
+        assert joined.exit_code == 0, joined.stderr
+        assert json.loads(joined.stdout)["ran"] == 2
+        assert joined.stderr == ""        # not even a library's warning
         assert_exactly(trials(name, tmp_path, url), 2)
 
 
