@@ -8,14 +8,49 @@ start fast.
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
+from typing import Iterator
 
 import typer
+from typer.core import TyperGroup
 
 from torchsweep.cli import output
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.trainer.errors import UserError, WriteError, cannot_write
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Typer's click (its own copy since Typer 0.25) raises this, or a subclass, for every usage error.
+UsageError = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
+
+
+class OneLineUsageErrors(TyperGroup):
+    """Typer's usage errors (an unknown option, a value out of range) as one line, like every
+    other mistake, instead of usage text and a box: `error: WHAT; see `sweep run --help``."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_errors_as_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors_as_one_line():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors_as_one_line() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as error:
+        if type(error).__name__ == "NoArgsIsHelpError":   # a bare `sweep`: the help is shown
+            raise
+        message = " ".join(error.format_message().split()).rstrip(".")
+        if error.ctx is not None:
+            message += f"; see `{error.ctx.command_path} --help`"
+        output.error(message)
+        raise typer.Exit(error.exit_code) from None
+
+
+app = typer.Typer(cls=OneLineUsageErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
                   help="Hyperparameter sweeps for PyTorch: W&B sweep files, Optuna trials with "
                        "pruning, the best checkpoints kept.")
 

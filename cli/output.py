@@ -17,7 +17,7 @@ TOP_TRIALS_SHOWN = 5
 
 
 def error(message: str) -> None:
-    # Messages quote user input and show forms like s3://BUCKET[/PREFIX]: never Rich markup.
+    # Escaped: messages quote user input, and `[/x]` in it is text, not Rich markup.
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 

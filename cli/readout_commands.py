@@ -152,8 +152,8 @@ def dashboard(
     if not is_local(host):
         output.notice(f"listening on {host}: anyone who can reach it can change and delete "
                       "the studies in this storage")
-    output.dashboard_started(study, server.url)
-    try:
+    try:   # Ctrl-C stops it quietly, also the moment its URL is shown
+        output.dashboard_started(study, server.url)
         server.serve()
     except KeyboardInterrupt:
         pass

@@ -31,6 +31,7 @@ RESUME_DIRS = "resume_dirs"          # a retry's folders to resume from (last.pt
 RESUMED_AT = "resumed_at_epoch"      # the checkpoint epoch a retry continued from
 JOB = "job"                          # the scheduler job whose worker ran the trial (e.g. 812_0)
 LAST_ARTIFACT = "last_artifact"      # {dir, id, epoch}: the trial's last.pt in --artifacts
+RETRY_DUE = "retry_due"              # True on a failed trial whose worker queues its retry
 
 # --- trial attributes (system attrs) ---
 RETRIED_TRIAL = "failed_trial"       # Optuna's: the first attempt of a retried trial
@@ -119,6 +120,10 @@ def job(trial: Any) -> str | None:
 
 def last_artifact(trial: Any) -> dict[str, Any] | None:
     return trial.user_attrs.get(LAST_ARTIFACT)
+
+
+def retry_due(trial: Any) -> bool:
+    return bool(trial.user_attrs.get(RETRY_DUE))
 
 
 def retry_history(trial: Any) -> list[int]:

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,7 +54,10 @@ def open_storage(url: str, *, create: bool):
         if url.startswith("redis://") or url.startswith("rediss://"):
             from optuna.storages.journal import JournalRedisBackend, JournalStorage
 
-            return JournalStorage(JournalRedisBackend(url))
+            with warnings.catch_warnings():
+                # Optuna labels its Redis backend experimental; that is noise to a user.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return JournalStorage(JournalRedisBackend(url))
         if "://" in url:
             if not create:
                 _require_sqlite_file(url)

@@ -2,13 +2,10 @@
 tests that look at pages the way a person would: what rendered, and what went wrong."""
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import pytest
-
-from torchsweep.sweeps.readout.report.png import find_chromium
+from needs import needs_chromium
 
 
 @dataclass
@@ -17,23 +14,12 @@ class PageLog:
     requests: list[str] = field(default_factory=list)   # every URL the page asked for
 
 
-def chromium_or_skip() -> str:
-    """The browser's path; without one a developer's run skips, CI's fails."""
-    path = find_chromium()
-    if path is None:
-        message = "Chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 @contextmanager
 def open_page(url: str, *, width: int = 1200, height: int = 900):
     """Yields (page, log) for `url`, loaded; closes the browser afterwards."""
     from playwright.sync_api import sync_playwright
 
-    executable = chromium_or_skip()
+    executable = needs_chromium()
     log = PageLog()
     with sync_playwright() as playwright:
         # No sandbox: root in a container has none to offer.

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 from typer.testing import CliRunner
 
@@ -12,8 +13,29 @@ from torchsweep.cli.app import app
 
 
 def sweep(*args: str, env: dict | None = None):
-    """Invoke the CLI in-process; returns Typer's Result (exit_code, stdout, stderr)."""
-    return CliRunner().invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+    """Invoke the CLI in-process; returns Typer's Result (exit_code, stdout, stderr).
+
+    Warnings raised meanwhile are added to stderr as a real `sweep` process prints them (under
+    Python's default filters): pytest would otherwise catch them out of sight, and a test that
+    counts the lines on stderr must count them too."""
+    with warnings.catch_warnings(record=True) as raised:
+        _python_default_filters()
+        result = CliRunner().invoke(app, [str(a) for a in args], env=env,
+                                    catch_exceptions=False)
+    printed = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+                      for w in raised).encode()
+    result.stderr_bytes += printed
+    result.output_bytes += printed
+    return result
+
+
+def _python_default_filters() -> None:
+    """The warning filters of a plain `python` process (see the `warnings` docs)."""
+    warnings.resetwarnings()
+    warnings.simplefilter("default")
+    for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                     ResourceWarning):
+        warnings.simplefilter("ignore", category)
 
 
 def sweep_json(*args: str) -> dict:
@@ -27,3 +49,32 @@ def sweep_process(*args: str, cwd=None, env: dict | None = None, timeout: float 
     command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", *map(str, args)]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def one_line_error(result, code: int, *parts: str) -> str:
+    """The error line, after checking it is the only thing on stderr (warnings included) and
+    holds every part. `result` is sweep()'s or sweep_process()'s."""
+    exit_code = getattr(result, "exit_code", getattr(result, "returncode", None))
+    everything = result.stdout + result.stderr
+    assert exit_code == code, everything
+    assert "Traceback" not in everything
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for part in parts:
+        assert part in lines[0], f"{part!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def stopped_run(out, *, epochs: int, after: int) -> list[dict]:
+    """A run of `epochs` epochs that stopped after `after` of them, as a crash leaves it (the
+    setup goes through the trainer; what is tested goes through the CLI). Its metrics lines."""
+    from torchsweep.trainer import TrainConfig
+    from torchsweep.trainer.loop import fit
+
+    config = TrainConfig(epochs=epochs, model="mlp", width=8, batch_size=256)
+    fit(config, out_dir=out, callbacks=[lambda metrics: metrics["epoch"] >= after])
+    return metrics_lines(out)
+
+
+def metrics_lines(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -25,3 +25,72 @@ def out_of_memory_above_128(input_shape, num_classes, config) -> nn.Module:
 
 def broken(input_shape, num_classes, config) -> nn.Module:
     return _Raises(ValueError("boom: a bug in the model"))
+
+
+DIES_MARKER = "SWEEP_TEST_DIES_MARKER"
+
+
+def dies_once(input_shape, num_classes, config) -> nn.Module:
+    """The first worker process to build it is killed outright (SIGKILL, as the OOM killer
+    does); the file named by $SWEEP_TEST_DIES_MARKER records that one did. Then the mlp."""
+    import os
+    import signal
+
+    try:
+        os.close(os.open(os.environ[DIES_MARKER], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        from torchsweep.trainer.models import build_model
+
+        return build_model(config.replace(model="mlp"), input_shape, num_classes)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+MEMORY_LOG = "SWEEP_TEST_MEMORY_LOG"
+_BLOCK = 256 * 2 ** 20     # bytes
+
+
+def holds_width_mib(input_shape, num_classes, config) -> nn.Module:
+    """A model that holds `width` MiB of CPU memory for its whole trial (in 256 MiB blocks, as
+    a large model would), around a width-8 mlp that does the training. Notes the process's
+    address-space size as its trial starts, one JSON line per trial in $SWEEP_TEST_MEMORY_LOG."""
+    import json
+    import os
+
+    from torchsweep.trainer.models import build_model
+
+    with open(os.environ[MEMORY_LOG], "a") as log:
+        log.write(json.dumps({"width": config.width, "address_space": _address_space()}) + "\n")
+    held = []   # a local, as a model's layers are: a failure keeps them in its traceback
+    for _ in range(config.width * 2 ** 20 // _BLOCK):
+        held.append(torch.empty(_BLOCK, dtype=torch.uint8))
+    model = build_model(config.replace(model="mlp", width=8), input_shape, num_classes)
+    for index, block in enumerate(held):
+        model.register_buffer(f"held{index}", block, persistent=False)   # never checkpointed
+    return model
+
+
+def _address_space() -> int:
+    """This process's virtual memory size (VmSize), in bytes: what RLIMIT_AS bounds."""
+    with open("/proc/self/status") as status:
+        kib = next(line for line in status if line.startswith("VmSize:")).split()[1]
+    return int(kib) * 1024
+
+
+class _Slowed(nn.Module):
+    def __init__(self, inner: nn.Module, seconds: float):
+        super().__init__()
+        self.inner, self.seconds = inner, seconds
+
+    def forward(self, inputs):
+        import time
+
+        time.sleep(self.seconds)
+        return self.inner(inputs)
+
+
+def slow_mlp(input_shape, num_classes, config) -> nn.Module:
+    """The mlp, each forward pass 10 ms longer: trials that take seconds whatever the CPU, and
+    leave it to the other processes, for tests that kill trials midway."""
+    from torchsweep.trainer.models import build_model
+
+    return _Slowed(build_model(config.replace(model="mlp"), input_shape, num_classes), 0.01)

@@ -158,13 +158,22 @@ def test_export_of_a_cuda_trial_loads_on_cpu(tmp_path):
     assert torch.allclose(on_cpu, on_gpu, rtol=1e-3, atol=1e-3)
 
 
+WORKERS_MET_S = 120   # seconds a worker's first trial waits for the other worker to start one
+
+
 def record_gpu(input_shape, num_classes, config):
     """A model factory (`--set model=test_cuda:record_gpu`): notes the GPUs its worker process
-    sees in the folder named by $SWEEP_TEST_GPU_LOG, then builds the mlp."""
+    sees in the folder named by $SWEEP_TEST_GPU_LOG, then builds the mlp. A trial waits until
+    two worker processes have noted theirs, so a sweep that runs with one worker fails."""
     note = {"pid": os.getpid(), "visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "count": torch.cuda.device_count(), "device": config.device}
     folder = Path(os.environ[GPU_LOG])
     (folder / f"{os.getpid()}-{time.time_ns()}.json").write_text(json.dumps(note))
+    deadline = time.monotonic() + WORKERS_MET_S
+    while len({path.name.split("-")[0] for path in folder.glob("*.json")}) < 2:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no second worker started a trial within {WORKERS_MET_S} s")
+        time.sleep(0.1)
     return build_model(config.replace(model="mlp"), input_shape, num_classes)
 
 
@@ -186,7 +195,7 @@ def test_two_workers_share_gpu_0(tmp_path, monkeypatch):
     assert {n["count"] for n in notes} == {1}
     assert {n["device"] for n in notes} == {"cuda"}         # ...and trains on it
     workers = {n["pid"] for n in notes}
-    assert os.getpid() not in workers and 1 <= len(workers) <= 2
+    assert os.getpid() not in workers and len(workers) == 2   # both workers ran trials
     for number in range(6):
         saved = json.loads((tmp_path / "shared" / "trials" / f"{number:05d}" / CONFIG).read_text())
         assert saved["device"] == "cuda"

@@ -9,11 +9,19 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import sweep
+from cli_helpers import (
+    metrics_lines,
+    one_line_error,
+    stopped_run,
+    sweep,
+    sweep_json,
+    sweep_process,
+)
 from optuna.trial import TrialState
 from worker_helpers import in_state, trials
 
@@ -25,18 +33,6 @@ from torchsweep.trainer.files import BEST, EXPORT_WEIGHTS, LAST
 BROKEN_STUDIES = Path(__file__).parent / "broken_studies"
 QUIET = ("--wandb", "disabled")
 SMALL = ("--set", "batch_size=256", "--set", "width=8")  # a small model, few batches: fast
-
-
-def one_line_error(result, code: int, *parts: str) -> str:
-    """The error line, after checking it is the only thing on stderr and holds every part."""
-    everything = result.stdout + result.stderr
-    assert result.exit_code == code, everything
-    assert "Traceback" not in everything
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for part in parts:
-        assert part in lines[0], f"{part!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 # --- 1. study files, --param and --set: exit 2, and nothing written ------------------------
@@ -74,6 +70,10 @@ def test_a_broken_study_file_gets_one_line_and_writes_nothing(tmp_path, path):
     (["-p", "lr=0.01..0.1", "--set", "epochs"], 'error: --set "epochs": expected NAME=VALUE'),
     (["-p", "lr=0.01..0.1", "--device", "tpu"],
      "error: device: expected auto, cpu, cuda or cuda:N, got 'tpu'"),
+    # Brackets in what a user typed are text, not markup for the terminal.
+    (["-p", "optimizer=[/x]"], "error: --param optimizer.value: expected one of sgd, adam, "
+                               "adamw, rmsprop, rprop, got '[/x]'"),
+    (["-p", "optimizer=[bold]"], "got '[bold]'"),
 ])
 def test_a_broken_command_line_study_gets_one_line_and_writes_nothing(tmp_path, args, message):
     result = sweep("run", "cli_study", *args, "--root", tmp_path / "root", *QUIET)
@@ -108,8 +108,7 @@ def test_a_space_with_some_runnable_combinations_is_not_refused(tmp_path, parame
 ])
 def test_an_invalid_option_is_a_usage_error(tmp_path, command, option, value):
     result = sweep(command, "batchsize_study", option, value, "--root", tmp_path / "root")
-    assert result.exit_code == 2, result.stdout + result.stderr
-    assert f"Invalid value for '{option}" in result.stderr
+    one_line_error(result, 2, f"error: Invalid value for '{option}", "see `")
     assert not (tmp_path / "root").exists()
 
 
@@ -125,6 +124,18 @@ def test_an_invalid_option_is_a_usage_error(tmp_path, command, option, value):
 def test_what_is_not_there_is_named(tmp_path, args, code, message):
     one_line_error(sweep(*args, "--root", tmp_path / "root"), code, message)
     assert not (tmp_path / "root").exists() and not Path("missing.db").exists()
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("mnist", "error: mnist: dataset files missing or corrupt in "),
+    ("imagefolder:{data}/no_images", "error: imagefolder: "),
+])
+def test_a_dataset_that_cannot_load_is_one_line_and_exit_code_6(tmp_path, dataset, message):
+    data = tmp_path / "data"
+    result = sweep("train", "--set", f"dataset={dataset.format(data=data)}", "--set",
+                   f"data_dir={data}", "--out", tmp_path / "run")
+    one_line_error(result, 6, message)
+    assert not (tmp_path / "run").exists()
 
 
 PASSWORD = "hunter2"
@@ -270,7 +281,6 @@ def test_export_with_no_valid_checkpoint_says_so(study_copy, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("writer", ["torch", "pickle"])
 def test_export_refuses_a_checkpoint_carrying_code(study_copy, tmp_path, writer):
     marker = tmp_path / "payload-ran"
@@ -313,17 +323,25 @@ def run_copy(trained, tmp_path) -> Path:
     return Path(shutil.copytree(trained, tmp_path / "run"))
 
 
-def test_resume_from_a_truncated_last_checkpoint_falls_back_to_best(run_copy):
-    truncate(run_copy / LAST)
-    best_epoch = load_checkpoint(run_copy / BEST)["epoch"]
-    result = sweep("train", "--set", "epochs=2", *SMALL, "--resume", run_copy / LAST, "--out",
-                   run_copy, "--json")
+def test_resume_from_a_truncated_last_checkpoint_falls_back_to_best_and_trains_on(tmp_path):
+    run = tmp_path / "run"
+    before = stopped_run(run, epochs=3, after=2)         # last.pt at epoch 2, best.pt <= 2
+    best_epoch = load_checkpoint(run / BEST)["epoch"]
+    truncate(run / LAST)
+    result = sweep("train", "--set", "epochs=3", *SMALL, "--set", "model=mlp", "--resume",
+                   run / LAST, "--out", run, "--json")
     assert result.exit_code == 0, result.stderr
     [note] = result.stderr.strip().splitlines()
-    assert note.startswith(f"note: cannot load checkpoint {run_copy / LAST}: the file is "
+    assert note.startswith(f"note: cannot load checkpoint {run / LAST}: the file is "
                            f"truncated or not a checkpoint (")
-    assert note.endswith(f"; resuming from {run_copy / BEST} (epoch {best_epoch}) instead")
-    assert json.loads(result.stdout)["epochs_run"] == 2
+    assert note.endswith(f"; resuming from {run / BEST} (epoch {best_epoch}) instead")
+    assert json.loads(result.stdout)["epochs_run"] == 3
+    # Resumed: the epochs up to best.pt's are the stopped run's own lines (their timing too),
+    # and the rest were trained now, up to a last.pt of epoch 3.
+    after = metrics_lines(run)
+    assert [m["epoch"] for m in after] == [1, 2, 3]
+    assert after[:best_epoch] == before[:best_epoch] and after[2] not in before
+    assert load_checkpoint(run / LAST)["epoch"] == 3
 
 
 def test_resume_with_no_valid_checkpoint_says_so_and_starts_nothing(run_copy):
@@ -338,7 +356,6 @@ def test_resume_with_no_valid_checkpoint_says_so_and_starts_nothing(run_copy):
     assert {path.name: path.read_bytes() for path in run_copy.iterdir()} == before
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("writer", ["torch", "pickle"])
 def test_resume_refuses_a_checkpoint_carrying_code(tmp_path, monkeypatch, writer):
     marker, hostile = tmp_path / "payload-ran", tmp_path / "run" / LAST
@@ -359,6 +376,17 @@ def test_resume_refuses_a_checkpoint_carrying_code(tmp_path, monkeypatch, writer
         assert loads == []  # refused from the names it refers to, before any unpickling
 
 
+def test_a_raw_pickle_is_refused_in_one_line_by_a_real_sweep_process(tmp_path):
+    """What a user sees: torch warns about a pickle it did not write before refusing it; that
+    warning must not precede the one line."""
+    marker, hostile = tmp_path / "payload-ran", tmp_path / "run" / LAST
+    hostile.parent.mkdir()
+    plant_payload(hostile, marker, "pickle")
+    result = sweep_process("train", "--resume", hostile, "--out", tmp_path / "run")
+    one_line_error(result, 5, f"error: cannot load checkpoint {hostile}: ", "refused as unsafe")
+    assert not marker.exists()
+
+
 def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     real_save = torch.save
 
@@ -376,19 +404,27 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert not list(out.glob(".*.tmp"))
 
 
+@contextmanager
+def tmpfs(folder: Path, options: str):
+    """A tmpfs mounted on `folder` for the duration (root only: elsewhere the test skips, and
+    the monkeypatched tests cover the same paths)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", folder],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", folder], check=True)
+
+
 @pytest.fixture
 def small_disk(tmp_path, trained):
     """A tmpfs that holds one epoch's last.pt and best.pt but not a third checkpoint."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
     size_kib = int((trained / LAST).stat().st_size * 2.5) // 1024
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", disk],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the monkeypatched "
-                    f"test covers the same path")
-    yield disk
-    subprocess.run(["umount", disk], check=True)
+    with tmpfs(tmp_path / "disk", f"size={size_kib}k") as disk:
+        yield disk
 
 
 def test_a_really_full_disk_keeps_the_previous_checkpoint(small_disk):
@@ -417,6 +453,32 @@ def test_a_full_disk_stops_the_sweep_and_keeps_its_trials_to_resume(small_disk, 
     retried = {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING) if attrs.is_retry(t)}
     assert retried == {t.number for t in stopped}
     assert not list(root.rglob("*.tmp"))
+
+
+def test_training_into_a_read_only_folder_is_one_line_and_exit_code_7(tmp_path):
+    with tmpfs(tmp_path / "read-only", "ro,size=64k") as folder:
+        result = sweep("train", "--set", "epochs=1", *SMALL, "--out", folder / "run")
+        one_line_error(result, 7, f"error: cannot write {folder / 'run'}: Read-only file system")
+        assert list(folder.iterdir()) == []
+
+
+def test_a_read_only_trials_folder_stops_the_sweep_and_keeps_its_trial_to_resume(tmp_path):
+    """The study's folder is writable, its trials/ folder is not: the first trial cannot write
+    and every next one would fail alike, so the sweep stops at once (exit 7) and the trial is
+    queued to resume once the folder is writable again."""
+    root = tmp_path / "runs"
+    with tmpfs(root / "ro_study" / "trials", "ro,size=64k"):
+        result = sweep("run", "ro_study", "--param", "lr=log:0.01..0.1", "--set", "epochs=1",
+                       *SMALL, "--trials", "3", "--root", root, *QUIET)
+        one_line_error(result, 7, "Read-only file system")
+    found = trials("ro_study", root)
+    assert [(t.number, t.state, attrs.reason(t)) for t in in_state(found, TrialState.FAIL)] == \
+        [(0, TrialState.FAIL, "cannot_write")]
+    assert not in_state(found, TrialState.RUNNING, TrialState.COMPLETE)
+    retry = [t for t in in_state(found, TrialState.WAITING) if attrs.is_retry(t)]
+    assert [attrs.retry_of(t) for t in retry] == [0]
+    report = sweep_json("run", "ro_study", "--root", root, *QUIET)   # writable again: resumes
+    assert report["ran"] == 3 and {t["state"] for t in report["trials"]} >= {"completed"}
 
 
 # --- 4. torch older than 2.6 is refused at start ------------------------------------------

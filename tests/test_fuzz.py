@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import sweep
+from cli_helpers import one_line_error, sweep
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -128,7 +128,7 @@ def test_hostile_study_files_get_one_line(tmp_path, content, message):
 
 def test_a_file_that_is_not_text_gets_one_line(tmp_path):
     result = space_of(tmp_path / "binary.yaml", b"\xff\xfe\x00garbage")
-    assert result.exit_code == 2 and "cannot read the study file" in result.stderr
+    one_line_error(result, 2, "cannot read the study file")
 
 
 # --- --param and --set ---------------------------------------------------------------------

@@ -4,7 +4,8 @@ import math
 
 import pytest
 from browser_helpers import open_page
-from cli_helpers import sweep
+from cli_helpers import one_line_error, sweep, sweep_json
+from needs import needs_chromium
 
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots
 from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
@@ -122,13 +123,13 @@ PLOTS_ON_PAGE = """() => Array.from(document.querySelectorAll('.js-plotly-plot')
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):
-    """Two tiny studies, one per question; each report written, the first with --png."""
+    """Two tiny studies, one per question, each with its report written."""
     root = tmp_path_factory.mktemp("report")
     for name, space in (("batch", "batch_size=16,64,256"), ("smooth", "label_smoothing=0,0.1,0.3")):
         result = sweep("run", name, "--param", space, "--param", "lr=0.1", "--trials", "3",
                        *FAST, "--root", root, "--json")
         assert result.exit_code == 0, result.stderr
-    made = sweep("report", "batch", "--root", root, "--target", "0.5", "--png", root / "pngs")
+    made = sweep("report", "batch", "--root", root, "--target", "0.5")
     assert made.exit_code == 0, made.stderr
     assert sweep("report", "smooth", "--root", root, "-o", root / "smooth.html").exit_code == 0
     return root
@@ -159,15 +160,60 @@ def test_the_batch_size_page_states_its_target_and_method(studies):
     assert "<script src=" not in page and "<link" not in page  # plotly.js is inline
 
 
-def test_png_writes_each_figure_as_an_image(studies):
-    images = sorted(p.name for p in (studies / "pngs").iterdir())
+def test_png_writes_each_figure_as_an_image(studies, tmp_path):
+    needs_chromium()
+    made = sweep("report", "batch", "--root", studies, "--target", "0.5", "-o",
+                 tmp_path / "batch.html", "--png", tmp_path / "pngs")
+    assert made.exit_code == 0, made.stderr
+    images = sorted(p.name for p in (tmp_path / "pngs").iterdir())
     assert images == sorted(f"{slug}.png" for slug in BATCH_PLOTS | EVERY_STUDY)
-    for image in (studies / "pngs").iterdir():
+    for image in (tmp_path / "pngs").iterdir():
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
+
+
+def test_png_without_chromium_is_exit_code_10_and_the_page_is_written(studies, tmp_path):
+    no_browser = tmp_path / "bin"        # a PATH on which no Chromium can be found
+    no_browser.mkdir()
+    page = tmp_path / "batch.html"
+    result = sweep("report", "batch", "--root", studies, "-o", page, "--png", tmp_path / "pngs",
+                   env={"PATH": str(no_browser)})
+    one_line_error(result, 10, "error: --png needs Chromium to draw the images")
+    assert page.stat().st_size > 100_000                     # the HTML report was written
+    assert not (tmp_path / "pngs").exists()
 
 
 def test_without_a_target_the_report_aims_near_the_best(studies):
     assert "5% short of the best val_acc" in (studies / "smooth.html").read_text()
+
+
+TARGETED = """\
+method: random
+trials: 8
+pruner: none
+metric: {name: val_acc, goal: maximize, target: 0.3}
+parameters:
+  lr: {distribution: log_uniform_values, min: 0.001, max: 10}
+  model: {value: mlp}
+  width: {value: 8}
+  batch_size: {value: 512}
+  epochs: {value: 1}
+"""
+
+
+def test_metric_target_stops_the_study_and_is_the_reports_default_target(tmp_path):
+    study = tmp_path / "targeted.yaml"
+    study.write_text(TARGETED)
+    report = sweep_json("run", study, "--root", tmp_path, "--wandb", "disabled")
+    ran = sorted((t for t in report["trials"] if t["state"] != "waiting"),
+                 key=lambda t: t["number"])
+    # It stopped at the first trial that reached 0.3; the rest of the queue waits, unrun.
+    assert report["ran"] == len(ran) < 8
+    assert ran[-1]["value"] >= 0.3 and all(t["value"] < 0.3 for t in ran[:-1])
+    assert [t["state"] for t in report["trials"]].count("waiting") == 8 - len(ran)
+    written = sweep("report", "targeted", "--root", tmp_path)
+    assert written.exit_code == 0, written.stderr
+    page = (tmp_path / "targeted" / "report.html").read_text()
+    assert "val_acc ≥ 0.3 (the study&#x27;s metric.target)" in page
 
 
 def test_best_points_to_the_report(studies):
@@ -188,6 +234,4 @@ def test_calibration_reaches_the_trial_metrics_file(studies):
     (("report", "batch", "--target", "inf"), 2, "not a finite number"),
 ])
 def test_bad_input_is_one_line_and_an_exit_code(studies, args, code, message):
-    result = sweep(*args, "--root", studies)
-    assert result.exit_code == code
-    assert message in result.stderr + result.stdout
+    one_line_error(sweep(*args, "--root", studies), code, message)

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from cli_helpers import sweep, sweep_process
+from needs import POSTGRES, needs_server
 
 from torchsweep.sweeps.storage import mask_password
 
@@ -36,11 +37,7 @@ def postgres(password: str, port: int = 5432) -> str:
 @pytest.fixture(scope="module")
 def database() -> str:
     """The PostgreSQL the environment provides (trust authentication: any password does)."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        psycopg2.connect(postgres(PASSWORD).replace("+psycopg2", ""), connect_timeout=3).close()
-    except psycopg2.OperationalError as error:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 ({str(error).strip()})")
+    needs_server(POSTGRES)
     return postgres(PASSWORD)
 
 

@@ -13,13 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import pytest
-from cli_helpers import sweep, sweep_json
+from cli_helpers import one_line_error, sweep, sweep_json
+from worker_helpers import SLOW_SPACE, epochs_saved, finish, start, wait_for
 
-from torchsweep.sweeps.tracking.background import TrackingWarning
 from torchsweep.sweeps.tracking.local_runs import list_runs, runs_folder
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
 
@@ -168,6 +167,33 @@ def test_study_run_has_trials_table_history_and_best_checkpoint(tracked):
     assert {"best", f"trial-{number}"} <= set(models[0]["aliases"])
 
 
+def _model_aliases(run_dir: Path) -> list[set[str]]:
+    """The aliases of each model artifact the run logged (W&B's own `latest` left out)."""
+    return [set(r["artifact"]["aliases"]) - {"latest"} for r in leet_records(run_dir)
+            if r["type"] == "artifact" and r["artifact"]["type"] == "model"]
+
+
+def test_log_checkpoints_best_by_default_all_or_none(tmp_path):
+    """Two kept checkpoints, so that `all` differs from `best`. A worker joining the finished
+    study runs nothing and writes a study run of its own, with its own --log-checkpoints."""
+    report = sweep_json("run", "ckpts", "--param", "lr=0.05,0.1", "--sampler", "grid", *FAST,
+                        "--set", "epochs=1", "--keep-top-k", "2", "--wandb", "offline",
+                        "--root", tmp_path)
+    assert len(report["kept_checkpoints"]) == 2
+    best = report["best"]["number"]
+    for policy in ("all", "none"):
+        joined = sweep_json("worker", "ckpts", "--log-checkpoints", policy, "--wandb", "offline",
+                            "--root", tmp_path)
+        assert joined["ran"] == 0
+    study_runs = sorted((run.folder for run in list_runs(tmp_path, "ckpts")
+                         if run.name == "ckpts-summary"),       # started within one second:
+                        key=lambda folder: leet_summary(folder)["start_time"])   # W&B's clock
+    default, every, none = map(_model_aliases, study_runs)
+    assert default == [{"best", f"trial-{best}"}]
+    assert sorted(every, key=len) == [{f"trial-{1 - best}"}, {"best", f"trial-{best}"}]
+    assert none == []
+
+
 def test_metrics_and_tensorboard_files_beside_the_checkpoints(tracked):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -199,9 +225,7 @@ def test_sync_without_credentials_is_one_line_and_exit_code_9(tracked, tmp_path)
     result = sweep("sync", "tracked", "--root", root,
                    env={"WANDB_API_KEY": None, "NETRC": str(tmp_path / "netrc"),
                         "WANDB_CONFIG_DIR": str(tmp_path)})
-    assert result.exit_code == 9
-    assert result.stderr.startswith("error: 5 of 5 runs of 'tracked' not synced (No API key")
-    assert len(result.stderr.strip().splitlines()) == 1
+    one_line_error(result, 9, "error: 5 of 5 runs of 'tracked' not synced (No API key")
 
 
 def test_sync_without_network_gives_up_at_its_timeout(tracked):
@@ -209,9 +233,7 @@ def test_sync_without_network_gives_up_at_its_timeout(tracked):
     started = time.monotonic()
     result = sweep("sync", "tracked", "--root", root, "--timeout", "3",
                    env={"WANDB_API_KEY": "a" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"})
-    assert result.exit_code == 9
-    assert "did not finish within 3 s" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    one_line_error(result, 9, "did not finish within 3 s")
     assert time.monotonic() - started < 20
     assert {run.sync for run in list_runs(root, "tracked")} == {"unsynced"}
 
@@ -258,18 +280,16 @@ def test_wandb_init_failure_still_completes_the_trials(tmp_path, monkeypatch):
         raise RuntimeError("injected: W&B is down")
 
     monkeypatch.setattr(wandb, "init", failing_init)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        report = sweep_json("run", "unlogged", "--param", "lr=0.01..0.1", *FAST,
-                            "--set", "epochs=1", "--trials", "2", "--wandb", "offline",
-                            "--root", tmp_path)
+    result = sweep("run", "unlogged", "--param", "lr=0.01..0.1", *FAST, "--set", "epochs=1",
+                   "--trials", "2", "--wandb", "offline", "--root", tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
     assert [t["state"] for t in report["trials"]] == ["completed", "completed"]
     # One warning: once W&B failed, neither the second trial nor the study run waits on it again.
-    messages = [str(w.message) for w in caught if issubclass(w.category, TrackingWarning)]
     assert calls == ["unlogged-t0"]
-    assert len(messages) == 1
-    assert messages[0].startswith("W&B could not start unlogged-t0 offline (injected: W&B is "
-                                  "down); going on without W&B")
+    assert result.stderr.count("TrackingWarning") == 1
+    assert "TrackingWarning: W&B could not start unlogged-t0 offline (injected: W&B is down); " \
+           "going on without W&B" in result.stderr
     assert list_runs(tmp_path, "unlogged") == []
 
 
@@ -317,6 +337,30 @@ def test_a_killed_sweep_leaves_an_offline_run_that_still_syncs(tmp_path):
     assert "Would sync 1 run(s)" in subprocess.run(
         [sys.executable, "-m", "wandb", "sync", "--dry-run", run.folder],
         capture_output=True, text=True, timeout=60).stderr
+
+
+@pytest.mark.parametrize("signum, state, exit_code", [
+    (signal.SIGTERM, "preempted", 1), (signal.SIGINT, "interrupted", 0)])
+def test_a_signal_ends_the_trials_wandb_run_as_preempted_or_finished(tmp_path, signum, state,
+                                                                     exit_code):
+    """SIGTERM (preemption): the run is marked preempting, which W&B shows as preempted.
+    Ctrl+C: a person stopped it, the run ends as finished. Either way it ends, tagged, and the
+    study run sums the sweep up."""
+    process = start("run", "signalled", *SLOW_SPACE, "--set", "epochs=30", "--trials", "1",
+                    "--heartbeat", "1", "--wandb", "offline", "--root", tmp_path)
+    last = tmp_path / "signalled" / "trials" / "00000" / "last.pt"
+    wait_for(lambda: epochs_saved(last) >= 1, timeout=90, what="a first epoch", process=process)
+    os.kill(process.pid, signum)
+    code, _, err = finish(process)
+    assert code == 128 + signum, err
+    runs = {run.name: run.folder for run in list_runs(tmp_path, "signalled")}
+    trial_run = leet_summary(runs["signalled-t0"])
+    assert (trial_run["state"], trial_run["exit_code"]) == (
+        "finished" if exit_code == 0 else "failed", exit_code)
+    assert state in trial_run["tags"] and trial_run["summary"]["state"] == state
+    marked = [r for r in leet_records(runs["signalled-t0"]) if r["type"] == "preempting"]
+    assert len(marked) == (signum == signal.SIGTERM)
+    assert leet_summary(runs["signalled-summary"])["state"] == "finished"
 
 
 def test_a_retried_trial_gets_a_new_run_never_the_old_id(tmp_path):

@@ -4,19 +4,21 @@ import json
 
 import pytest
 import torch
-from cli_helpers import sweep, sweep_json
+from cli_helpers import one_line_error, sweep, sweep_json
+from failing_models import DIES_MARKER
+from needs import MARIADB, REDIS
 from optuna.trial import TrialState
 from worker_helpers import (
     QUIET,
     TINY_SPACE,
     finish,
     in_state,
-    postgres_study,
     server_study,
     start,
     trials,
 )
 
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.workers import WorkerSlot, parse_gpus, plan_slots
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -65,16 +67,14 @@ def test_gpu_lists():
 ])
 def test_bad_worker_options_are_usage_errors(tmp_path, args, message):
     result = sweep("run", "x", *TINY_SPACE, *args, "--root", tmp_path)
-    assert result.exit_code == 2, result.output
-    assert message in " ".join(result.stderr.replace("│", " ").split())  # unwrap Rich's box
+    one_line_error(result, 2, message)
     assert not (tmp_path / "optuna.journal").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has GPUs")
 def test_gpus_this_machine_lacks_are_refused_before_anything_is_written(tmp_path):
     result = sweep("run", "x", *TINY_SPACE, "--gpus", "0,1", "--root", tmp_path)
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error: --gpus 0,1: this machine has 0 CUDA devices")
+    one_line_error(result, 2, "error: --gpus 0,1: this machine has 0 CUDA devices")
     assert not (tmp_path / "optuna.journal").exists()
 
 
@@ -94,6 +94,21 @@ def test_four_local_workers_run_exactly_the_trials_asked_for(tmp_path, capfd):
     assert len({t["params"]["lr"] for t in report["trials"]}) == 20
 
 
+def test_a_local_worker_that_dies_makes_the_run_exit_1_once_the_other_has_retried_it(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv(DIES_MARKER, str(tmp_path / "died"))      # the workers inherit it
+    result = sweep("run", "dying", *TINY_SPACE, "--set", "model=failing_models:dies_once",
+                   "--trials", "4", "--workers", "2", "--heartbeat", "0.3", *QUIET,
+                   "--root", tmp_path)
+    one_line_error(result, 1, "was killed by SIGKILL; its trial is retried by the other workers")
+    found = trials("dying", tmp_path)
+    [lost] = [t for t in found if attrs.reason(t) == "lost"]
+    # The worker left standing judged the dead one's trial lost and ran its retry.
+    [retry] = [t for t in found if attrs.retry_of(t) == lost.number]
+    assert retry.state == TrialState.COMPLETE
+    assert_exactly([t for t in found if t is not lost], 4)
+
+
 def test_run_cap_holds_across_runs_and_queues(tmp_path):
     study = tmp_path / "capped.yaml"
     study.write_text("method: random\nrun_cap: 5\nmetric: {name: val_acc, goal: maximize}\n"
@@ -108,7 +123,7 @@ def test_run_cap_holds_across_runs_and_queues(tmp_path):
 
 def test_workers_on_other_machines_join_over_postgresql(tmp_path):
     """`sweep create` on one machine, four `sweep worker`s on others (separate roots)."""
-    with postgres_study() as (url, name):
+    with server_study() as (url, name):
         made = sweep_json("create", name, *TINY_SPACE, "--trials", "20", "--storage", url,
                           "--root", tmp_path / "creator")
         assert made["queued"] == 20 and "postgresql" in made["storage"]
@@ -124,20 +139,19 @@ def test_workers_on_other_machines_join_over_postgresql(tmp_path):
         assert late["ran"] == 0 and len(late["trials"]) == 20
 
 
-@pytest.mark.parametrize("url, label", [("mysql://root@127.0.0.1:3306/test", "MariaDB"),
-                                        ("redis://127.0.0.1:6379/0", "Redis")])
-def test_a_worker_joins_over_mysql_and_redis(tmp_path, url, label):
-    with server_study(url, label) as (url, name):
+@pytest.mark.parametrize("url", [MARIADB, REDIS], ids=["MariaDB", "Redis"])
+def test_a_worker_joins_over_mysql_and_redis(tmp_path, url):
+    with server_study(url) as (url, name):
         sweep_json("create", name, *TINY_SPACE, "--trials", "2", "--storage", url,
                    "--root", tmp_path)
-        joined = sweep_json("worker", name, "--storage", url, "--root", tmp_path, *QUIET)
-        assert joined["ran"] == 2
+        joined = sweep("worker", name, "--storage", url, "--root", tmp_path, *QUIET, "--json")
+        assert joined.exit_code == 0, joined.stderr
+        assert json.loads(joined.stdout)["ran"] == 2
+        assert joined.stderr == ""        # not even a library's warning
         assert_exactly(trials(name, tmp_path, url), 2)
 
 
 def test_a_worker_needs_a_study_that_exists(tmp_path):
     sweep_json("create", "present", *TINY_SPACE, "--trials", "1", "--root", tmp_path)
-    result = sweep("worker", "absent", "--root", tmp_path)
-    assert result.exit_code == 3
-    assert "no study named 'absent'" in result.stderr
+    one_line_error(sweep("worker", "absent", "--root", tmp_path), 3, "no study named 'absent'")
     assert in_state(trials("present", tmp_path), TrialState.WAITING)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from needs import POSTGRES, needs_server
 from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps.storage import open_storage, storage_url
@@ -36,12 +37,18 @@ def in_state(found: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial]
     return [t for t in found if t.state in states]
 
 
+TESTS = Path(__file__).resolve().parent
+
+
 def start(*args) -> subprocess.Popen:
     """`sweep ARGS` as a real process of its own (its own process group, so that a signal
-    sent to it is the only one it gets)."""
+    sent to it is the only one it gets). It finds the tests' modules (`--set
+    model=failing_models:...`) as the tests do."""
+    search_path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     return subprocess.Popen([*COMMAND, *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "WANDB_MODE": "disabled"})
+                            env={**os.environ, "WANDB_MODE": "disabled",
+                                 "PYTHONPATH": search_path})
 
 
 def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
@@ -54,7 +61,9 @@ def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, s
     return process.returncode, out, err
 
 
-def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None):
+def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None,
+             every: float = 0.05):
+    """condition()'s first true value, looked at every `every` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -63,7 +72,7 @@ def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen 
         if process is not None and process.poll() is not None:
             pytest.fail(f"the process ended (code {process.returncode}) before {what}: "
                         f"{process.stderr.read()}")
-        time.sleep(0.05)
+        time.sleep(every)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
@@ -77,29 +86,11 @@ def epochs_saved(last: Path) -> int:
         return 0
 
 
-def services_required() -> bool:
-    """CI runs beside the machine's database servers: there, a missing one fails the test."""
-    return bool(os.environ.get("CI"))
-
-
 @contextmanager
-def postgres_study():
-    """A uniquely named study on the machine's PostgreSQL, deleted afterwards."""
-    url = "postgresql://postgres@127.0.0.1:5432/test"
-    yield from _server_study(url, "PostgreSQL", required=services_required())
-
-
-@contextmanager
-def server_study(url: str, label: str):
-    yield from _server_study(url, label, required=False)
-
-
-def _server_study(url: str, label: str, *, required: bool):
-    try:
-        open_storage(url, create=True)
-    except Exception as error:
-        message = f"no {label} at {url} ({str(error).splitlines()[0]})"
-        pytest.fail(message) if required else pytest.skip(message)
+def server_study(url: str = POSTGRES):
+    """A uniquely named study on the machine's PostgreSQL (or MariaDB, Redis), deleted
+    afterwards; a missing server fails on CI and skips elsewhere."""
+    needs_server(url)
     name = f"test_{uuid.uuid4().hex[:10]}"
     try:
         yield url, name

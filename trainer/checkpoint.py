@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,7 +45,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot load checkpoint {path}: it refers to {', '.join(code)}, "
                               f"which is code, not data (refused as unsafe)")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # A pickle torch.save did not write makes torch warn about its protocol before it
+            # refuses or reads the file; what the user needs is the one line below, or nothing.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated or hostile files
         # The first sentence: torch follows it with paragraphs of advice.
         detail = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() \

@@ -70,3 +70,11 @@ def is_stale(trial: FrozenTrial, *, now: float, interval: float) -> bool:
     # datetime_start is naive local time (Optuna converts what it stored to this machine's zone).
     started = trial.datetime_start.timestamp() if trial.datetime_start else now
     return now - started > MISSED_BEATS * interval
+
+
+def is_overdue(failed: FrozenTrial, *, now: float, interval: float) -> bool:
+    """Whether a trial failed with its retry due has waited MISSED_BEATS intervals for it:
+    the worker that failed it would have queued the retry long since, had it lived."""
+    beats = failed.system_attrs.get(attrs.HEARTBEAT_INTERVAL, interval)
+    ended = failed.datetime_complete.timestamp() if failed.datetime_complete else now
+    return now - ended > MISSED_BEATS * beats

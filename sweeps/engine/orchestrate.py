@@ -207,8 +207,10 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     existing = trial_queue.counted(trials)
     if options.trials is not None:
         wanted = options.trials
-    elif trial_queue.planned_waiting(trials) or options.retry_failed or options.restart_failed:
-        wanted = 0   # finish what an interrupted run left, or what was requeued: add none
+    elif trial_queue.waiting(trials) or options.retry_failed or options.restart_failed:
+        # Finish what an interrupted run left (its unstarted trials, or only the retry of the
+        # trial it stopped), or what was requeued: add none.
+        wanted = 0
     else:
         wanted = spec.trials or (spec.space.grid_size() if grid else DEFAULT_TRIALS)
     if spec.run_cap is not None:

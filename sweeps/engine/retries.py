@@ -43,12 +43,23 @@ def enqueue_retry(study: optuna.Study, failed: FrozenTrial, *, resume: bool) -> 
 def requeue_failed(study: optuna.Study, *, resume: bool) -> list[int]:
     """--retry-failed (resume=True) and --restart-failed: queue every failed trial that has no
     retry yet, whatever --max-retries says (a person asked). Returns their numbers."""
-    trials = study.get_trials(deepcopy=False)
-    retried = {attrs.retry_of(t) for t in trials if attrs.is_retry(t)}
-    failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
+    failed = unretried(study.get_trials(deepcopy=False))
     for trial in failed:
         enqueue_retry(study, trial, resume=resume)
     return [t.number for t in failed]
+
+
+def unretried(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The failed trials that have no retry."""
+    retried = {attrs.retry_of(t) for t in trials if attrs.is_retry(t)}
+    return [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
+
+
+def missing(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Failed trials whose retry is due and not queued: failing a trial and queuing its retry
+    are two storage writes, and the worker that made the first may have been killed before
+    the second (or is about to make it)."""
+    return [t for t in unretried(trials) if attrs.retry_due(t)]
 
 
 def resume_point(root: Path, trial: optuna.Trial) -> Resume | None:

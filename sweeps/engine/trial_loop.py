@@ -19,9 +19,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine import _optuna, failures, signals, trial_queue
-from torchsweep.sweeps.engine.heartbeat import Heartbeat, is_stale
-from torchsweep.sweeps.engine.retries import enqueue_retry
+from torchsweep.sweeps.engine import _optuna, failures, retries, signals, trial_queue
+from torchsweep.sweeps.engine.heartbeat import Heartbeat, is_overdue, is_stale
 from torchsweep.trainer.errors import cannot_write
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
@@ -48,7 +47,10 @@ def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
             reconcile(study, settings)
             trial = trial_queue.claim(study)
             if trial is None:
-                if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                trials = study.get_trials(deepcopy=False)
+                # Wait while trials run elsewhere, or a retry is due but not queued yet.
+                if not any(t.state == TrialState.RUNNING for t in trials) and \
+                        not retries.missing(trials):
                     break
                 with signals.interruptible():
                     time.sleep(min(IDLE_POLL, settings.heartbeat))
@@ -89,24 +91,33 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
 
 
 def reconcile(study: optuna.Study, settings: LoopSettings) -> list[int]:
-    """Fail the trials whose worker died and queue their retries; returns their numbers."""
+    """Fail the trials whose worker died and queue their retries, and queue the retries that a
+    worker killed in between left due; returns the numbers of the trials retried."""
     now, lost = time.time(), []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    trials = study.get_trials(deepcopy=False)
+    for trial in (t for t in trials if t.state == TrialState.RUNNING):
+        due = attrs.attempt(trial) <= settings.max_retries
         if is_stale(trial, now=now, interval=settings.heartbeat) and \
-                _optuna.fail_if_running(study, trial, {attrs.REASON: "lost"}):
+                _optuna.fail_if_running(study, trial, {attrs.REASON: "lost", attrs.RETRY_DUE: due}):
             lost.append(trial.number)
-            if attrs.attempt(trial) <= settings.max_retries:
-                enqueue_retry(study, trial, resume=True)
+            if due:
+                retries.enqueue_retry(study, trial, resume=True)
+    for failed in retries.missing(trials):
+        if is_overdue(failed, now=now, interval=settings.heartbeat):
+            lost.append(failed.number)
+            retries.enqueue_retry(study, failed, resume=True)
     return lost
 
 
 def _give_back(study: optuna.Study, trial: optuna.Trial, reason: str, max_retries: int) -> None:
     if not _optuna.is_running(study, trial):
         return
+    due = attrs.attempt(_optuna.frozen(trial)) <= max_retries
     trial.set_user_attr(attrs.REASON, reason)
+    trial.set_user_attr(attrs.RETRY_DUE, due)
     failed = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-    if attrs.attempt(failed) <= max_retries:
-        enqueue_retry(study, failed, resume=True)
+    if due:
+        retries.enqueue_retry(study, failed, resume=True)
 
 
 def _past(deadline: float | None) -> bool:

@@ -26,9 +26,9 @@ def counted(trials: list[FrozenTrial]) -> int:
     return sum(not attrs.is_retry(t) for t in trials)
 
 
-def planned_waiting(trials: list[FrozenTrial]) -> int:
-    """Planned trials not started yet (retries not included)."""
-    return sum(t.state == TrialState.WAITING and not attrs.is_retry(t) for t in trials)
+def waiting(trials: list[FrozenTrial]) -> int:
+    """Queued trials not started yet: planned ones, and retries of stopped or lost ones."""
+    return sum(t.state == TrialState.WAITING for t in trials)
 
 
 def plan(study: optuna.Study, count: int) -> None:

@@ -136,7 +136,8 @@ def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
     failed = [f"worker {slot.index} {_ended(process.exitcode)}"
               for slot, process in zip(slots, processes) if process.exitcode != 0]
     if failed:
-        raise WorkerError(f"{'; '.join(failed)}; its trial is retried by the next run")
+        raise WorkerError(f"{'; '.join(failed)}; its trial is retried by the other workers or "
+                          "by the next run")
     return sum(count.value for count in counts)
 
 

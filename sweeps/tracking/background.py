@@ -9,8 +9,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-# States in which a trial ended as planned; any other (failed, interrupted, ...) is an error.
-ENDED_NORMALLY = ("completed", "pruned")
+# States in which a trial's run ends normally: as planned, or stopped on purpose by a person
+# (Ctrl+C; the trial resumes in a run of its own). Any other (failed, preempted) is an error.
+ENDED_NORMALLY = ("completed", "pruned", "interrupted")
 
 
 class TrackingWarning(UserWarning):
