@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import sweep
 from needs import needs
 from optuna.trial import TrialState
-from worker_helpers import SLOW_SPACE, epochs_saved, in_state, postgres_study, trials, wait_for
+from worker_helpers import SLOW_SPACE, epochs_saved, in_state, server_study, trials, wait_for
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.workers import WorkerSlot
@@ -40,7 +40,7 @@ def slurm(monkeypatch):
 
 @pytest.fixture
 def study(tmp_path):
-    with postgres_study() as (url, name):
+    with server_study() as (url, name):
         yield url, name, tmp_path
 
 
