@@ -24,7 +24,7 @@ def test_a_checkpoint_follows_its_trial_to_another_root(tmp_path):
     first, second = tmp_path / "machine-a", tmp_path / "machine-b"
     process = start("run", "art", *STEADY_SPACE, "--trials", "1",
                     "--root", first, "--storage", storage, "--artifacts", store, *QUIET)
-    # Epoch 2 saved: epoch 1's upload is done (a signal during an upload leaves the one before).
+    # Epoch 2 saved: epoch 1's upload is done (a signal waits for an upload to finish).
     wait_for(lambda: epochs_saved(first / "art" / "trials" / "00000" / "last.pt") >= 2,
              timeout=120, what="two epochs", process=process)
     os.kill(process.pid, signal.SIGTERM)   # preempted: the trial is queued to resume

@@ -365,3 +365,16 @@ def test_continuing_an_interrupted_run_finishes_its_queue_first(tmp_path):
     report = sweep_json("run", "queued", "--root", tmp_path, *QUIET)   # no --trials: continue
     assert report["ran"] == 3 and len(report["trials"]) == 3
     assert Path(tmp_path / "queued" / "study.yaml").is_file()
+
+
+def test_a_signal_during_a_shielded_step_is_raised_once_the_step_is_done():
+    """An artifact upload is shielded: SIGTERM during it waits, then stops the trial."""
+    steps = []
+    with signals.stopping_on_signals():
+        with pytest.raises(Stopped) as stopped, signals.interruptible():
+            with signals.shielded():
+                os.kill(os.getpid(), signal.SIGTERM)
+                steps.append("uploaded")
+                steps.append("attribute moved")
+            steps.append("next epoch")
+    assert steps == ["uploaded", "attribute moved"] and stopped.value.exit_code == 143

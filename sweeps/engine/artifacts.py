@@ -24,6 +24,7 @@ import optuna
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine._optuna import frozen
+from torchsweep.sweeps.engine.signals import shielded
 from torchsweep.sweeps.errors import StorageError
 from torchsweep.trainer.atomic import write_atomic
 from torchsweep.trainer.files import BEST, LAST
@@ -40,13 +41,15 @@ class Artifacts:
         def upload(metrics: dict[str, float]) -> bool:
             epoch = int(metrics["epoch"])
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{folder}-e{epoch}-{uuid.uuid4().hex[:8]}.pt")
-            with open(Path(root) / folder / LAST, "rb") as checkpoint:
+            # Shielded: a preemption between moving the attribute and removing the copy before
+            # would leave two copies of the trial in the store.
+            with shielded(), open(Path(root) / folder / LAST, "rb") as checkpoint:
                 self.store.write(self.prefix + name, checkpoint)
-            previous = attrs.last_artifact(frozen(trial))
-            trial.set_user_attr(attrs.LAST_ARTIFACT, {"dir": folder, "id": self.prefix + name,
-                                                      "epoch": epoch})
-            if previous is not None:
-                self.store.remove(previous["id"])
+                previous = attrs.last_artifact(frozen(trial))
+                trial.set_user_attr(attrs.LAST_ARTIFACT, {"dir": folder, "id": self.prefix + name,
+                                                          "epoch": epoch})
+                if previous is not None:
+                    self.store.remove(previous["id"])
             return False
         return upload
 

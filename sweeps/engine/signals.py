@@ -78,6 +78,20 @@ def interruptible() -> Iterator[None]:
         _state.interruptible = False
 
 
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Inside `interruptible()`, a step that must finish whole (an upload and the attribute
+    that points at it): a signal arriving during it is raised as soon as it is done."""
+    was = _state.interruptible
+    _state.interruptible = False
+    try:
+        yield
+    finally:
+        _state.interruptible = was
+    if was:
+        check()
+
+
 def check() -> None:
     """Raise Stopped if a signal arrived since the handlers were installed."""
     if _state.received is not None:
