@@ -214,6 +214,9 @@ def test_resume_from_a_finished_run_trains_no_more(tmp_path):
     again = fit(BASE, resume_from=tmp_path / LAST)
     assert again.status == "completed" and again.history == done.history
     assert again.best_epoch == done.best_epoch
+    # Kept in the checkpoint, as the history is: nothing was evaluated again.
+    assert again.best_reliability == done.best_reliability is not None
+    assert again.grad_noise_scale == done.grad_noise_scale is not None
 
 
 def test_resume_may_change_execution_settings(tmp_path):
