@@ -23,11 +23,12 @@ import torch
 from torchsweep.trainer import checkpoint
 from torchsweep.trainer.atomic import write_json_atomic, write_text_atomic
 from torchsweep.trainer.calibration import CalibrationTally
-from torchsweep.trainer.config import EPOCH_METRICS, TrainConfig
+from torchsweep.trainer.config import EPOCH_METRICS, FIELDS, TrainConfig
 from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.errors import ConfigError
 from torchsweep.trainer.files import BEST, CONFIG, LAST, METRICS
 from torchsweep.trainer.models import build_model
+from torchsweep.trainer.noise_scale import NoiseScale, backward_measured, small_batch
 from torchsweep.trainer.optim import Schedule, build_loss, build_optimizer
 
 # A callback sees the epoch's metrics (with `epoch`, 1-based) and returns True to stop.
@@ -46,6 +47,9 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based
     out_dir: Path | None = None
+    # The reliability diagram at the best epoch: per confidence bin, "count", "confidence" and
+    # "accuracy" (None for an empty bin); lists, so never in a metrics row.
+    best_reliability: dict[str, list] | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -59,6 +63,11 @@ class FitResult:
     def final(self) -> dict[str, float] | None:
         return self.history[-1] if self.history else None
 
+    @property
+    def grad_noise_scale(self) -> float | None:
+        """The gradient noise scale (samples) at the last epoch; None when off or not known."""
+        return (self.final or {}).get("grad_noise_scale")
+
     def to_dict(self) -> dict[str, Any]:
         paths = {}
         if self.out_dir is not None:
@@ -66,7 +75,8 @@ class FitResult:
                      (LAST, BEST, METRICS, CONFIG)}
         return {"status": self.status, "epochs_run": self.epochs_run, "monitor": self.monitor,
                 "best_epoch": self.best_epoch, "best": self.best, "final": self.final,
-                "paths": paths}
+                "grad_noise_scale": self.grad_noise_scale,
+                "best_reliability": self.best_reliability, "paths": paths}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -110,6 +120,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
         raise ConfigError("amp", "fp16 autocast needs CUDA; use amp=bf16 or amp=off on the CPU")
     # Loss scaling keeps fp16 gradients from underflowing; bf16 has fp32's range and needs none.
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+    noise = NoiseScale() if config.noise_scale_every else None
 
     result = FitResult(status="completed", config=config, monitor=monitor, out_dir=out_dir)
     if resume_from is not None:
@@ -122,6 +133,9 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
         shuffle.set_state(state["shuffle"])
         checkpoint.restore_rng(state["rng"])
         result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
+        result.best_reliability = state.get("best_reliability")
+        if noise is not None and state.get("noise_scale"):
+            noise.load_state_dict(state["noise_scale"])
 
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -134,35 +148,42 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     try:
         for epoch in range(len(result.history) + 1, config.epochs + 1):
             started = time.perf_counter()
+            before = result.history[-1] if result.history else {}
             trained = _train_epoch(forward, train_batches, optimizer, schedule, criterion,
-                                   scaler, config, device, amp_dtype, memory_format)
-            val_loss, val_acc, calibration = _evaluate(forward, val_batches, criterion, device,
-                                                       amp_dtype, memory_format)
+                                   scaler, config, device, amp_dtype, memory_format,
+                                   noise, before.get("steps", 0))
+            val_loss, val_acc, tally = _evaluate(forward, val_batches, criterion, device,
+                                                 amp_dtype, memory_format)
+            calibration = tally.summary()
             lr = optimizer.param_groups[0]["lr"]
             if math.isfinite(val_loss):
                 schedule.after_epoch(val_loss)
             epoch_seconds = time.perf_counter() - started
             # Running totals continue the history, so a resumed run counts on where it stopped:
             # steps, samples and seconds to reach a target are read off these columns.
-            before = result.history[-1] if result.history else {}
             metrics = {"epoch": epoch, "train_loss": trained.loss, "train_acc": trained.acc,
                        "val_loss": val_loss, "val_acc": val_acc,
                        "val_nll": calibration["nll"], "val_ece": calibration["ece"],
-                       "val_overconfidence": calibration["overconfidence"], "lr": lr,
+                       "val_overconfidence": calibration["overconfidence"],
+                       "val_ece_tempered": calibration["ece_tempered"],
+                       "val_temperature": calibration["temperature"], "lr": lr,
                        "epoch_seconds": epoch_seconds,
                        "samples_per_second": trained.samples / trained.seconds,
                        "steps": before.get("steps", 0) + trained.steps,
                        "samples_seen": before.get("samples_seen", 0) + trained.samples,
                        "wall_seconds": before.get("wall_seconds", 0.0) + epoch_seconds}
+            if noise is not None and noise.value is not None:
+                metrics["grad_noise_scale"] = noise.value
             result.history.append(metrics)
             if not math.isfinite(trained.loss):
                 result.status = "diverged"
             elif _improved(metrics[monitor], result.best, monitor, goal):
-                result.best_epoch = epoch
+                result.best_epoch, result.best_reliability = epoch, tally.reliability()
             if out_dir is not None:
                 with open(out_dir / METRICS, "a") as log:
                     log.write(json.dumps(metrics) + "\n")
-                _save(out_dir, config, model, optimizer, schedule, scaler, shuffle, data, result)
+                _save(out_dir, config, model, optimizer, schedule, scaler, shuffle, data, result,
+                      noise)
             if bar is not None:
                 bar.advance(metrics)
             if result.status == "diverged":
@@ -185,8 +206,13 @@ class _EpochTally(NamedTuple):
 
 
 def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config, device,
-                 amp_dtype, memory_format) -> _EpochTally:
+                 amp_dtype, memory_format, noise: NoiseScale | None,
+                 steps_before: int) -> _EpochTally:
+    """One pass over `batches`. With `noise`, every config.noise_scale_every-th optimizer step
+    (counted over the whole run, so a resumed run measures at the same steps) also measures
+    the gradient noise scale; the step itself is unchanged."""
     model.train()
+    parameters = list(model.parameters())
     started = time.perf_counter()
     # Sums stay on the device: reading them back every batch would stall a GPU.
     loss_sum = torch.zeros((), device=device)
@@ -196,19 +222,31 @@ def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config,
     for inputs, targets in batches:
         if memory_format is not torch.contiguous_format:
             inputs = inputs.to(memory_format=memory_format)
+        small = 0
+        if noise is not None and (steps_before + steps) % config.noise_scale_every == 0:
+            small = small_batch(len(targets))
         with autocast():
             outputs = model(inputs)
             loss = criterion(outputs, targets)
+            small_loss = criterion(outputs[:small], targets[:small]) if small else None
         optimizer.zero_grad(set_to_none=True)
-        if scaler.is_enabled():
+        if small:
+            # Measured before clipping and unscaling: the noise scale is the raw gradient's.
+            small_sq, big_sq = backward_measured(loss, small_loss, parameters, scaler.scale,
+                                                 scaler.get_scale())
+            if math.isfinite(small_sq) and math.isfinite(big_sq):  # fp16 overflow: skipped
+                noise.add(small_sq, small, big_sq, len(targets))
+        elif scaler.is_enabled():
             scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if scaler.is_enabled():
             if config.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(optimizer)
             scaler.update()
         else:  # the common case, without the scaler's per-step bookkeeping
-            loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
@@ -231,7 +269,7 @@ def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
 
 @torch.no_grad()
 def _evaluate(model, batches, criterion, device, amp_dtype,
-              memory_format) -> tuple[float, float, dict[str, float]]:
+              memory_format) -> tuple[float, float, CalibrationTally]:
     model.eval()
     calibration = CalibrationTally(device)
     loss_sum = torch.zeros((), device=device)
@@ -246,7 +284,7 @@ def _evaluate(model, batches, criterion, device, amp_dtype,
         correct += (outputs.argmax(1) == targets).sum()
         calibration.add(outputs, targets)
         seen += len(targets)
-    return loss_sum.item() / seen, correct.item() / seen, calibration.summary()
+    return loss_sum.item() / seen, correct.item() / seen, calibration
 
 
 def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:
@@ -258,13 +296,15 @@ def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:
 
 
 def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler, shuffle,
-          data, result: FitResult) -> None:
+          data, result: FitResult, noise: NoiseScale | None) -> None:
     state = {"format_version": checkpoint.FORMAT_VERSION, "epoch": result.epochs_run,
              "config": config.to_dict(), "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
              "scaler": scaler.state_dict(), "shuffle": shuffle.get_state(),
              "rng": checkpoint.capture_rng(), "history": result.history,
              "best_epoch": result.best_epoch, "monitor": result.monitor,
+             "best_reliability": result.best_reliability,
+             "noise_scale": noise.state_dict() if noise is not None else None,
              "input_shape": list(data.input_shape), "num_classes": data.num_classes}
     checkpoint.save_atomic(state, out_dir / LAST)
     if result.best_epoch == result.epochs_run:
@@ -273,7 +313,8 @@ def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler
 
 def _check_resumable(config: TrainConfig, saved: dict, path: Path) -> None:
     for name, value in config.to_dict().items():
-        if name not in EXECUTION_SETTINGS and saved.get(name) != value:
+        # A setting newer than the checkpoint was trained with its default.
+        if name not in EXECUTION_SETTINGS and saved.get(name, FIELDS[name].default) != value:
             raise checkpoint.CheckpointError(
                 f"cannot resume from {path}: it was trained with {name}={saved.get(name)!r}, "
                 f"this run has {name}={value!r}")
