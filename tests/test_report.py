@@ -103,6 +103,15 @@ def test_batch_size_plots_mark_the_critical_batch_size():
     assert list(lrs.figure.data[0].y) == pytest.approx([0.1] * 5)
 
 
+def test_steps_that_halve_up_to_the_largest_batch_still_draw():
+    """The bend above every batch size tried: S_min is 0, which a log axis cannot start at."""
+    sizes = [16, 32, 128]
+    histories = [history(i, "completed", b, 16000 / b) for i, b in enumerate(sizes)]
+    steps, _, _ = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    assert "the critical batch size is above 128" in steps.finding
+    assert all(math.isfinite(v) for v in steps.figure.layout.yaxis.range)
+
+
 def test_no_trial_at_the_target_is_a_note_not_an_empty_plot():
     (note,) = batch_size_plots([history(0, "completed", 32, 100)], "val_acc", "maximize", 0.99)
     assert note.figure is None and "No trial reached val_acc ≥ 0.99" in note.caption

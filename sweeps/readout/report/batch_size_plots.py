@@ -141,7 +141,9 @@ def _steps_plot(reached: list[Reached], best: list[Reached], tried: list[int],
             mode="lines+text", name=f"critical batch size ≈ {fit.critical_batch_size:.0f}",
             text=["", f"B_crit ≈ {fit.critical_batch_size:.0f}"], textposition="bottom right",
             line=dict(color="#d62728", width=2), hoverinfo="name"))
-    return _steps_axes(figure, tried, min(low, fit.min_steps), high), fit.verdict
+    # S_min is 0 when the bend lies above the batch sizes tried: the axis stays on the data.
+    floor = min(low, fit.min_steps) if fit.min_steps > 0 else low
+    return _steps_axes(figure, tried, floor, high), fit.verdict
 
 
 def _steps_axes(figure: go.Figure, tried: list[int], low: float, high: float) -> go.Figure:
