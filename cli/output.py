@@ -173,6 +173,9 @@ def report_written(page: Path, report, images: list[Path]) -> None:
     shown = sum(plot.figure is not None for plot in report.plots)
     console.print(f"report of {report.study}: {page} ({shown} plots); open it in a browser, "
                   "it needs no network", soft_wrap=True)
+    for plot in report.plots:
+        if plot.finding:
+            console.print(plot.finding, soft_wrap=True, markup=False, highlight=False)
     if images:
         console.print(f"images: {len(images)} PNG files in {images[0].parent}", soft_wrap=True)
 

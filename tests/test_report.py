@@ -1,6 +1,7 @@
 """`sweep report`: the analyses on known numbers, and the page itself opened in Chromium."""
 import json
 import math
+import re
 
 import pytest
 from browser_helpers import open_page
@@ -92,8 +93,23 @@ def test_batch_size_plots_mark_the_critical_batch_size():
     assert list(traces["critical batch size ≈ 64"].x) == pytest.approx([64, 64])
     assert "critical batch size ≈ 64" in steps.caption and "1024" in steps.caption
     assert "McCandlish" in steps.caption
+    assert steps.finding == ("fewest steps to val_acc ≥ 0.9 by batch size: "
+                             + ", ".join(f"{b}: {s:.0f}" for b, s in
+                                         zip(sizes, steps_model(40, 64, sizes)))
+                             + " (none reached it at 1024); critical batch size ≈ 64: below it "
+                             "doubling the batch halves the steps to target, above it the steps "
+                             "stay near 40")
     assert steps.figure.layout.xaxis.type == "log" and steps.figure.layout.yaxis.type == "log"
     assert list(lrs.figure.data[0].y) == pytest.approx([0.1] * 5)
+
+
+def test_steps_that_halve_up_to_the_largest_batch_still_draw():
+    """The bend above every batch size tried: S_min is 0, which a log axis cannot start at."""
+    sizes = [16, 32, 128]
+    histories = [history(i, "completed", b, 16000 / b) for i, b in enumerate(sizes)]
+    steps, _, _ = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    assert "the critical batch size is above 128" in steps.finding
+    assert all(math.isfinite(v) for v in steps.figure.layout.yaxis.range)
 
 
 def test_no_trial_at_the_target_is_a_note_not_an_empty_plot():
@@ -151,6 +167,14 @@ def test_every_plot_renders_with_data_and_no_script_error(studies, tmp_path, nam
     # Offline: the page asked for nothing but itself.
     assert all(url.startswith("file://") for url in log.requests), log.requests
     assert name in text and (tmp_path / f"report-{name}.png").stat().st_size > 50_000
+
+
+def test_report_prints_the_batch_size_answer(studies):
+    made = sweep("report", "batch", "--root", studies, "--target", "0.5", "-o",
+                 studies / "again.html")
+    assert made.exit_code == 0, made.stderr
+    (answer,) = [line for line in made.stdout.splitlines() if "by batch size" in line]
+    assert re.match(r"fewest steps to val_acc ≥ 0.5 by batch size: \d+: \d+", answer), answer
 
 
 def test_the_batch_size_page_states_its_target_and_method(studies):

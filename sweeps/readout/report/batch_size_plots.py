@@ -47,18 +47,21 @@ def batch_size_plots(trials: list[TrialRecord], metric: str, goal: str,
     if not reached:
         return [Plot("batch-steps", "Steps to target against batch size",
                      f"No trial reached {aim}, so there is nothing to compare: pass a lower "
-                     "--target, or run more trials.")]
+                     "--target, or run more trials.", finding=f"no trial reached {aim}")]
     not_reached = (f" Batch sizes where no trial reached it (pruned first, or too few steps in "
                    f"the epochs given): {', '.join(map(str, missing))}." if missing else "")
     fewest_steps = _best_per_batch_size(reached, key=lambda r: r.steps)
     fewest_seconds = _best_per_batch_size(reached, key=lambda r: r.seconds)
     steps_plot, verdict = _steps_plot(reached, fewest_steps, tried, missing)
+    steps_by_size = ", ".join(f"{r.batch_size}: {r.steps:.0f}" for r in fewest_steps)
+    unreached = f" (none reached it at {', '.join(map(str, missing))})" if missing else ""
     return [
         Plot("batch-steps", f"Steps to reach {aim} against batch size",
              f"Each batch size's fewest optimizer steps to the target (line; faded dots: every "
              f"trial that reached it), log-log, read at epoch ends (so up to an epoch late). "
              f"{METHOD} Here: {verdict}.{not_reached}",
-             steps_plot),
+             steps_plot, finding=f"fewest steps to {aim} by batch size: {steps_by_size}"
+                                 f"{unreached}; {verdict}"),
         Plot("batch-time", f"Time to reach {aim} against batch size",
              "Each batch size's shortest training time to the target (line; faded dots: every "
              "trial that reached it), log-log: a bigger batch saves time only while the steps "
@@ -138,7 +141,9 @@ def _steps_plot(reached: list[Reached], best: list[Reached], tried: list[int],
             mode="lines+text", name=f"critical batch size ≈ {fit.critical_batch_size:.0f}",
             text=["", f"B_crit ≈ {fit.critical_batch_size:.0f}"], textposition="bottom right",
             line=dict(color="#d62728", width=2), hoverinfo="name"))
-    return _steps_axes(figure, tried, min(low, fit.min_steps), high), fit.verdict
+    # S_min is 0 when the bend lies above the batch sizes tried: the axis stays on the data.
+    floor = min(low, fit.min_steps) if fit.min_steps > 0 else low
+    return _steps_axes(figure, tried, floor, high), fit.verdict
 
 
 def _steps_axes(figure: go.Figure, tried: list[int], low: float, high: float) -> go.Figure:
