@@ -23,6 +23,7 @@ from torchsweep.cli.options import (
     MaxRetriesOption,
     ParamOption,
     PrunerOption,
+    RepeatsOption,
     RestartFailedOption,
     RetryFailedOption,
     RootOption,
@@ -51,6 +52,7 @@ def run(
     param: ParamOption = [],
     set_: SetOption = [],
     trials: TrialsOption = None,
+    repeats: RepeatsOption = None,
     timeout: TimeoutOption = None,
     sampler: SamplerOption = None,
     pruner: PrunerOption = None,
@@ -91,7 +93,7 @@ def run(
         max_failures=max_failures, allow_space_change=allow_space_change,
         max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=value(log_checkpoints),
         tensorboard=tensorboard, trial_timeout=trial_timeout, artifacts=artifacts,
-        **_requeue(retry_failed, restart_failed),
+        repeats=repeats, **_requeue(retry_failed, restart_failed),
         **_local_workers(workers, gpus, workers_per_gpu))
     if as_json:
         outcome = run_study(spec, options)
@@ -107,6 +109,7 @@ def create(
     param: ParamOption = [],
     set_: SetOption = [],
     trials: TrialsOption = None,
+    repeats: RepeatsOption = None,
     sampler: SamplerOption = None,
     pruner: PrunerOption = None,
     root_: RootOption = None,
@@ -127,7 +130,7 @@ def create(
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, sampler=value(sampler),
         pruner=value(pruner), keep_top_k=keep_top_k, wandb_project=wandb_project,
-        wandb_entity=wandb_entity, allow_space_change=allow_space_change,
+        wandb_entity=wandb_entity, allow_space_change=allow_space_change, repeats=repeats,
         **_requeue(retry_failed, restart_failed))
     outcome = create_study(spec, options)
     if as_json:
