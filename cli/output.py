@@ -154,6 +154,32 @@ def best_panel(study: str, row, metrics: list[str], root: Path, exported: dict |
                   f"`sweep dashboard {study}`", soft_wrap=True)
 
 
+def confirmation_table(study: str, confirmed: dict) -> None:
+    """`sweep best --confirm`: the top trials re-ranked by their mean on fresh seeds."""
+    metric, seeds = confirmed["metric"], confirmed["seeds"]
+    table = Table(title=f"{study}: top {len(confirmed['trials'])} trials on fresh seeds "
+                        f"{', '.join(map(str, seeds))}, ranked by mean {metric}")
+    for column in ("rank", "trial", "params", f"study {metric}", f"mean {metric}",
+                   "95% interval", "per seed"):
+        table.add_column(column, justify="left" if column == "params" else "right")
+    rows = confirmed["trials"]
+    # The parameters that tell the configurations apart (all of them for a single one).
+    names = [name for name in rows[0]["params"]
+             if len(rows) < 2 or len({repr(row["params"].get(name)) for row in rows}) > 1]
+    for rank, row in enumerate(rows, start=1):
+        shown = {name: row["params"].get(name) for name in names}
+        table.add_row(str(rank), str(row["trial"]), escape(_params(shown)),
+                      _number(row["study_value"]), _number(row["mean"]),
+                      f"{_number(row['low'])} .. {_number(row['high'])}",
+                      " ".join(_number(v) for v in row["values"]))
+    console.print(table)
+    top = confirmed["trials"][0]
+    study_best = next(row for row in confirmed["trials"] if row["study_rank"] == 1)
+    console.print(f"confirmed winner: trial {top['trial']}" + (
+        "" if top is study_best else f" (the study ranked trial {study_best['trial']} first: "
+                                     "its value was a lucky seed's)"), soft_wrap=True)
+
+
 def report_written(page: Path, report, images: list[Path]) -> None:
     shown = sum(plot.figure is not None for plot in report.plots)
     console.print(f"report of {report.study}: {page} ({shown} plots); open it in a browser, "
