@@ -84,8 +84,9 @@ def test_batch_size_plots_mark_the_critical_batch_size():
     # A slower trial at 64 must not count: each batch size is judged by its best.
     histories.append(history(9, "pruned", 64, 500))
     histories.append(history(10, "pruned", 1024, 10, epochs=1))  # never reached it
-    steps, seconds, lrs = batch_size_plots(histories, "val_acc", "maximize", 0.9)
-    assert [p.slug for p in (steps, seconds, lrs)] == ["batch-steps", "batch-time", "batch-lr"]
+    steps, noise, seconds, lrs = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    assert [p.slug for p in (steps, noise, seconds, lrs)] == [
+        "batch-steps", "noise-scale", "batch-time", "batch-lr"]
     traces = {trace.name: trace for trace in steps.figure.data}
     assert list(traces["fewest steps"].x) == sizes
     assert list(traces["fewest steps"].y) == pytest.approx(steps_model(40, 64, sizes))

@@ -57,13 +57,15 @@ class TrialRecord:
         """Every seed's per-epoch history, the first seed's first (one for a single seed)."""
         return [self.epochs, *self.seed_epochs] if self.epochs else []
 
-    def best_epoch(self, metric: str, goal: str) -> dict[str, float] | None:
-        """The epoch with the best value of `metric` (the first of equals), None if none ran."""
-        scored = [m for m in self.epochs if metric in m]
-        if not scored:
-            return None
-        pick = max if goal == "maximize" else min
-        return pick(scored, key=lambda m: m[metric])
+
+def best_epoch(history: list[dict[str, float]], metric: str,
+               goal: str) -> dict[str, float] | None:
+    """The epoch with the best value of `metric` (the first of equals), None if none ran."""
+    scored = [m for m in history if metric in m]
+    if not scored:
+        return None
+    pick = max if goal == "maximize" else min
+    return pick(scored, key=lambda m: m[metric])
 
 
 def load_study(name: str, root: Path, storage: str | None) -> optuna.Study:
