@@ -17,6 +17,9 @@ from torchsweep.sweeps.readout.trials import TrialRecord
 FAST = ("--set", "epochs=2", "--wandb", "disabled", "--sampler", "grid")
 BATCH_PLOTS = {"batch-steps", "batch-time", "batch-lr"}
 EVERY_STUDY = {"curves", "history", "importances", "parallel", "slices"}
+# Drawn once the trainer's runs measure the noise scale and the reliability bins, a note before
+# (tests/test_report_repeats.py draws them for certain).
+MEASURED = {"noise-scale", "reliability"}
 
 
 # --- steps and time to a target -------------------------------------------------------------
@@ -145,7 +148,8 @@ def test_every_plot_renders_with_data_and_no_script_error(studies, tmp_path, nam
         plots = browser.evaluate(PLOTS_ON_PAGE)
         browser.screenshot(path=str(tmp_path / f"report-{name}.png"), full_page=True)
         text = browser.inner_text("body")
-    assert {p["id"] for p in plots} == expected
+    ids = {p["id"] for p in plots}
+    assert expected <= ids and ids - expected <= MEASURED
     for plot in plots:
         assert plot["drawn"] and plot["traces"] > 0 and plot["values"] > 0, plot
     assert log.errors == []
@@ -166,8 +170,8 @@ def test_png_writes_each_figure_as_an_image(studies, tmp_path):
     made = sweep("report", "batch", "--root", studies, "--target", "0.5", "-o",
                  tmp_path / "batch.html", "--png", tmp_path / "pngs")
     assert made.exit_code == 0, made.stderr
-    images = sorted(p.name for p in (tmp_path / "pngs").iterdir())
-    assert images == sorted(f"{slug}.png" for slug in BATCH_PLOTS | EVERY_STUDY)
+    images = {p.name.removesuffix(".png") for p in (tmp_path / "pngs").iterdir()}
+    assert BATCH_PLOTS | EVERY_STUDY <= images and images - BATCH_PLOTS - EVERY_STUDY <= MEASURED
     for image in (tmp_path / "pngs").iterdir():
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
 
