@@ -166,3 +166,18 @@ def test_a_program_study_refuses_repeats(tmp_path, monkeypatch):
 def test_bad_confirm_options_are_one_line(lucky, args, message):
     root, _ = lucky
     one_line_error(sweep("best", "lucky", *args, "--root", root), 2, message)
+
+
+def test_the_best_epochs_reliability_bins_reach_the_trial(lucky):
+    import dataclasses
+
+    from torchsweep.sweeps import attrs
+    from torchsweep.sweeps.readout.trials import load_study
+    from torchsweep.trainer.loop import FitResult
+
+    if not any(field.name == "best_reliability" for field in dataclasses.fields(FitResult)):
+        pytest.skip("the trainer does not give FitResult.best_reliability yet")
+    root, _ = lucky
+    for trial in load_study("lucky", root, None).get_trials():
+        bins = attrs.best_reliability(trial)
+        assert set(bins) == {"confidence", "accuracy", "count"} and sum(bins["count"]) > 0
