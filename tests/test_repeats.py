@@ -61,6 +61,8 @@ def test_repeats_in_the_study_file_rank_by_the_mean_of_the_seeds(tmp_path):
     for seed in (1, 2):
         kept = sorted(p.name for p in (folder / "seeds" / str(seed)).iterdir())
         assert "metrics.jsonl" in kept and "best.pt" not in kept and "last.pt" not in kept
+    table = sweep("show", "repeated", "--root", tmp_path, env={"COLUMNS": "200"})
+    assert table.stdout.count("(3 seeds)") == 2, table.stdout
     shown = sweep_json("show", "repeated", "--root", tmp_path)
     assert {t["number"]: t["repeats"]["seeds"] for t in shown["trials"]} == \
         {t["number"]: [0, 1, 2] for t in trials.values()}
@@ -76,7 +78,8 @@ def test_repeats_on_the_command_line_override_the_file(tmp_path):
 
 def test_the_wilcoxon_pruner_stops_a_configuration_worse_on_every_seed(tmp_path):
     # The grid runs the mlp first (sampler seed 1 orders it so); the blind model, worse on
-    # each of the same seeds, is stopped once four paired seeds make the signed-rank test's p < 0.1 (1/16).
+    # each of the same seeds, is stopped once four paired seeds make the signed-rank test's
+    # p < 0.1 (1/16).
     run = sweep_json("run", "paired", "--param", "model=mlp,lucky_models:blind", *FAST,
                      "--repeats", "6", "--seed", "1", "--root", tmp_path)
     trials = by_model(run)

@@ -52,19 +52,17 @@ def resolve(spec: StudySpec, given: int | None) -> int:
 def pruner(spec: StudySpec, given: str | None, repeats: int) -> str:
     """The pruner a study runs: the one given (command line, recorded, file), else the default
     for its repeats; an epoch pruner with repeats, or wilcoxon without, is refused."""
+    name = given or spec.pruner
     if spec.multi_objective:
         return "none"   # Optuna prunes single-objective studies only
-    name = given or spec.pruner
-    if repeats > 1:
-        if name in EPOCH_PRUNERS:
-            raise StudyError(f"pruner {name} compares trials epoch by epoch; with repeats "
-                             f"{repeats} a trial reports one value per seed: use pruner "
-                             "wilcoxon (the default with repeats) or none")
-        return name or "wilcoxon"
-    if name == "wilcoxon":
+    if repeats > 1 and name in EPOCH_PRUNERS:
+        raise StudyError(f"pruner {name} compares trials epoch by epoch; with repeats "
+                         f"{repeats} a trial reports one value per seed: use pruner "
+                         "wilcoxon (the default with repeats) or none")
+    if repeats == 1 and name == "wilcoxon":
         raise StudyError("pruner wilcoxon compares a configuration's seeds with the best "
                          "one's: it needs repeats of 2 or more")
-    return name or spec.pruner_name()
+    return given or spec.pruner_name(repeats)
 
 
 def seeds(first: int, repeats: int) -> list[int]:

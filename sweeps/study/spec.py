@@ -20,7 +20,8 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
     project, entity    the W&B project and entity its runs are logged to
     name, description  text; name defaults to the file's stem
     sampler (ours)     tpe, random, grid, cmaes, qmc or gp; overrides method
-    pruner (ours)      median, hyperband, successive_halving or none; overrides early_terminate
+    pruner (ours)      median, hyperband, successive_halving, wilcoxon (with repeats: the
+                       default then) or none; overrides early_terminate
     keep_top_k (ours)  how many of the best trials keep their checkpoints (or output folders)
     trials (ours)      the default trial count for `sweep run`
     repeats (ours)     seeds each configuration trains with (default 1); its value is their
@@ -127,9 +128,12 @@ class StudySpec:
     def sampler_name(self) -> str:
         return self.sampler or METHODS[self.method]
 
-    def pruner_name(self) -> str:
+    def pruner_name(self, repeats: int | None = None) -> str:
+        """The pruner, for `repeats` seeds per configuration (default: the study's)."""
         if self.multi_objective:
             return "none"   # Optuna prunes single-objective studies only
+        if (repeats or self.repeats or 1) > 1:   # a value per seed, not per epoch
+            return self.pruner or "wilcoxon"
         return self.pruner or ("hyperband" if self.early_terminate else "median")
 
     def notices(self) -> list[str]:
