@@ -1,18 +1,22 @@
 """`sweep report`: the analyses on known numbers, and the page itself opened in Chromium."""
 import json
 import math
+import shutil
 
+import optuna
 import pytest
 from browser_helpers import open_page
 from cli_helpers import one_line_error, sweep, sweep_json
 from needs import needs_chromium
 
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots
 from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
 from torchsweep.sweeps.readout.report.figures import FADED
 from torchsweep.sweeps.readout.report.study_plots import learning_curves
 from torchsweep.sweeps.readout.report.to_target import near_best_target, to_target
 from torchsweep.sweeps.readout.trials import TrialRecord
+from torchsweep.sweeps.storage import open_storage, storage_url
 
 FAST = ("--set", "epochs=2", "--wandb", "disabled", "--sampler", "grid")
 BATCH_PLOTS = {"batch-steps", "batch-time", "batch-lr"}
@@ -127,11 +131,12 @@ PLOTS_ON_PAGE = """() => Array.from(document.querySelectorAll('.js-plotly-plot')
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):
-    """Two tiny studies, one per question, each with its report written."""
+    """Two tiny studies, one per question, two seeds per configuration, each with its report
+    written."""
     root = tmp_path_factory.mktemp("report")
     for name, space in (("batch", "batch_size=16,64,256"), ("smooth", "label_smoothing=0,0.1,0.3")):
         result = sweep("run", name, "--param", space, "--param", "lr=0.1", "--trials", "3",
-                       *FAST, "--root", root, "--json")
+                       "--repeats", "2", *FAST, "--root", root, "--json")
         assert result.exit_code == 0, result.stderr
     made = sweep("report", "batch", "--root", root, "--target", "0.5")
     assert made.exit_code == 0, made.stderr
@@ -156,6 +161,72 @@ def test_every_plot_renders_with_data_and_no_script_error(studies, tmp_path, nam
     # Offline: the page asked for nothing but itself.
     assert all(url.startswith("file://") for url in log.requests), log.requests
     assert name in text and (tmp_path / f"report-{name}.png").stat().st_size > 50_000
+
+
+# --- the new plots, on a real study's page ---------------------------------------------------
+# The trainer's `grad_noise_scale`, `val_ece_tempered` and `val_temperature` per epoch and the
+# trial's `best_reliability` come from another change to the trainer; until a run carries them,
+# `stand_in_for_the_trainer` writes values of the same shape into copies of the real runs'
+# files (leaving any the trainer wrote alone), so the page is tested on every field it reads.
+
+def stand_in_for_the_trainer(root, name, into):
+    """The study copied from `root` into `into`, with noise scale, tempered ECE and
+    reliability bins where its runs carry none yet (a finished trial's attributes cannot
+    change, so the trials are added anew, numbers and all)."""
+    shutil.copytree(root / name, into / name)
+    for metrics in (into / name / "trials").rglob("metrics.jsonl"):
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+        for row in rows:
+            row.setdefault("grad_noise_scale", 40.0 * row["epoch"])
+            row.setdefault("val_ece_tempered", row["val_ece"] / 2)
+            row.setdefault("val_temperature", 1.5)
+        metrics.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    source = optuna.load_study(study_name=name,
+                               storage=open_storage(storage_url(root, None), create=False))
+    copy = optuna.create_study(study_name=name, directions=source.directions,
+                               storage=open_storage(storage_url(into, None), create=True))
+    for key, value in source.user_attrs.items():
+        copy.set_user_attr(key, value)
+    for trial in source.get_trials():
+        if attrs.best_reliability(trial) is None:
+            trial.user_attrs[attrs.BEST_RELIABILITY] = {
+                "confidence": [0.3, 0.6, 0.9, None], "accuracy": [0.4, 0.55, 0.8, None],
+                "count": [10, 50, 300, 0]}
+        copy.add_trial(trial)
+
+
+@pytest.fixture(scope="module")
+def measured(studies, tmp_path_factory):
+    """The two studies, as the trainer's new fields will leave them, with their reports."""
+    pages = tmp_path_factory.mktemp("measured")
+    for name in ("batch", "smooth"):
+        stand_in_for_the_trainer(studies, name, pages)
+        made = sweep("report", name, "--root", pages, "--target", "0.5")
+        assert made.exit_code == 0, made.stderr
+    return pages
+
+
+@pytest.mark.parametrize("name, new", [("batch", {"noise-scale", "batch-steps"}),
+                                       ("smooth", {"smoothing", "reliability"})])
+def test_the_new_plots_render_with_data_and_error_bars(measured, name, new):
+    with open_page((measured / name / "report.html").as_uri()) as (browser, log):
+        plots = {p["id"]: p for p in browser.evaluate(PLOTS_ON_PAGE)}
+        bars = browser.evaluate("""() => Object.fromEntries(Array.from(
+            document.querySelectorAll('.js-plotly-plot')).map(el => [el.id, (el.data || [])
+            .some(t => t.error_y && t.error_y.visible && (t.error_y.array || []).length)]))""")
+        text = browser.inner_text("body")
+    assert new <= set(plots)
+    for slug in new:
+        assert plots[slug]["drawn"] and plots[slug]["values"] > 0, plots[slug]
+    assert log.errors == []
+    if name == "batch":
+        assert bars["batch-steps"]
+        assert "It is an estimate" in text and "biased" in text
+        assert "At the target the noise scale was" in text and "tuned per batch size" in text
+    else:
+        assert bars["smoothing"]
+        assert "Best smoothing ε = " in text and "95% t interval over 2 seeds" in text
+        assert "ECE after temperature scaling" in text
 
 
 def test_the_batch_size_page_states_its_target_and_method(studies):
