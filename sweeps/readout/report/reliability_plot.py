@@ -37,7 +37,7 @@ def reliability_plot(trials: list[TrialRecord], metric: str, goal: str) -> Plot:
                            "accuracy %{y:.3f}<br>%{customdata:.0f} samples<extra></extra>")))
     styled(figure, x_title="mean confidence in the bin", y_title="accuracy in the bin")
     figure.update_xaxes(range=[0, 1.02])
-    figure.update_yaxes(range=[0, 1.02], scaleanchor="x", scaleratio=1)
+    figure.update_yaxes(range=[0, 1.02])
     return Plot("reliability", title,
                 "Each smoothing level's best completed trial at its best epoch: the validation "
                 "samples binned by the model's confidence (15 equal-width bins), each bin's "
