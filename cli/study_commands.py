@@ -85,7 +85,7 @@ def run(
     from torchsweep.sweeps.engine.orchestrate import run_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json)
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner))
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, timeout=timeout, sampler=value(sampler),
         pruner=value(pruner), seed=seed, keep_top_k=keep_top_k, wandb=value(wandb),
@@ -126,7 +126,7 @@ def create(
     from torchsweep.sweeps.engine.orchestrate import create_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json)
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner))
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, sampler=value(sampler),
         pruner=value(pruner), keep_top_k=keep_top_k, wandb_project=wandb_project,
@@ -213,12 +213,16 @@ def list_(
         output.studies_table(bundled_names(), studies)
 
 
-def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_json: bool):
+def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_json: bool,
+             repeats: Optional[int] = None, pruner: Optional[str] = None):
+    from torchsweep.sweeps.engine.repeats import replaced_pruner
     from torchsweep.sweeps.study import resolve
 
     spec = resolve(study, folder, param, set_)
-    for notice in spec.notices() if not as_json else ():
-        output.notice(f"{spec.source}: {notice}")
+    notices = [*spec.notices(), replaced_pruner(spec, pruner, repeats or spec.repeats or 1)]
+    for notice in notices if not as_json else ():
+        if notice:
+            output.notice(f"{spec.source}: {notice}")
     return spec
 
 

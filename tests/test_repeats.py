@@ -3,10 +3,14 @@ with real training and real storage, on a lucky-seed case built on purpose: `luc
 on seed 0 and a model blind to its input on every other seed; `steady` is a narrower mlp,
 worse than the mlp on seed 0 and far better than the blind model on any other
 (tests/lucky_models.py)."""
+import dataclasses
 import json
 
 import pytest
 from cli_helpers import one_line_error, sweep, sweep_json
+
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.readout.trials import load_study
 
 FAST = ("--set", "epochs=1", "--set", "width=8", "--set", "batch_size=128", "--set", "lr=0.5",
         "--wandb", "disabled", "--sampler", "grid")
@@ -68,12 +72,16 @@ def test_repeats_in_the_study_file_rank_by_the_mean_of_the_seeds(tmp_path):
         {t["number"]: [0, 1, 2] for t in trials.values()}
 
 
-def test_repeats_on_the_command_line_override_the_file(tmp_path):
+def test_repeats_on_the_command_line_override_the_file_and_its_epoch_pruner(tmp_path):
     study = tmp_path / "repeated.yaml"
-    study.write_text(STUDY)
-    run = sweep_json("run", study, *FAST, "--repeats", "2", "--trials", "1", "--root", tmp_path)
-    (trial,) = run["trials"]
+    study.write_text(STUDY + "pruner: median\n")
+    run = sweep("run", study, *FAST, "--repeats", "2", "--trials", "1", "--root", tmp_path)
+    assert run.exit_code == 0, run.stderr
+    assert "pruner median: compares epochs" in run.stderr and "wilcoxon" in run.stderr
+    (trial,) = sweep_json("show", "repeated", "--root", tmp_path)["trials"]
     assert trial["repeats"]["seeds"] == [0, 1]
+    settings = attrs.shared_settings(load_study("repeated", tmp_path, None))
+    assert (settings["pruner"], settings["repeats"]) == ("wilcoxon", 2)
 
 
 def test_the_wilcoxon_pruner_stops_a_configuration_worse_on_every_seed(tmp_path):
@@ -172,10 +180,6 @@ def test_bad_confirm_options_are_one_line(lucky, args, message):
 
 
 def test_the_best_epochs_reliability_bins_reach_the_trial(lucky):
-    import dataclasses
-
-    from torchsweep.sweeps import attrs
-    from torchsweep.sweeps.readout.trials import load_study
     from torchsweep.trainer.loop import FitResult
 
     if not any(field.name == "best_reliability" for field in dataclasses.fields(FitResult)):

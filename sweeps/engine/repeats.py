@@ -13,8 +13,9 @@ seed's value is reported at step k, the seed's index. That is the pruner a study
 gets by default: it stops a configuration once a signed-rank test says, at p < 0.1, that it is
 worse than the best one (an exact one-sided test needs 4 paired seeds to get there), and the
 trial keeps the mean of the seeds it ran, as Optuna advises. The epoch pruners (median,
-hyperband, successive halving) compare values by epoch, which repeats have no single one of;
-they are refused with repeats.
+hyperband, successive halving) compare values by epoch, which repeats have no single one of:
+given on the command line with repeats they are refused, and a study file's gives way to
+wilcoxon, with a notice.
 
 The first seed trains in the trial's own folder (its checkpoint is the one kept and exported,
 its curve is the W&B run's); seed s trains in `<trial folder>/seeds/<s>/`, which keeps its
@@ -50,20 +51,31 @@ def resolve(spec: StudySpec, given: int | None) -> int:
 
 
 def pruner(spec: StudySpec, given: str | None, repeats: int) -> str:
-    """The pruner a study runs: the one given (command line, recorded, file), else the default
-    for its repeats; an epoch pruner with repeats, or wilcoxon without, is refused."""
+    """The pruner a study runs: the one given (command line, or recorded for workers), the
+    file's, else the default for its repeats. With repeats an epoch pruner given on the command
+    line is refused, and the file's gives way to wilcoxon (`replaced_pruner` says so); wilcoxon
+    without repeats is refused."""
     name = given or spec.pruner
     if spec.multi_objective:
         return "none"   # Optuna prunes single-objective studies only
-    if repeats > 1 and name in EPOCH_PRUNERS:
-        raise StudyError(f"pruner {name} compares trials epoch by epoch; with repeats "
+    if repeats > 1 and given in EPOCH_PRUNERS:
+        raise StudyError(f"pruner {given} compares trials epoch by epoch; with repeats "
                          f"{repeats} a trial reports one value per seed: use pruner "
                          "wilcoxon (the default with repeats) or none")
     if repeats == 1 and name == "wilcoxon":
         raise StudyError("pruner wilcoxon compares a configuration's seeds with the best "
                          "one's: it needs repeats of 2 or more")
+    if replaced_pruner(spec, given, repeats):
+        return "wilcoxon"
     return given or spec.pruner_name(repeats)
 
+
+def replaced_pruner(spec: StudySpec, given: str | None, repeats: int) -> str | None:
+    """The notice for a study file's epoch pruner that repeats replace, else None."""
+    if repeats > 1 and not given and spec.pruner in EPOCH_PRUNERS and not spec.multi_objective:
+        return (f"pruner {spec.pruner}: compares epochs, and with repeats {repeats} a trial "
+                "reports one value per seed, so the wilcoxon pruner compares seeds instead")
+    return None
 
 def seeds(first: int, repeats: int) -> list[int]:
     return list(range(first, first + repeats))
