@@ -31,9 +31,9 @@ def reliability_plot(trials: list[TrialRecord], metric: str, goal: str) -> Plot:
                 if n and c is not None and a is not None]
         figure.add_trace(go.Scatter(
             x=[c for c, _, _ in kept], y=[a for _, a, _ in kept], mode="lines+markers",
-            name=f"ε = {level:g} (trial {trial.number})",
+            name=f"ε = {level:.3g} (trial {trial.number})",
             customdata=[n for _, _, n in kept],
-            hovertemplate=(f"ε = {level:g}, trial {trial.number}<br>confidence %{{x:.3f}}<br>"
+            hovertemplate=(f"ε = {level:.3g}, trial {trial.number}<br>confidence %{{x:.3f}}<br>"
                            "accuracy %{y:.3f}<br>%{customdata:.0f} samples<extra></extra>")))
     styled(figure, x_title="mean confidence in the bin", y_title="accuracy in the bin")
     figure.update_xaxes(range=[0, 1.02])

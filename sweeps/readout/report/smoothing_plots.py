@@ -126,7 +126,7 @@ def trade_off(found: list[Point], metric: str, goal: str) -> str:
     score = winner.spread(metric)
     interval_text = (f"{score.text()} (95% t interval over {score.n} seeds)" if score.n > 1
                      else f"{score.mean:.4g} (one seed, so no interval: --repeats N gives one)")
-    said = f"Best smoothing ε = {winner.smoothing:g}: {metric} {interval_text}"
+    said = f"Best smoothing ε = {winner.smoothing:.3g}: {metric} {interval_text}"
     others = [p for level, p in best.items() if level != winner.smoothing]
     if not others:
         return f"{said}; it is the only smoothing level that completed."
@@ -137,7 +137,7 @@ def trade_off(found: list[Point], metric: str, goal: str) -> str:
         ours, theirs = winner.spread(column), base.spread(column)
         if ours is not None and theirs is not None:
             change.append(f"{label} {theirs.mean:.3g} → {ours.mean:.3g}")
-    return f"{said}; against ε = {base.smoothing:g}: {', '.join(change)}."
+    return f"{said}; against ε = {base.smoothing:.3g}: {', '.join(change)}."
 
 
 def _series(chosen: list[Point], column: str, label: str, names: list[str], color: str,
