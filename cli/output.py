@@ -181,9 +181,15 @@ def confirmation_table(study: str, confirmed: dict) -> None:
     console.print(table)
     top = confirmed["trials"][0]
     study_best = next(row for row in confirmed["trials"] if row["study_rank"] == 1)
-    console.print(f"confirmed winner: trial {top['trial']}" + (
-        "" if top is study_best else f" (the study ranked trial {study_best['trial']} first: "
-                                     "its value was a lucky seed's)"), soft_wrap=True)
+    if top is study_best:
+        said = "the study's best too"
+    else:
+        apart = top["low"] is not None and study_best["high"] is not None and (
+            top["low"] > study_best["high"] or top["high"] < study_best["low"])
+        said = (f"the study ranked trial {study_best['trial']} first; " + (
+            "their 95% intervals do not overlap: its value was a lucky draw" if apart else
+            "their 95% intervals overlap: more seeds would tell the two apart surely"))
+    console.print(f"confirmed winner: trial {top['trial']}, {said}", soft_wrap=True)
 
 
 def report_written(page: Path, report, images: list[Path]) -> None:
