@@ -82,6 +82,9 @@ def test_repeats_on_the_command_line_override_the_file_and_its_epoch_pruner(tmp_
     assert trial["repeats"]["seeds"] == [0, 1]
     settings = attrs.shared_settings(load_study("repeated", tmp_path, None))
     assert (settings["pruner"], settings["repeats"]) == ("wilcoxon", 2)
+    # Continued without --repeats, the study keeps its two seeds, not the file's three.
+    again = sweep_json("run", study, *FAST, "--trials", "1", "--root", tmp_path)
+    assert [t["repeats"]["seeds"] for t in again["trials"]] == [[0, 1], [0, 1]]
 
 
 def test_the_wilcoxon_pruner_stops_a_configuration_worse_on_every_seed(tmp_path):

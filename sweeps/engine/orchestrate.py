@@ -195,6 +195,11 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(names)
     _record_space(study, spec, options)
+    recorded = attrs.shared_settings(study).get("repeats")
+    if options.repeats is None and recorded and recorded != job.repeats:
+        # A study continued keeps its seeds per configuration unless --repeats says otherwise:
+        # means over different numbers of seeds do not compare.
+        job = _job(spec, options, {**_given(options), "repeats": recorded})
     _record(study, attrs.SETTINGS, {"sampler": job.sampler, "pruner": job.pruner,
                                     "keep_top_k": job.keep, "wandb_project": job.wandb_project,
                                     "wandb_entity": job.wandb_entity, "repeats": job.repeats})
