@@ -5,6 +5,7 @@ import warnings
 
 import optuna
 
+from torchsweep.sweeps.engine.repeats import WILCOXON_P
 from torchsweep.sweeps.study import StudySpec
 
 # CMA-ES optimises one objective; these optimise several (TPE and GP model a Pareto front).
@@ -44,5 +45,9 @@ def build_pruner(name: str, spec: StudySpec) -> optuna.pruners.BasePruner:
                                                reduction_factor=hyperband.get("eta", 3))
     if name == "none":
         return pruners.NopPruner()
+    if name == "wilcoxon":   # a study with repeats: seed k of a trial against the best's seed k
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return pruners.WilcoxonPruner(p_threshold=WILCOXON_P)
     # The first trials set the median; the first epochs of any trial are too noisy to judge.
     return pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
