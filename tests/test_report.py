@@ -108,7 +108,7 @@ def test_steps_that_halve_up_to_the_largest_batch_still_draw():
     """The bend above every batch size tried: S_min is 0, which a log axis cannot start at."""
     sizes = [16, 32, 128]
     histories = [history(i, "completed", b, 16000 / b) for i, b in enumerate(sizes)]
-    steps, _, _ = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    steps, *_ = batch_size_plots(histories, "val_acc", "maximize", 0.9)
     assert "the critical batch size is above 128" in steps.finding
     assert all(math.isfinite(v) for v in steps.figure.layout.yaxis.range)
 
