@@ -61,3 +61,15 @@ def test_measurements_need_two_batch_sizes():
         NoiseScale().add(1.0, 8, 1.0, 8)
     assert NoiseScale().value is None
     assert [small_batch(n) for n in (1, 2, 3, 4, 7, 8, 64)] == [0, 1, 1, 1, 1, 2, 16]
+
+
+def test_no_estimate_while_either_average_is_not_positive():
+    """Early measurements can average to a negative tr(Σ) or |G|²: no batch size says that."""
+    noise = NoiseScale(decay=0.0)          # each average is then the last measurement
+    noise.add(small_sq=1.0, small=2, big_sq=2.0, big=8)     # |G_b|² < |G_B|²: tr(Σ) < 0
+    assert noise.trace_covariance < 0 and noise.value is None
+    noise.add(small_sq=9.0, small=2, big_sq=1.0, big=8)     # B|G_B|² < b|G_b|²: |G|² < 0
+    assert noise.true_gradient_sq < 0 and noise.value is None
+    noise.add(small_sq=3.0, small=2, big_sq=2.0, big=8)
+    assert noise.value > 0 and noise.value == pytest.approx(noise.trace_covariance
+                                                           / noise.true_gradient_sq)

@@ -45,9 +45,10 @@ class NoiseScale:
 
     @property
     def value(self) -> float | None:
-        """B_noise in samples; None before a measurement, or while |G|² averages to <= 0
-        (the gradient too small against its noise to say)."""
-        if self.measurements == 0 or self.true_gradient_sq <= 0:
+        """B_noise in samples; None before a measurement, or while either average is <= 0
+        (|G|²: the gradient too small against its noise to say; tr(Σ): the noise too small
+        against the measurement's own error, early on: a negative batch size means nothing)."""
+        if self.measurements == 0 or self.true_gradient_sq <= 0 or self.trace_covariance <= 0:
             return None
         return self.trace_covariance / self.true_gradient_sq
 
