@@ -19,7 +19,7 @@ def train(
                                           help="YAML file of training settings."),
     set_: SetOption = [],
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder "
-                                       "[default: <root>/train/<timestamp>]."),
+                                       "(default: <root>/train/<timestamp>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Checkpoint to resume from."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),

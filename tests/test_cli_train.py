@@ -11,6 +11,8 @@ def test_help_lists_options():
     assert result.exit_code == 0
     for option in ("--config", "--set", "--out", "--resume", "--json"):
         assert option in result.stdout
+    # Bracketed text is Rich markup to Typer: a "[default: ...]" in a help string vanished.
+    assert "<root>/train/<timestamp>" in " ".join(result.stdout.replace("│", " ").split())
 
 
 @pytest.mark.parametrize("device", [
