@@ -74,6 +74,11 @@ class TrainConfig:
                          choices=("default", "kaiming_normal", "xavier_uniform", "normal"))
     # --- optimisation ---
     epochs: int = _setting(10, "passes over the training split", low=1, unit="epochs")
+    # More than one lets a sweep's pruner compare trials of any batch size after equal data,
+    # and stop a bad one before its first epoch ends; each pass costs a validation forward.
+    evaluations_per_epoch: int = _setting(
+        4, "validation passes per epoch, at even shares of the training split (sweeps prune "
+        "at each)", low=1, unit="evaluations")
     batch_size: int = _setting(64, "samples per optimizer step", low=1, unit="samples")
     drop_last: bool = _setting(False, "drop the last incomplete batch of each epoch")
     optimizer: str = _setting("sgd", "optimizer",
