@@ -293,6 +293,14 @@ def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
     return n - n_val, n_val
 
 
+def train_split_size(config: TrainConfig) -> int | None:
+    """Samples in a built-in dataset's training split (one epoch), known without loading it;
+    None for the others."""
+    if config.dataset not in DATASET_SIZES:
+        return None
+    return split_sizes(DATASET_SIZES[config.dataset], config.val_fraction)[0]
+
+
 def check_batch_fits(config: TrainConfig) -> None:
     """Refuse a batch larger than a built-in dataset's training split, before loading it.
 

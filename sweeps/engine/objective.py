@@ -1,9 +1,10 @@
 """The Optuna objective: a thin adapter from a trial to `trainer.fit` and back.
 
-It samples the trial's settings, trains them, reports the study metric to Optuna after every
-epoch (so the pruner can stop the trial), and records on the trial what `sweep show`,
-`sweep best` and checkpoint retention need later. Nothing here trains or decides: the
-trainer trains, the pruner decides.
+It samples the trial's settings, trains them, reports the study metric to Optuna at every
+evaluation with the samples seen as the step (so the pruner can stop the trial, also within
+an epoch, comparing trials of any batch size after equal data), and records on the trial
+what `sweep show`, `sweep best` and checkpoint retention need later. Nothing here trains or
+decides: the trainer trains, the pruner decides.
 """
 from __future__ import annotations
 
@@ -76,11 +77,15 @@ class Objective:
                     "trial_number": trial.number, "storage": self.storage_shown,
                     "retry_of": attrs.retry_of(_optuna.frozen(trial))})
 
-        def report(metrics: dict[str, float]) -> bool:
+        def observe(metrics: dict[str, float]) -> None:
             self.observer.epoch_ended(trial.number, metrics)
-            if self.spec.multi_objective:
-                return False   # Optuna prunes single-objective studies only
-            trial.report(metrics[self.spec.metric], step=int(metrics["epoch"]))
+
+        def report(row: dict[str, float]) -> bool:
+            # Optuna prunes single-objective studies only; a metric known only at an epoch's
+            # end (train_loss, epoch_seconds, ...) is reported at the epoch's end only.
+            if self.spec.multi_objective or self.spec.metric not in row:
+                return False
+            trial.report(row[self.spec.metric], step=int(row["samples"]))
             return trial.should_prune()
 
         try:
@@ -93,7 +98,7 @@ class Objective:
             if resume is not None:
                 trial.set_user_attr(attrs.RESUMED_AT, resume.epoch)
             result = fit(config, out_dir=self.root / folder,
-                         callbacks=(run.log, report, *uploads),
+                         callbacks=(run.log, observe, *uploads), evaluation_callbacks=(report,),
                          resume_from=resume.checkpoint if resume else None,
                          monitor=self.spec.metric, goal=self.spec.goal)
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished
@@ -109,9 +114,15 @@ class Objective:
                 raise optuna.TrialPruned(f"out of memory: {error}") from None
             raise
 
+        # Where it stopped, in epochs: the last evaluation's nominal position (1.25 is a quarter
+        # into the second epoch); the samples it trained on, the stopped epoch's part included.
+        stopped_at = (round(result.evaluations[-1]["epoch"], 3) if result.evaluations
+                      else result.epochs_run)
         summary = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                    "best": result.best, "final": result.final,
-                   "pruned_at": result.epochs_run if result.status != "completed" else None}
+                   "samples_trained": result.samples_trained,
+                   "epochs_trained": round(result.samples_trained / result.train_samples, 4),
+                   "pruned_at": stopped_at if result.status != "completed" else None}
         trial.set_user_attr(attrs.SUMMARY, summary)
         if result.status == "completed":
             run.finish("completed", _flat_summary(summary, self.spec.metric))
@@ -121,10 +132,11 @@ class Objective:
         reason = "diverged" if result.status == "diverged" else "pruned"
         trial.set_user_attr(attrs.REASON, reason)
         run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
-        raise optuna.TrialPruned(f"{reason} at epoch {result.epochs_run}")
+        raise optuna.TrialPruned(f"{reason} at epoch {stopped_at:g}")
 
 
 def _flat_summary(summary: dict[str, Any], metric: str) -> dict[str, Any]:
     best = summary["best"] or {}
     return {f"best_{metric}": best.get(metric), "epochs_run": summary["epochs_run"],
-            "best_epoch": summary["best_epoch"], "pruned_at": summary["pruned_at"]}
+            "best_epoch": summary["best_epoch"], "pruned_at": summary["pruned_at"],
+            "epochs_trained": summary["epochs_trained"]}
