@@ -35,11 +35,14 @@ EPOCH_METRICS: dict[str, str] = {
     "wall_seconds": "minimize",        # training and evaluation time so far (running total)
 }
 
-BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "fake")
+BUILTIN_DATASETS = ("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10", "cifar100",
+                    "fake")
 # Samples in each built-in dataset before the train/validation split (the torchvision ones
 # are their training sets), so a batch size can be checked without loading any of them.
 DATASET_SIZES = {"digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
                  "cifar100": 50000, "fake": 2000}
+# MNIST-1D is generated with `num_samples` samples, as many of each of its ten classes.
+MNIST1D_CLASSES = 10
 BUILTIN_MODELS = ("cnn", "mlp", "resnet18")
 # A user's own factory, named as `package.module:function`.
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -57,9 +60,13 @@ def _setting(default: Any, doc: str, *, choices: tuple | None = None, low: float
 @dataclass(frozen=True)
 class TrainConfig:
     # --- data ---
-    dataset: str = _setting("digits", "digits, mnist, fashion_mnist, cifar10, cifar100, fake, "
-                            "imagefolder:<path>, or package.module:function")
-    data_dir: str = _setting("./data", "folder holding torchvision datasets' files")
+    dataset: str = _setting("digits", "digits, mnist1d, mnist, fashion_mnist, cifar10, cifar100, "
+                            "fake, imagefolder:<path>, or package.module:function")
+    data_dir: str = _setting("./data", "folder holding torchvision datasets' files and the "
+                             "generated mnist1d")
+    num_samples: int = _setting(4000, "samples mnist1d generates (train and validation "
+                                "together), a multiple of its 10 classes", low=10, high=1_000_000,
+                                unit="samples")
     download: bool = _setting(False, "let torchvision download missing dataset files")
     val_fraction: float = _setting(0.2, "share of the training data held out for validation",
                                    low=0.0, high=1.0, low_open=True, high_open=True)
@@ -264,6 +271,9 @@ def _check_form(name: str, value: Any) -> None:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ConfigError("model", f"expected one of {', '.join(BUILTIN_MODELS)} or "
                           f"package.module:function, got {value!r}{hint}")
+    if name == "num_samples" and value % MNIST1D_CLASSES:
+        raise ConfigError("num_samples", f"expected a multiple of {MNIST1D_CLASSES} (mnist1d makes "
+                          f"as many samples of each of its {MNIST1D_CLASSES} classes), got {value}")
     if name == "device" and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
         raise ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {value!r}")
 
@@ -279,6 +289,9 @@ def _check_combinations(c: TrainConfig) -> None:
                           "pick another optimizer or scheduler")
     if c.scheduler == "onecycle" and c.warmup_epochs > 0:
         raise ConfigError("warmup_epochs", "onecycle warms up by itself; set warmup_epochs=0")
+    if c.channels_last and c.dataset == "mnist1d":
+        raise ConfigError("channels_last", "is a memory format for images; mnist1d samples are "
+                          "sequences, so set channels_last=false")
     if c.warmup_epochs >= c.epochs:
         raise ConfigError("warmup_epochs", f"must be fewer than epochs ({c.epochs})")
 
@@ -307,9 +320,10 @@ def check_batch_fits(config: TrainConfig) -> None:
     Not part of TrainConfig's own validation: the split size is known only for built-in
     datasets, and the data module checks every dataset again once it is loaded.
     """
-    if config.dataset not in DATASET_SIZES:
+    size = config.num_samples if config.dataset == "mnist1d" else DATASET_SIZES.get(config.dataset)
+    if size is None:
         return
-    n_train, _ = split_sizes(DATASET_SIZES[config.dataset], config.val_fraction)
+    n_train, _ = split_sizes(size, config.val_fraction)
     if config.batch_size > n_train:
         raise ConfigError("batch_size", f"{config.batch_size} is larger than the "
                           f"{config.dataset} training split ({n_train} samples at val_fraction "

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
 
+from torchsweep.trainer import mnist1d
 from torchsweep.trainer.config import DATASET_SIZES, TrainConfig, split_sizes
 from torchsweep.trainer.errors import DataError
 
@@ -34,9 +35,9 @@ from torchsweep.trainer.errors import DataError
 class Data:
     """A dataset split for training, and what a model needs to know about its samples."""
 
-    train: Dataset      # training split, yields (x: float tensor CxHxW, y: int)
+    train: Dataset      # training split, yields (x: float tensor CxHxW or CxL, y: int)
     val: Dataset        # validation split
-    input_shape: tuple[int, int, int]    # (C, H, W)
+    input_shape: tuple[int, ...]    # (C, H, W) for images, (C, L) for sequences (mnist1d)
     num_classes: int
     # (x_train, y_train, x_val, y_val) float32 / int64, when the whole dataset sits in
     # memory as tensors; None otherwise.
@@ -52,6 +53,8 @@ def load_data(config: TrainConfig) -> Data:
     name = config.dataset
     if name == "digits":
         return _digits(config)
+    if name == "mnist1d":
+        return _from_tensors(*mnist1d.tensors(config), mnist1d.NUM_CLASSES, config)
     if name in _TORCHVISION:
         return _torchvision(config)
     if name == "fake":
@@ -249,9 +252,9 @@ def _factory(config: TrainConfig) -> Data:
                         f"num_classes), got {type(result).__name__}")
     train, val, num_classes = result
     input_shape = tuple(train[0][0].shape)
-    if len(input_shape) != 3:
-        raise DataError(f"dataset {config.dataset}: samples must be C x H x W tensors, "
-                        f"got shape {input_shape}")
+    if len(input_shape) not in (2, 3):
+        raise DataError(f"dataset {config.dataset}: samples must be C x H x W (images) or "
+                        f"C x L (sequences) tensors, got shape {input_shape}")
     return Data(train=train, val=val, input_shape=input_shape, num_classes=int(num_classes),
                 tensors=None)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 
 import torch
 from torch import nn
@@ -27,14 +28,44 @@ class SmallCNN(nn.Sequential):
         )
 
 
-def _mlp(input_shape: tuple[int, int, int], num_classes: int, width: int) -> nn.Module:
-    inputs = input_shape[0] * input_shape[1] * input_shape[2]
+class SmallCNN1d(nn.Sequential):
+    """Three conv-ReLU-maxpool stages over a sequence and a linear head: the cnn for C x L samples.
+
+    For MNIST-1D's 1x40 at width 32 this is conv(1->32, 5, pad 2)-ReLU-maxpool2 ->
+    conv(32->64, 3, pad 1)-ReLU-maxpool2 -> conv(64->64, 3, pad 1)-ReLU-maxpool2 -> linear(320->10).
+    The first kernel is wider because a digit's features span several steps of the sequence.
+    """
+
+    def __init__(self, input_shape: tuple[int, int], num_classes: int, width: int):
+        channels, length = input_shape
+        super().__init__(
+            nn.Conv1d(channels, width, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(2 * width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Flatten(),
+            nn.Linear(2 * width * (length // 8), num_classes),
+        )
+
+
+def _cnn(input_shape: tuple[int, ...], num_classes: int, width: int) -> nn.Module:
+    """2-D convolutions for C x H x W images, 1-D ones for C x L sequences."""
+    if len(input_shape) == 2:
+        return SmallCNN1d(input_shape, num_classes, width)
+    return SmallCNN(input_shape, num_classes, width)
+
+
+def _mlp(input_shape: tuple[int, ...], num_classes: int, width: int) -> nn.Module:
+    """Flattens any sample shape, images or sequences."""
+    inputs = math.prod(input_shape)
     hidden = 8 * width
     return nn.Sequential(nn.Flatten(), nn.Linear(inputs, hidden), nn.ReLU(),
                          nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
-def _resnet18(input_shape: tuple[int, int, int], num_classes: int, width: int) -> nn.Module:
+def _resnet18(input_shape: tuple[int, ...], num_classes: int, width: int) -> nn.Module:
+    if len(input_shape) != 3:
+        raise ConfigError("model", f"resnet18 takes C x H x W images, not samples of shape "
+                          f"{tuple(input_shape)}; use cnn or mlp")
     import torchvision
 
     model = torchvision.models.resnet18(num_classes=num_classes)
@@ -45,12 +76,12 @@ def _resnet18(input_shape: tuple[int, int, int], num_classes: int, width: int) -
     return model
 
 
-_BUILTIN = {"cnn": lambda shape, classes, c: SmallCNN(shape, classes, c.width),
+_BUILTIN = {"cnn": lambda shape, classes, c: _cnn(shape, classes, c.width),
             "mlp": lambda shape, classes, c: _mlp(shape, classes, c.width),
             "resnet18": lambda shape, classes, c: _resnet18(shape, classes, c.width)}
 
 
-def build_model(config: TrainConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def build_model(config: TrainConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """The named model, initialised per `config.init`.
 
     A user's model is `package.module:function`, called as function(input_shape, num_classes, config).
@@ -73,7 +104,7 @@ def initialise(model: nn.Module, scheme: str) -> None:
     if scheme == "default":
         return
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             if scheme == "kaiming_normal":
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
             elif scheme == "xavier_uniform":
