@@ -309,9 +309,8 @@ def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
 def train_split_size(config: TrainConfig) -> int | None:
     """Samples in a built-in dataset's training split (one epoch), known without loading it;
     None for the others."""
-    if config.dataset not in DATASET_SIZES:
-        return None
-    return split_sizes(DATASET_SIZES[config.dataset], config.val_fraction)[0]
+    size = config.num_samples if config.dataset == "mnist1d" else DATASET_SIZES.get(config.dataset)
+    return None if size is None else split_sizes(size, config.val_fraction)[0]
 
 
 def check_batch_fits(config: TrainConfig) -> None:
@@ -320,11 +319,8 @@ def check_batch_fits(config: TrainConfig) -> None:
     Not part of TrainConfig's own validation: the split size is known only for built-in
     datasets, and the data module checks every dataset again once it is loaded.
     """
-    size = config.num_samples if config.dataset == "mnist1d" else DATASET_SIZES.get(config.dataset)
-    if size is None:
-        return
-    n_train, _ = split_sizes(size, config.val_fraction)
-    if config.batch_size > n_train:
+    n_train = train_split_size(config)
+    if n_train is not None and config.batch_size > n_train:
         raise ConfigError("batch_size", f"{config.batch_size} is larger than the "
                           f"{config.dataset} training split ({n_train} samples at val_fraction "
                           f"{config.val_fraction:g}); use batch_size <= {n_train}")

@@ -24,7 +24,7 @@ from torchsweep.trainer.config import TrainConfig, train_split_size
 MEDIAN_STARTUP_TRIALS = 3
 MEDIAN_WARMUP_EPOCHS = 2     # in a program's own steps for a program
 # Settings that change the training split's size, which every trial must share.
-_SPLIT_SETTINGS = ("dataset", "val_fraction")
+_SPLIT_SETTINGS = ("dataset", "val_fraction", "num_samples")
 
 
 def build_pruner(name: str, spec: StudySpec,
