@@ -70,10 +70,6 @@ def test_a_broken_study_file_gets_one_line_and_writes_nothing(tmp_path, path):
     (["-p", "lr=0.01..0.1", "--set", "epochs"], 'error: --set "epochs": expected NAME=VALUE'),
     (["-p", "lr=0.01..0.1", "--set", "evaluations_per_epoch=0"],
      "error: --set evaluations_per_epoch: expected an integer >= 1 evaluations, got 0"),
-    # the pruner counts samples seen: every trial must have the same training split
-    (["-p", "val_fraction=0.1,0.2"], "error: --param val_fraction: pruning counts samples seen, "
-                                     "so every trial needs the same training split; fix "
-                                     "val_fraction, or use pruner: none"),
     (["-p", "lr=0.01..0.1", "--device", "tpu"],
      "error: device: expected auto, cpu, cuda or cuda:N, got 'tpu'"),
     # Brackets in what a user typed are text, not markup for the terminal.

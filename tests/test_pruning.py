@@ -10,7 +10,8 @@ from torchsweep.sweeps.storage import open_storage, storage_url
 
 SPLIT = 1437                     # digits' training split at val_fraction 0.2
 QUARTERS = [round(k * SPLIT / 4) for k in (1, 2, 3, 4)]    # where each epoch is evaluated
-TINY = ("--set", "model=mlp", "--set", "width=8", "--wandb", "disabled", "--seed", "0")
+TINY = ("--set", "model=mlp", "--set", "width=8", "--set", "evaluations_per_epoch=4", "--wandb",
+        "disabled", "--seed", "0")
 
 
 def test_trials_are_pruned_within_epochs_at_steps_every_batch_size_shares(tmp_path):

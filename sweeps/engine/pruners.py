@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 import optuna
 
-from torchsweep.sweeps.errors import SpaceError
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.parameter import reach
 from torchsweep.trainer.config import TrainConfig, train_split_size
@@ -50,16 +49,14 @@ def build_pruner(name: str, spec: StudySpec,
 
 def epoch_samples(spec: StudySpec, overrides: Mapping[str, Any]) -> int | None:
     """Training samples per epoch, the unit of the trainer's pruning steps; None for a
-    program. Built-in datasets are counted without loading them, others are loaded once."""
+    program. Built-in datasets are counted without loading them, others are loaded once. A
+    study that searches the split (dataset, val_fraction, num_samples) is counted at the first
+    value of each: its trials' steps are still samples, but their epochs differ in size."""
     if spec.runs_program:
         return None
-    searched = [name for name in _SPLIT_SETTINGS if name in spec.space.parameters
-                and name not in spec.space.constants()]
-    if searched:
-        raise SpaceError(f"{spec.space.where(searched[0])}: pruning counts samples seen, so "
-                         f"every trial needs the same training split; fix {searched[0]}, or "
-                         f"use pruner: none")
-    config = TrainConfig.from_dict({**spec.space.constants(), **overrides})
+    first = {name: reach(spec.space.parameters[name], name)[0][0] for name in _SPLIT_SETTINGS
+             if name in spec.space.parameters and name not in spec.space.constants()}
+    config = TrainConfig.from_dict({**spec.space.constants(), **first, **overrides})
     size = train_split_size(config)
     if size is None:
         from torchsweep.trainer.data import load_data
