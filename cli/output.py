@@ -51,6 +51,21 @@ def epochs_table(result) -> None:
         console.print(f"* best epoch by {result.monitor}; outputs in {result.out_dir}")
 
 
+def noise_scale(result) -> None:
+    """The gradient noise scale a run measured: one run's first answer to "which batch size"
+    (McCandlish et al. 2018's critical batch). Nothing when the run did not measure it."""
+    if not result.config.noise_scale_every:
+        return
+    value = result.grad_noise_scale
+    if value is None:
+        console.print("gradient noise scale: no estimate (too few measurements, or the "
+                      "gradient lost in its noise)")
+        return
+    shown = f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+    console.print(f"gradient noise scale ~ {shown} samples (estimate; SGD assumptions, biased "
+                  f"under Adam)", highlight=False)
+
+
 def space_table(spec) -> None:
     table = Table(title=f"{spec.name}: {spec.sampler_name()} sampler, {spec.pruner_name()} "
                         f"pruner, {spec.goal} {spec.metric}")

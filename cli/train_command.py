@@ -64,3 +64,4 @@ def train(
         typer.echo(json.dumps(result.to_dict()))
     elif not quiet:
         output.epochs_table(result)
+        output.noise_scale(result)

@@ -114,6 +114,21 @@ def test_calibration_of_every_epoch(runs):
     assert smoothed.history[-1]["val_overconfidence"] < plain.history[-1]["val_overconfidence"]
 
 
+def test_temperature_scaling_and_reliability_of_every_run(runs):
+    for run in runs:
+        for metrics in run.history:
+            assert 0 <= metrics["val_ece_tempered"] <= 1 and metrics["val_temperature"] > 0
+        # Temperature scaling fits the NLL, not the ECE, but on these runs it cuts both.
+        assert run.best["val_ece_tempered"] < run.best["val_ece"]
+        # The reliability diagram is the best epoch's: its bins hold the 360 validation
+        # samples, and their gaps add up to that epoch's ECE.
+        diagram = run.best_reliability
+        assert sum(diagram["count"]) == 360 and len(diagram["accuracy"]) == ECE_BINS
+        gaps = sum(n * abs(c - a) for n, c, a in zip(diagram["count"], diagram["confidence"],
+                                                     diagram["accuracy"]) if n)
+        assert gaps / 360 == pytest.approx(run.best["val_ece"], abs=1e-5)
+
+
 def test_temperature_scaling_undoes_an_overconfident_scale_of_the_logits():
     """Labels drawn from softmax(z) but logits reported as 3z: the fitted temperature is the
     factor 3, and the ECE after dividing by it is small where the raw one is large."""

@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from cli_helpers import metrics_lines, one_line_error, stopped_run, sweep, sweep_process
+from cli_helpers import metrics_lines, one_line_error, stopped_run, sweep, sweep_json, sweep_process
 
 
 def test_help_lists_options():
@@ -31,6 +31,30 @@ def test_train_json_reports_metrics_and_writes_outputs(tmp_path, device):
     assert (tmp_path / "best.pt").is_file()
     weights = torch.load(tmp_path / "last.pt", weights_only=True)["model"].values()
     assert {t.device.type for t in weights} == {device}   # saved where it trained
+
+
+NOISE_LINE = "gradient noise scale ~ "
+
+
+def test_train_prints_and_logs_the_gradient_noise_scale(tmp_path):
+    result = sweep("train", "--set", "epochs=2", "--set", "noise_scale_every=5", "--out", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    logged = [m["grad_noise_scale"] for m in metrics_lines(tmp_path)]
+    assert len(logged) == 2 and all(value > 0 for value in logged)
+    line = next(line for line in result.stdout.splitlines() if line.startswith(NOISE_LINE))
+    assert line == f"{NOISE_LINE}{logged[-1]:.0f} samples (estimate; SGD assumptions, biased " \
+                   "under Adam)"
+    report = sweep_json("train", "--set", "epochs=2", "--set", "noise_scale_every=5", "--out",
+                        tmp_path / "again")
+    assert report["grad_noise_scale"] == report["final"]["grad_noise_scale"] == logged[-1]
+    assert sum(report["best_reliability"]["count"]) == 360
+
+
+def test_the_noise_scale_is_off_at_zero(tmp_path):
+    result = sweep("train", "--set", "epochs=1", "--set", "noise_scale_every=0", "--out", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "gradient noise scale" not in result.stdout
+    assert "grad_noise_scale" not in metrics_lines(tmp_path)[0]
 
 
 def test_config_file_is_overridden_by_set(tmp_path):

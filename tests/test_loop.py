@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from torchsweep.trainer.checkpoint import load_checkpoint
-from torchsweep.trainer.config import EPOCH_METRICS, TrainConfig
+from torchsweep.trainer.config import EPOCH_DIAGNOSTICS, EPOCH_METRICS, TrainConfig
 from torchsweep.trainer.errors import CheckpointError, ConfigError
 from torchsweep.trainer.files import BEST, CONFIG, EVALUATIONS, LAST, METRICS
 from torchsweep.trainer.loop import fit
@@ -19,7 +19,7 @@ from torchsweep.trainer.models import build_model
 BASE = TrainConfig(epochs=2, threads=1, device="cpu")
 NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 TIMING = ("epoch_seconds", "samples_per_second", "wall_seconds")
-KEYS = {"epoch", *EPOCH_METRICS}
+KEYS = {"epoch", *EPOCH_METRICS, *EPOCH_DIAGNOSTICS}   # grad_noise_scale: measured by default
 
 
 def without_timing(history):
@@ -148,11 +148,14 @@ def assert_same_model(a, b):
     dict(loader="tensor", scheduler="plateau", patience=0, optimizer="rmsprop", lr=0.001,
          warmup_epochs=1),
     dict(loader="tensor", warmup_epochs=3, scheduler="step", step_size=1, gamma=0.5),
+    # Measured every 4th step of 15 a epoch, the last batch 37 samples: the steps that measure
+    # and the noise scale's averages carry over the resume.
+    dict(loader="tensor", noise_scale_every=4, batch_size=100),
     pytest.param(dict(device="cuda", model="mlp"), marks=NEEDS_CUDA),
     pytest.param(dict(device="cuda", amp="fp16", loader="dataloader", warmup_epochs=1),
                  marks=NEEDS_CUDA),
 ], ids=["tensor", "dataloader", "warmup-cosine", "onecycle-dataloader", "onecycle-droplast",
-        "plateau-rmsprop-warmup", "stop-mid-warmup", "cuda-mlp", "cuda-fp16-dataloader-warmup"])
+        "plateau-rmsprop-warmup", "stop-mid-warmup", "noise-scale", "cuda-mlp", "cuda-fp16-dataloader-warmup"])
 def test_resume_is_equivalent_to_a_straight_run(tmp_path, monkeypatch, settings):
     # cuDNN's default kernels may sum in a different order each run: pin them, so that on a
     # GPU a straight run can be reproduced at all, which is what this test compares against.
@@ -169,11 +172,15 @@ def test_resume_is_equivalent_to_a_straight_run(tmp_path, monkeypatch, settings)
 
     assert without_timing(resumed.history) == without_timing(straight.history)
     assert resumed.best_epoch == straight.best_epoch
+    assert resumed.best_reliability == straight.best_reliability is not None
+    # Measured (on by default); an epoch whose gradient is lost in its noise has no value.
+    assert any("grad_noise_scale" in m for m in straight.history)
     assert_same_model(tmp_path / "a" / LAST, tmp_path / "b" / LAST)
     assert_same_model(tmp_path / "a" / BEST, tmp_path / "b" / BEST)
     a_state, b_state = load_checkpoint(tmp_path / "a" / LAST), load_checkpoint(tmp_path / "b" / LAST)
     assert b_state["schedule"] == a_state["schedule"]
     assert b_state["scaler"] == a_state["scaler"]          # fp16: the loss scale resumed too
+    assert b_state["noise_scale"] == a_state["noise_scale"]
     # metrics.jsonl is one line per epoch, never repeated across the resume
     assert without_timing(read_metrics(tmp_path / "b" / METRICS)) == \
         without_timing(straight.history)
@@ -182,11 +189,39 @@ def test_resume_is_equivalent_to_a_straight_run(tmp_path, monkeypatch, settings)
         without_timing(straight.evaluations) == without_timing(resumed.evaluations)
 
 
+def test_measuring_the_noise_scale_leaves_training_as_it_was(tmp_path):
+    """Measured at every step, the run trains bit for bit as one that never measures: the
+    measurement takes its small-batch gradient aside and leaves the whole batch's."""
+    config = BASE.replace(epochs=1, batch_size=100)
+    measured = fit(config.replace(noise_scale_every=1), out_dir=tmp_path / "on")
+    plain = fit(config.replace(noise_scale_every=0), out_dir=tmp_path / "off")
+    assert measured.history[0]["grad_noise_scale"] > 0
+    assert "grad_noise_scale" not in plain.history[0] and plain.grad_noise_scale is None
+    assert [{k: v for k, v in m.items() if k != "grad_noise_scale"}
+            for m in without_timing(measured.history)] == without_timing(plain.history)
+    assert_same_model(tmp_path / "on" / LAST, tmp_path / "off" / LAST)
+    assert load_checkpoint(tmp_path / "off" / LAST)["noise_scale"] is None
+
+
+def test_resume_from_a_checkpoint_older_than_a_setting(tmp_path):
+    """A checkpoint written before noise_scale_every existed was trained without it: it
+    resumes under the setting's default."""
+    fit(BASE, out_dir=tmp_path, callbacks=[stop_after(1)])
+    state = load_checkpoint(tmp_path / LAST)
+    del state["config"]["noise_scale_every"], state["noise_scale"]
+    torch.save(state, tmp_path / LAST)
+    resumed = fit(BASE, resume_from=tmp_path / LAST)
+    assert resumed.epochs_run == 2 and "grad_noise_scale" in resumed.history[1]
+
+
 def test_resume_from_a_finished_run_trains_no_more(tmp_path):
     done = fit(BASE, out_dir=tmp_path)
     again = fit(BASE, resume_from=tmp_path / LAST)
     assert again.status == "completed" and again.history == done.history
     assert again.best_epoch == done.best_epoch
+    # Kept in the checkpoint, as the history is: nothing was evaluated again.
+    assert again.best_reliability == done.best_reliability is not None
+    assert again.grad_noise_scale == done.grad_noise_scale is not None
 
 
 def test_resume_may_change_execution_settings(tmp_path):

@@ -70,7 +70,8 @@ def tracked(tmp_path_factory):
     study = root / "tracked.yaml"
     study.write_text(STUDY)
     report = sweep_json("run", study, "--root", root, *FAST, "--wandb", "offline",
-                        "--tensorboard", "--log-checkpoints", "all", "--sampler", "grid")
+                        "--tensorboard", "--log-checkpoints", "all", "--sampler", "grid",
+                        "--set", "noise_scale_every=1")
     runs = {run.name: run for run in list_runs(root, "tracked")}
     trials = {}
     for trial in report["trials"]:
@@ -132,6 +133,8 @@ def test_per_epoch_curves_use_epoch_as_x_axis(tracked):
     history = [r["history"]["item"] for r in records if r["type"] == "history"]
     assert [row["epoch"] for row in history] == [1, 2]
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr"} <= set(history[0])
+    # Scalars that came with issue 15, the noise scale among them (measured every step here).
+    assert {"val_ece_tempered", "val_temperature", "grad_noise_scale"} <= set(history[1])
     axes = [r["metric"] for r in records if r["type"] == "metric"]
     assert any(axis.get("glob_name") == "*" and axis.get("step_metric") == "epoch"
                for axis in axes)
@@ -408,9 +411,10 @@ def test_netrc_credentials_for_the_configured_host_mean_online(monkeypatch, tmp_
 def test_train_writes_tensorboard_events_on_request(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    result = sweep("train", *FAST, "--set", "epochs=2", "--out", tmp_path, "--tensorboard",
-                   "--quiet")
+    result = sweep("train", *FAST, "--set", "epochs=2", "--set", "noise_scale_every=1", "--out",
+                   tmp_path, "--tensorboard", "--quiet")
     assert result.exit_code == 0, result.stderr
     events = EventAccumulator(str(tmp_path))
     events.Reload()
-    assert {"val_acc", "train_loss", "lr"} <= set(events.Tags()["scalars"])
+    assert {"val_acc", "train_loss", "lr", "val_ece_tempered", "val_temperature",
+            "grad_noise_scale"} <= set(events.Tags()["scalars"])

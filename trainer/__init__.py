@@ -9,6 +9,7 @@ from importlib import import_module
 _LAZY = {
     "TrainConfig": "config",
     "EPOCH_METRICS": "config",
+    "EPOCH_DIAGNOSTICS": "config",
     "ConfigError": "errors",
     "DataError": "errors",
     "CheckpointError": "errors",

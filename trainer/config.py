@@ -27,6 +27,7 @@ EPOCH_METRICS: dict[str, str] = {
     "val_nll": "minimize",             # cross-entropy without label smoothing
     "val_ece": "minimize",             # expected calibration error, 15 bins
     "val_overconfidence": "minimize",  # mean confidence - accuracy; < 0 is underconfident
+    "val_ece_tempered": "minimize",    # ECE after temperature scaling on the validation split
     "lr": "maximize",
     "epoch_seconds": "minimize",
     "samples_per_second": "maximize",
@@ -34,6 +35,13 @@ EPOCH_METRICS: dict[str, str] = {
     "samples_seen": "minimize",        # training samples so far (running total)
     "wall_seconds": "minimize",        # training and evaluation time so far (running total)
 }
+# Also in an epoch's row, but neither direction is better, so no study may optimise them:
+#   val_temperature   the T that calibrates the validation logits (> 1: overconfident)
+#   grad_noise_scale  the gradient noise scale in samples (trainer/noise_scale.py), an estimate
+#                     of the critical batch size; in a row only once there is one, so never
+#                     with noise_scale_every=0 (a missing key, not NaN: JSON, W&B and
+#                     TensorBoard all take that as it is)
+EPOCH_DIAGNOSTICS: tuple[str, ...] = ("val_temperature", "grad_noise_scale")
 
 BUILTIN_DATASETS = ("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10", "cifar100",
                     "fake")
@@ -116,6 +124,9 @@ class TrainConfig:
     label_smoothing: float = _setting(0.0, "cross-entropy label smoothing epsilon", low=0.0,
                                       high=1.0, high_open=True)
     grad_clip: float = _setting(0.0, "max global gradient L2 norm; 0 turns clipping off", low=0.0)
+    noise_scale_every: int = _setting(
+        20, "optimizer steps between gradient noise scale measurements (each adds one backward "
+        "pass to its step); 0 turns them off", low=0, unit="steps")
     # --- execution ---
     amp: str = _setting("off", "autocast dtype (fp16 needs CUDA)", choices=("off", "bf16", "fp16"))
     channels_last: bool = _setting(False, "channels_last memory format for conv models")

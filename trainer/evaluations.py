@@ -43,7 +43,7 @@ class Evaluations:
     """One run's evaluation schedule, its rows so far, and the callbacks it tells."""
 
     def __init__(self, train_samples: int, per_epoch: int, model: torch.nn.Module,
-                 evaluate: Callable[[], dict], callbacks: Iterable[EvaluationCallback],
+                 evaluate: Callable[[], tuple[dict, CalibrationTally]], callbacks: Iterable[EvaluationCallback],
                  rows: list[dict], log: Path | None):
         self.train_samples = train_samples
         self._model = model
@@ -70,7 +70,7 @@ class Evaluations:
         if not due:
             return False
         started = time.perf_counter()
-        metrics = {**running(), **self.evaluate()}
+        metrics = {**running(), **self.evaluate()[0]}
         self._model.train()   # back to training for the rest of the epoch
         self.seconds_within += time.perf_counter() - started
         del self._pending[:len(due)]
@@ -104,8 +104,10 @@ class Evaluations:
 
 
 @torch.no_grad()
-def evaluate(model, batches, criterion, device, autocast, memory_format) -> dict[str, float]:
-    """Validation loss, accuracy and calibration of `model` over `batches`."""
+def evaluate(model, batches, criterion, device, autocast,
+             memory_format) -> tuple[dict[str, float], CalibrationTally]:
+    """Validation loss, accuracy and calibration of `model` over `batches`, and the tally the
+    calibration came from (its reliability diagram)."""
     model.eval()
     calibration = CalibrationTally(device)
     loss_sum = torch.zeros((), device=device)
@@ -122,4 +124,6 @@ def evaluate(model, batches, criterion, device, autocast, memory_format) -> dict
     summary = calibration.summary()
     return {"val_loss": loss_sum.item() / seen, "val_acc": correct.item() / seen,
             "val_nll": summary["nll"], "val_ece": summary["ece"],
-            "val_overconfidence": summary["overconfidence"]}
+            "val_overconfidence": summary["overconfidence"],
+            "val_ece_tempered": summary["ece_tempered"],
+            "val_temperature": summary["temperature"]}, calibration

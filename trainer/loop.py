@@ -24,12 +24,13 @@ import torch
 
 from torchsweep.trainer import checkpoint
 from torchsweep.trainer.atomic import write_json_atomic, write_text_atomic
-from torchsweep.trainer.config import EPOCH_METRICS, TrainConfig
+from torchsweep.trainer.config import EPOCH_METRICS, FIELDS, TrainConfig
 from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.errors import ConfigError
 from torchsweep.trainer.evaluations import EvaluationCallback, Evaluations, evaluate
 from torchsweep.trainer.files import BEST, CONFIG, EVALUATIONS, LAST, METRICS
 from torchsweep.trainer.models import build_model
+from torchsweep.trainer.noise_scale import NoiseScale, backward_measured, small_batch
 from torchsweep.trainer.optim import Schedule, build_loss, build_optimizer
 
 # A callback sees the epoch's metrics (with `epoch`, 1-based) and returns True to stop.
@@ -51,6 +52,14 @@ class FitResult:
     # Every evaluation's row, within epochs too (see `evaluations`): the curve on samples seen.
     evaluations: list[dict[str, float]] = field(default_factory=list)
     train_samples: int = 0         # the training split's size: samples in one epoch
+    # The reliability diagram at the best epoch: per confidence bin, "count", "confidence" and
+    # "accuracy" (None for an empty bin); lists, so never in a metrics row.
+    best_reliability: dict[str, list] | None = None
+
+    @property
+    def grad_noise_scale(self) -> float | None:
+        """The gradient noise scale (samples) at the last epoch; None when off or not known."""
+        return (self.final or {}).get("grad_noise_scale")
 
     @property
     def samples_trained(self) -> int:
@@ -77,7 +86,8 @@ class FitResult:
                      (LAST, BEST, METRICS, EVALUATIONS, CONFIG)}
         return {"status": self.status, "epochs_run": self.epochs_run, "monitor": self.monitor,
                 "best_epoch": self.best_epoch, "best": self.best, "final": self.final,
-                "paths": paths}
+                "grad_noise_scale": self.grad_noise_scale,
+                "best_reliability": self.best_reliability, "paths": paths}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,6 +135,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
         raise ConfigError("amp", "fp16 autocast needs CUDA; use amp=bf16 or amp=off on the CPU")
     # Loss scaling keeps fp16 gradients from underflowing; bf16 has fp32's range and needs none.
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+    noise = NoiseScale() if config.noise_scale_every else None
 
     result = FitResult(status="completed", config=config, monitor=monitor, out_dir=out_dir,
                        train_samples=len(data.train))
@@ -139,6 +150,9 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
         checkpoint.restore_rng(state["rng"])
         result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
         result.evaluations = list(state.get("evaluations", []))
+        result.best_reliability = state.get("best_reliability")
+        if noise is not None and state.get("noise_scale"):
+            noise.load_state_dict(state["noise_scale"])
 
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -172,11 +186,12 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
                                      + time.perf_counter() - started)})
 
             trained = _train_epoch(forward, train_batches, optimizer, schedule, criterion,
-                                   scaler, config, device, autocast, memory_format, after_batch)
+                                   scaler, config, device, autocast, memory_format, noise,
+                                   before.get("steps", 0), after_batch)
             if evaluations.stopped:   # a callback stopped the run within the epoch
                 result.status = "stopped"
                 break
-            val = evaluations.evaluate()
+            val, tally = evaluations.evaluate()
             lr = optimizer.param_groups[0]["lr"]
             if math.isfinite(val["val_loss"]):
                 schedule.after_epoch(val["val_loss"])
@@ -189,16 +204,19 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
                        "steps": before.get("steps", 0) + trained.steps,
                        "samples_seen": before.get("samples_seen", 0) + trained.samples,
                        "wall_seconds": before.get("wall_seconds", 0.0) + epoch_seconds}
+            if noise is not None and noise.value is not None:
+                metrics["grad_noise_scale"] = noise.value
             result.history.append(metrics)
             if not math.isfinite(trained.loss):
                 result.status = "diverged"
             elif _improved(metrics[monitor], result.best, monitor, goal):
-                result.best_epoch = epoch
+                result.best_epoch, result.best_reliability = epoch, tally.reliability()
             rows = evaluations.record_end(metrics)   # before the checkpoint, which keeps them
             if out_dir is not None:
                 with open(out_dir / METRICS, "a") as log:
                     log.write(json.dumps(metrics) + "\n")
-                _save(out_dir, config, model, optimizer, schedule, scaler, shuffle, data, result)
+                _save(out_dir, config, model, optimizer, schedule, scaler, shuffle, data, result,
+                      noise)
             if bar is not None:
                 bar.advance(metrics)
             if result.status == "diverged":
@@ -222,9 +240,14 @@ class _EpochTally(NamedTuple):
 
 
 def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config, device,
-                 autocast, memory_format, after_batch: Callable[[int, int], bool]) -> _EpochTally:
-    """One pass over `batches`; after_batch(samples, steps so far) returning True ends it."""
+                 autocast, memory_format, noise: NoiseScale | None, steps_before: int,
+                 after_batch: Callable[[int, int], bool]) -> _EpochTally:
+    """One pass over `batches`; after_batch(samples, steps so far) returning True ends it.
+    With `noise`, every config.noise_scale_every-th optimizer step (counted over the whole
+    run, so a resumed run measures at the same steps) also measures the gradient noise scale;
+    the step itself is unchanged."""
     model.train()
+    parameters = list(model.parameters())
     started = time.perf_counter()
     # Sums stay on the device: reading them back every batch would stall a GPU.
     loss_sum = torch.zeros((), device=device)
@@ -233,19 +256,31 @@ def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config,
     for inputs, targets in batches:
         if memory_format is not torch.contiguous_format:
             inputs = inputs.to(memory_format=memory_format)
+        small = 0
+        if noise is not None and (steps_before + steps) % config.noise_scale_every == 0:
+            small = small_batch(len(targets))
         with autocast():
             outputs = model(inputs)
             loss = criterion(outputs, targets)
+            small_loss = criterion(outputs[:small], targets[:small]) if small else None
         optimizer.zero_grad(set_to_none=True)
-        if scaler.is_enabled():
+        if small:
+            # Measured before clipping and unscaling: the noise scale is the raw gradient's.
+            small_sq, big_sq = backward_measured(loss, small_loss, parameters, scaler.scale,
+                                                 scaler.get_scale())
+            if math.isfinite(small_sq) and math.isfinite(big_sq):  # fp16 overflow: skipped
+                noise.add(small_sq, small, big_sq, len(targets))
+        elif scaler.is_enabled():
             scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if scaler.is_enabled():
             if config.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(optimizer)
             scaler.update()
         else:  # the common case, without the scaler's per-step bookkeeping
-            loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
@@ -277,7 +312,7 @@ def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:
 
 
 def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler, shuffle,
-          data, result: FitResult) -> None:
+          data, result: FitResult, noise: NoiseScale | None) -> None:
     state = {"format_version": checkpoint.FORMAT_VERSION, "epoch": result.epochs_run,
              "config": config.to_dict(), "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
@@ -285,6 +320,8 @@ def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler
              "rng": checkpoint.capture_rng(), "history": result.history,
              "evaluations": result.evaluations,
              "best_epoch": result.best_epoch, "monitor": result.monitor,
+             "best_reliability": result.best_reliability,
+             "noise_scale": noise.state_dict() if noise is not None else None,
              "input_shape": list(data.input_shape), "num_classes": data.num_classes}
     checkpoint.save_atomic(state, out_dir / LAST)
     if result.best_epoch == result.epochs_run:
@@ -293,7 +330,8 @@ def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler
 
 def _check_resumable(config: TrainConfig, saved: dict, path: Path) -> None:
     for name, value in config.to_dict().items():
-        if name not in EXECUTION_SETTINGS and saved.get(name) != value:
+        # A setting newer than the checkpoint was trained with its default.
+        if name not in EXECUTION_SETTINGS and saved.get(name, FIELDS[name].default) != value:
             raise checkpoint.CheckpointError(
                 f"cannot resume from {path}: it was trained with {name}={saved.get(name)!r}, "
                 f"this run has {name}={value!r}")

@@ -4,8 +4,8 @@ empirical model of large-batch training", appendix A).
 The simple noise scale B_noise = tr(Σ) / |G|² (Σ the per-example gradient covariance, G the
 true gradient) is about the batch size beyond which a larger batch stops cutting the number of
 optimizer steps: the critical batch size. It is estimated from the squared norms of two
-gradients the training step computes anyway, one of a small batch (size b) and one of the
-whole batch (size B):
+gradients of one training step, one of a small part of its batch (the first b samples) and one
+of the whole batch (size B); the loop measures every `noise_scale_every` steps:
 
     |G|²  ≈ (B |G_B|² - b |G_b|²) / (B - b)
     tr(Σ) ≈ (|G_b|² - |G_B|²) / (1/b - 1/B)
@@ -17,7 +17,7 @@ point where the gradient changes slowly; under Adam, and early in training, it i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 EMA_DECAY = 0.95   # weight of the past in each average: about the last 20 measurements count
 
@@ -65,35 +65,36 @@ class NoiseScale:
         return self.decay * average + (1 - self.decay) * value
 
 
-def backward_measured(model, criterion, inputs, targets, small: int,
-                      autocast: Callable[[], Any], loss_scale: float = 1.0,
-                      backward: Callable[[Any], None] = lambda loss: loss.backward()):
+def small_batch(big: int) -> int:
+    """b for a batch of `big` samples: a quarter of it (1/b - 1/B = 3/B keeps the two norms
+    well apart), at least 1; 0 when the batch is too small to split (a single sample)."""
+    return max(1, big // 4) if big >= 2 else 0
+
+
+def backward_measured(loss, small_loss, parameters: list, scale: Callable = lambda loss: loss,
+                      loss_scale: float = 1.0) -> tuple[float, float]:
     """One training step's backward pass that also measures |G_b|² and |G_B|².
 
-    The batch is split in two micro-batches, the first of `small` samples; each one's mean
-    loss is weighted by its share, so the gradients accumulated in the parameters are the
-    whole batch's, exactly as one backward pass would leave them (up to float rounding).
-    Returns the batch's loss and outputs, |G_b|² and |G_B|². `loss_scale` is the gradient
-    scaler's factor (fp16), which the norms are divided by.
+    `loss` is the batch's mean loss, `small_loss` the mean loss of its first b samples, both
+    from the same forward pass (so batch norm sees the whole batch, as it does unmeasured).
+    The gradient of `small_loss` is taken aside (torch.autograd.grad, one more backward pass
+    through the kept graph); then `loss` goes backward as in any step, so the gradients left in
+    the parameters are the whole batch's, bit for bit what an unmeasured step leaves.
+    `scale`/`loss_scale` are the fp16 gradient scaler's (the norms are divided by its factor).
+    Returns (|G_b|², |G_B|²); either is inf or NaN when the scaled gradients overflowed.
     """
     import torch
 
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    total, rest = len(targets), len(targets) - small
-    with autocast():
-        head = model(inputs[:small])
-        head_loss = criterion(head, targets[:small]) * (small / total)
-    backward(head_loss)
-    small_sq = _squared_norm(parameters) * (total / small) ** 2 / loss_scale ** 2
-    with autocast():
-        tail = model(inputs[small:])
-        tail_loss = criterion(tail, targets[small:]) * (rest / total)
-    backward(tail_loss)
-    big_sq = _squared_norm(parameters) / loss_scale ** 2
-    return head_loss.detach() + tail_loss.detach(), torch.cat([head, tail]), small_sq, big_sq
+    parameters = [p for p in parameters if p.requires_grad]
+    small = torch.autograd.grad(scale(small_loss), parameters, retain_graph=True,
+                                allow_unused=True)
+    scale(loss).backward()
+    norms = torch.stack([_squared_norm(small), _squared_norm([p.grad for p in parameters])])
+    small_sq, big_sq = (norms / loss_scale ** 2).tolist()   # one read-back from the device
+    return small_sq, big_sq
 
 
-def _squared_norm(parameters) -> float:
+def _squared_norm(gradients):
     import torch
 
-    return float(sum(torch.sum(p.grad.float() ** 2) for p in parameters if p.grad is not None))
+    return torch.stack([torch.sum(g.float() ** 2) for g in gradients if g is not None]).sum()
