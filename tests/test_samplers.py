@@ -111,15 +111,16 @@ def test_successive_halving_stops_trials_at_its_rungs_in_epochs(tmp_path):
 
 def test_a_bundled_studys_hyperband_prunes_at_its_first_cut(tmp_path):
     """full_study's early_terminate (hyperband) with the study's own min_iter, in epochs: the
-    trials it stops end at that epoch, before the last, though every trial is evaluated several
-    times an epoch."""
+    trials it stops end at its rungs, though every trial is evaluated several times an
+    epoch."""
     first_cut = sweep_json("space", "full_study")["early_terminate"]["min_iter"]
-    # the first whole epoch past the cut: below eta times it, so hyperband has one rung
+    # a whole epoch past the cut (2 at least: the study warms up for 1)
     report = sweep_json("run", "full_study", "--trials", "8", "--set",
-                        f"epochs={math.floor(first_cut) + 1}",
+                        f"epochs={max(2, math.floor(first_cut) + 1)}",
                         "--set", "model=mlp", "--set", "width=8", "--wandb", "disabled",
                         "--root", tmp_path)
     # (not those whose draw cannot train: warmup_epochs 1 of epochs 1)
     pruned = [t for t in report["trials"] if t["state"] == "pruned" and t["reason"] is None]
-    # min_iter is in epochs, counted in samples: the cut falls there exactly
-    assert pruned and {t["pruned_at"] for t in pruned} == {first_cut}
+    # min_iter is in epochs, counted in samples: the cuts fall at it, or eta (3) times it
+    cuts = {t["pruned_at"] for t in pruned}
+    assert first_cut in cuts and cuts <= {first_cut, 3 * first_cut}, cuts
