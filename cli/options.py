@@ -77,6 +77,10 @@ TrialsOption = Annotated[Optional[int], typer.Option(
     "--trials", "-n", min=1, help=f"Trials to add to the study's queue (default: the study's, "
     f"else {defaults.DEFAULT_TRIALS}; none when an interrupted run left queued trials, which run "
     f"first).")]
+RepeatsOption = Annotated[Optional[int], typer.Option(
+    "--repeats", min=1, help="Seeds each configuration trains with (seed, seed+1, ...); its "
+    "value is their mean, their spread is kept (default: the study's repeats, else 1). With "
+    "repeats the Wilcoxon pruner compares seeds.")]
 SamplerOption = Annotated[Optional[Sampler], typer.Option(
     "--sampler", help="Overrides the study's method.")]
 PrunerOption = Annotated[Optional[Pruner], typer.Option(

@@ -123,8 +123,14 @@ def trials_table(study: str, rows, metric: str, title: str | None = None, front=
 
 
 def _values(row) -> str:
-    """A trial's value, or each objective's in a multi-objective study."""
-    return " / ".join(_number(v) for v in row.values) if row.values else _number(row.value)
+    """A trial's value, or each objective's in a multi-objective study; with repeats, the
+    standard deviation over its seeds and their count (`0.8241 ± 0.1103 (3 seeds)`)."""
+    shown = " / ".join(_number(v) for v in row.values) if row.values else _number(row.value)
+    seeds = row.repeats
+    if seeds and not row.values and row.value is not None:
+        std = next(iter(seeds["std"].values()))
+        shown += f" ± {_number(std)} ({len(seeds['seeds'])} seeds)"
+    return shown
 
 
 def _state(row) -> str:
@@ -169,10 +175,45 @@ def best_panel(study: str, row, metrics: list[str], root: Path, exported: dict |
                   f"`sweep dashboard {study}`", soft_wrap=True)
 
 
+def confirmation_table(study: str, confirmed: dict) -> None:
+    """`sweep best --confirm`: the top trials re-ranked by their mean on fresh seeds."""
+    metric, seeds = confirmed["metric"], confirmed["seeds"]
+    table = Table(title=f"{study}: top {len(confirmed['trials'])} trials on fresh seeds "
+                        f"{', '.join(map(str, seeds))}, ranked by mean {metric}")
+    for column in ("rank", "trial", "params", f"study {metric}", f"mean {metric}",
+                   "95% interval", "per seed"):
+        table.add_column(column, justify="left" if column == "params" else "right")
+    rows = confirmed["trials"]
+    # The parameters that tell the configurations apart (all of them for a single one).
+    names = [name for name in rows[0]["params"]
+             if len(rows) < 2 or len({repr(row["params"].get(name)) for row in rows}) > 1]
+    for rank, row in enumerate(rows, start=1):
+        shown = {name: row["params"].get(name) for name in names}
+        table.add_row(str(rank), str(row["trial"]), escape(_params(shown)),
+                      _number(row["study_value"]), _number(row["mean"]),
+                      f"{_number(row['low'])} .. {_number(row['high'])}",
+                      " ".join(_number(v) for v in row["values"]))
+    console.print(table)
+    top = confirmed["trials"][0]
+    study_best = next(row for row in confirmed["trials"] if row["study_rank"] == 1)
+    if top is study_best:
+        said = "the study's best too"
+    else:
+        apart = top["low"] is not None and study_best["high"] is not None and (
+            top["low"] > study_best["high"] or top["high"] < study_best["low"])
+        said = (f"the study ranked trial {study_best['trial']} first; " + (
+            "their 95% intervals do not overlap: its value was a lucky draw" if apart else
+            "their 95% intervals overlap: more seeds would tell the two apart surely"))
+    console.print(f"confirmed winner: trial {top['trial']}, {said}", soft_wrap=True)
+
+
 def report_written(page: Path, report, images: list[Path]) -> None:
     shown = sum(plot.figure is not None for plot in report.plots)
     console.print(f"report of {report.study}: {page} ({shown} plots); open it in a browser, "
                   "it needs no network", soft_wrap=True)
+    for plot in report.plots:
+        if plot.finding:
+            console.print(plot.finding, soft_wrap=True, markup=False, highlight=False)
     if images:
         console.print(f"images: {len(images)} PNG files in {images[0].parent}", soft_wrap=True)
 

@@ -13,6 +13,8 @@ from torchsweep.cli.boundary import command
 from torchsweep.cli.options import RootOption, StorageOption, StudyName, root
 from torchsweep.sweeps.readout.dashboard import DEFAULT_PORT, LOCALHOST
 
+DEFAULT_CONFIRM_SEEDS = 3   # fresh seeds per trial that `sweep best --confirm` trains
+
 
 @command()
 def show(
@@ -51,29 +53,52 @@ def best(
                                         help="With --export: this trial instead of the best "
                                              "(a multi-objective study: one of its Pareto "
                                              "front)."),
+    confirm: Optional[int] = typer.Option(None, "--confirm", min=1,
+                                          help="Retrain the top K trials on fresh seeds (ones "
+                                               "the study never used) and rank them by mean "
+                                               "with a 95% interval; --export then exports the "
+                                               "confirmed winner."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=2,
+                                        show_default=str(DEFAULT_CONFIRM_SEEDS),
+                                        help="With --confirm: fresh seeds per trial."),
     root_: RootOption = None,
     storage: StorageOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The best trial (a multi-objective study: its Pareto front): params, metrics and
-    checkpoint; optionally export it."""
+    checkpoint; optionally confirm the top ones on fresh seeds, and export."""
     from torchsweep.sweeps import attrs
     from torchsweep.sweeps.errors import ExportError
     from torchsweep.sweeps.readout.trials import is_multi_objective, load_study, ranked_records
 
     if trial is not None and export is None:
         raise typer.BadParameter("needs --export", param_hint="'--trial'")
+    if seeds is not None and confirm is None:
+        raise typer.BadParameter("needs --confirm", param_hint="'--seeds'")
+    if trial is not None and confirm is not None:
+        raise typer.BadParameter("--confirm exports its confirmed winner; leave --trial out",
+                                 param_hint="'--trial'")
     folder = root(root_)
     loaded = load_study(study, folder, storage)
     best_first = ranked_records(loaded)
     if not best_first:
         raise ExportError(f"study '{study}' has no completed trial yet")
     front = best_first if is_multi_objective(loaded) else None
+    confirmed, winner = None, None
+    if confirm is not None:
+        from torchsweep.sweeps.engine.confirm import confirm as confirm_top
+
+        confirmed = confirm_top(loaded, folder, confirm, seeds or DEFAULT_CONFIRM_SEEDS)
+        winner = confirmed["trials"][0]
+        if not as_json:
+            output.confirmation_table(study, confirmed)
     exported = None
     if export is not None:
         from torchsweep.sweeps.readout.export import export_best
 
-        exported = export_best(loaded, folder, export, trial)
+        exported = export_best(loaded, folder, export, winner["trial"] if winner else trial,
+                               {**winner, "seeds": confirmed["seeds"],
+                                "metric": confirmed["metric"]} if winner else None)
         if exported["passed_over"] and not as_json:
             output.notice(f"exported trial {exported['trial']}, the best whose checkpoint "
                           f"loads; passed over {'; '.join(exported['passed_over'])}")
@@ -84,7 +109,7 @@ def best(
                                "metric": attrs.metric_name(loaded),
                                "best": best_first[0].to_dict(),
                                "pareto": [t.to_dict() for t in front] if front else None,
-                               "export": exported}))
+                               "confirmation": confirmed, "export": exported}))
     else:
         output.best_panel(study, best_first[0], attrs.metric_names(loaded), folder, exported,
                           front)

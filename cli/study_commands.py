@@ -23,6 +23,7 @@ from torchsweep.cli.options import (
     MaxRetriesOption,
     ParamOption,
     PrunerOption,
+    RepeatsOption,
     RestartFailedOption,
     RetryFailedOption,
     RootOption,
@@ -51,6 +52,7 @@ def run(
     param: ParamOption = [],
     set_: SetOption = [],
     trials: TrialsOption = None,
+    repeats: RepeatsOption = None,
     timeout: TimeoutOption = None,
     sampler: SamplerOption = None,
     pruner: PrunerOption = None,
@@ -83,7 +85,7 @@ def run(
     from torchsweep.sweeps.engine.orchestrate import run_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json)
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner))
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, timeout=timeout, sampler=value(sampler),
         pruner=value(pruner), seed=seed, keep_top_k=keep_top_k, wandb=value(wandb),
@@ -91,7 +93,7 @@ def run(
         max_failures=max_failures, allow_space_change=allow_space_change,
         max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=value(log_checkpoints),
         tensorboard=tensorboard, trial_timeout=trial_timeout, artifacts=artifacts,
-        **_requeue(retry_failed, restart_failed),
+        repeats=repeats, **_requeue(retry_failed, restart_failed),
         **_local_workers(workers, gpus, workers_per_gpu))
     if as_json:
         outcome = run_study(spec, options)
@@ -107,6 +109,7 @@ def create(
     param: ParamOption = [],
     set_: SetOption = [],
     trials: TrialsOption = None,
+    repeats: RepeatsOption = None,
     sampler: SamplerOption = None,
     pruner: PrunerOption = None,
     root_: RootOption = None,
@@ -123,11 +126,11 @@ def create(
     from torchsweep.sweeps.engine.orchestrate import create_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json)
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner))
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, sampler=value(sampler),
         pruner=value(pruner), keep_top_k=keep_top_k, wandb_project=wandb_project,
-        wandb_entity=wandb_entity, allow_space_change=allow_space_change,
+        wandb_entity=wandb_entity, allow_space_change=allow_space_change, repeats=repeats,
         **_requeue(retry_failed, restart_failed))
     outcome = create_study(spec, options)
     if as_json:
@@ -210,12 +213,16 @@ def list_(
         output.studies_table(bundled_names(), studies)
 
 
-def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_json: bool):
+def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_json: bool,
+             repeats: Optional[int] = None, pruner: Optional[str] = None):
+    from torchsweep.sweeps.engine.repeats import replaced_pruner
     from torchsweep.sweeps.study import resolve
 
     spec = resolve(study, folder, param, set_)
-    for notice in spec.notices() if not as_json else ():
-        output.notice(f"{spec.source}: {notice}")
+    notices = [*spec.notices(), replaced_pruner(spec, pruner, repeats or spec.repeats or 1)]
+    for notice in notices if not as_json else ():
+        if notice:
+            output.notice(f"{spec.source}: {notice}")
     return spec
 
 

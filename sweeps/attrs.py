@@ -19,6 +19,7 @@ FINGERPRINT = "space_fingerprint"    # SearchSpace.fingerprint() when the study 
 SETTINGS = "settings"                # sampler, pruner, keep_top_k, W&B project: shared by workers
 CHECKPOINTS = "checkpoints"          # {trial number: kept best.pt, relative to the root}
 SLURM_ARRAYS = "slurm_arrays"        # ids of the Slurm job arrays `sweep launch slurm` submitted
+CONFIRMATIONS = "confirmations"      # `sweep best --confirm`'s results, oldest first
 
 # --- trial attributes (user attrs) ---
 PARAMS = "params"                    # the decoded parameter values, as the trainer took them
@@ -32,6 +33,12 @@ RESUMED_AT = "resumed_at_epoch"      # the checkpoint epoch a retry continued fr
 JOB = "job"                          # the scheduler job whose worker ran the trial (e.g. 812_0)
 LAST_ARTIFACT = "last_artifact"      # {dir, id, epoch}: the trial's last.pt in --artifacts
 RETRY_DUE = "retry_due"              # True on a failed trial whose worker queues its retry
+# With repeats: {seeds, dirs (first: the trial's own), values: {metric: [per seed]},
+# mean: {metric: m}, std: {metric: s}, planned: N}; seeds may be fewer than planned when the
+# Wilcoxon pruner stopped the configuration early.
+REPEATS = "repeats"
+# The reliability diagram at the best epoch: {confidence, accuracy, count}, one item per bin.
+BEST_RELIABILITY = "best_reliability"
 
 # --- trial attributes (system attrs) ---
 RETRIED_TRIAL = "failed_trial"       # Optuna's: the first attempt of a retried trial
@@ -83,6 +90,10 @@ def slurm_arrays(study: Any) -> list[str]:
     return list(study.user_attrs.get(SLURM_ARRAYS, []))
 
 
+def confirmations(study: Any) -> list[dict[str, Any]]:
+    return list(study.user_attrs.get(CONFIRMATIONS, []))
+
+
 # --- trial readers ---
 
 def params(trial: Any) -> dict[str, Any]:
@@ -100,6 +111,25 @@ def trial_dir(trial: Any) -> str | None:
 
 def summary(trial: Any) -> dict[str, Any]:
     return trial.user_attrs.get(SUMMARY) or {}
+
+
+def repeats(trial: Any) -> dict[str, Any] | None:
+    """The trial's seeds and their values, for a trial that trained several (else None)."""
+    return trial.user_attrs.get(REPEATS)
+
+
+def seed_values(trial: Any, metric: str) -> list[float]:
+    """Each seed's best-epoch value of `metric` ([] for a trial without repeats)."""
+    return list(((repeats(trial) or {}).get("values") or {}).get(metric, []))
+
+
+def seed_dirs(trial: Any) -> list[str]:
+    """Every seed's folder, the trial's own first ([] for a trial without repeats)."""
+    return list((repeats(trial) or {}).get("dirs", []))
+
+
+def best_reliability(trial: Any) -> dict[str, list[float]] | None:
+    return trial.user_attrs.get(BEST_RELIABILITY)
 
 
 def reason(trial: Any) -> str | None:

@@ -1,6 +1,7 @@
 """`sweep report`: the analyses on known numbers, and the page itself opened in Chromium."""
 import json
 import math
+import re
 
 import pytest
 from browser_helpers import open_page
@@ -15,7 +16,7 @@ from torchsweep.sweeps.readout.report.to_target import near_best_target, to_targ
 from torchsweep.sweeps.readout.trials import TrialRecord
 
 FAST = ("--set", "epochs=2", "--wandb", "disabled", "--sampler", "grid")
-BATCH_PLOTS = {"batch-steps", "batch-time", "batch-lr"}
+BATCH_PLOTS = {"batch-steps", "noise-scale", "batch-time", "batch-lr"}
 EVERY_STUDY = {"curves", "history", "importances", "parallel", "slices"}
 
 
@@ -84,16 +85,32 @@ def test_batch_size_plots_mark_the_critical_batch_size():
     # A slower trial at 64 must not count: each batch size is judged by its best.
     histories.append(history(9, "pruned", 64, 500))
     histories.append(history(10, "pruned", 1024, 10, epochs=1))  # never reached it
-    steps, seconds, lrs = batch_size_plots(histories, "val_acc", "maximize", 0.9)
-    assert [p.slug for p in (steps, seconds, lrs)] == ["batch-steps", "batch-time", "batch-lr"]
+    steps, noise, seconds, lrs = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    assert [p.slug for p in (steps, noise, seconds, lrs)] == [
+        "batch-steps", "noise-scale", "batch-time", "batch-lr"]
     traces = {trace.name: trace for trace in steps.figure.data}
     assert list(traces["fewest steps"].x) == sizes
     assert list(traces["fewest steps"].y) == pytest.approx(steps_model(40, 64, sizes))
     assert list(traces["critical batch size ≈ 64"].x) == pytest.approx([64, 64])
     assert "critical batch size ≈ 64" in steps.caption and "1024" in steps.caption
     assert "McCandlish" in steps.caption
+    assert steps.finding == ("fewest steps to val_acc ≥ 0.9 by batch size: "
+                             + ", ".join(f"{b}: {s:.0f}" for b, s in
+                                         zip(sizes, steps_model(40, 64, sizes)))
+                             + " (none reached it at 1024); critical batch size ≈ 64: below it "
+                             "doubling the batch halves the steps to target, above it the steps "
+                             "stay near 40")
     assert steps.figure.layout.xaxis.type == "log" and steps.figure.layout.yaxis.type == "log"
     assert list(lrs.figure.data[0].y) == pytest.approx([0.1] * 5)
+
+
+def test_steps_that_halve_up_to_the_largest_batch_still_draw():
+    """The bend above every batch size tried: S_min is 0, which a log axis cannot start at."""
+    sizes = [16, 32, 128]
+    histories = [history(i, "completed", b, 16000 / b) for i, b in enumerate(sizes)]
+    steps, *_ = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    assert "the critical batch size is above 128" in steps.finding
+    assert all(math.isfinite(v) for v in steps.figure.layout.yaxis.range)
 
 
 def test_no_trial_at_the_target_is_a_note_not_an_empty_plot():
@@ -140,11 +157,12 @@ PLOTS_ON_PAGE = """() => Array.from(document.querySelectorAll('.js-plotly-plot')
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):
-    """Two tiny studies, one per question, each with its report written."""
+    """Two tiny studies, one per question, two seeds per configuration, each with its report
+    written."""
     root = tmp_path_factory.mktemp("report")
     for name, space in (("batch", "batch_size=16,64,256"), ("smooth", "label_smoothing=0,0.1,0.3")):
         result = sweep("run", name, "--param", space, "--param", "lr=0.1", "--trials", "3",
-                       *FAST, "--root", root, "--json")
+                       "--repeats", "2", *FAST, "--root", root, "--json")
         assert result.exit_code == 0, result.stderr
     made = sweep("report", "batch", "--root", root, "--target", "0.5")
     assert made.exit_code == 0, made.stderr
@@ -154,20 +172,55 @@ def studies(tmp_path_factory):
 
 @pytest.mark.parametrize("name, page, expected", [
     ("batch", "batch/report.html", BATCH_PLOTS | EVERY_STUDY),
-    ("smooth", "smooth.html", {"smoothing"} | EVERY_STUDY)])
+    ("smooth", "smooth.html", {"smoothing", "reliability"} | EVERY_STUDY)])
 def test_every_plot_renders_with_data_and_no_script_error(studies, tmp_path, name, page,
                                                           expected):
     with open_page((studies / page).as_uri()) as (browser, log):
         plots = browser.evaluate(PLOTS_ON_PAGE)
         browser.screenshot(path=str(tmp_path / f"report-{name}.png"), full_page=True)
         text = browser.inner_text("body")
-    assert {p["id"] for p in plots} == expected
+    ids = {p["id"] for p in plots}
+    assert ids == expected
     for plot in plots:
         assert plot["drawn"] and plot["traces"] > 0 and plot["values"] > 0, plot
     assert log.errors == []
     # Offline: the page asked for nothing but itself.
     assert all(url.startswith("file://") for url in log.requests), log.requests
     assert name in text and (tmp_path / f"report-{name}.png").stat().st_size > 50_000
+
+
+def test_report_prints_the_batch_size_answer(studies):
+    made = sweep("report", "batch", "--root", studies, "--target", "0.5", "-o",
+                 studies / "again.html")
+    assert made.exit_code == 0, made.stderr
+    (answer,) = [line for line in made.stdout.splitlines() if "by batch size" in line]
+    assert re.match(r"fewest steps to val_acc ≥ 0.5 by batch size: \d+: \d+", answer), answer
+
+
+# --- the new plots, on a real study's page ---------------------------------------------------
+
+@pytest.mark.parametrize("name, page, new", [
+    ("batch", "batch/report.html", {"noise-scale", "batch-steps"}),
+    ("smooth", "smooth.html", {"smoothing", "reliability"})])
+def test_the_new_plots_render_with_data_and_error_bars(studies, name, page, new):
+    with open_page((studies / page).as_uri()) as (browser, log):
+        plots = {p["id"]: p for p in browser.evaluate(PLOTS_ON_PAGE)}
+        bars = browser.evaluate("""() => Object.fromEntries(Array.from(
+            document.querySelectorAll('.js-plotly-plot')).map(el => [el.id, (el.data || [])
+            .some(t => t.error_y && t.error_y.visible && (t.error_y.array || []).length)]))""")
+        text = browser.inner_text("body")
+    assert new <= set(plots)
+    for slug in new:
+        assert plots[slug]["drawn"] and plots[slug]["values"] > 0, plots[slug]
+    assert log.errors == []
+    if name == "batch":
+        assert bars["batch-steps"]
+        assert "It is an estimate" in text and "biased" in text
+        assert "At the target the noise scale was" in text and "tuned per batch size" in text
+    else:
+        assert bars["smoothing"]
+        assert "Best smoothing ε = " in text and "95% t interval over 2 seeds" in text
+        assert "ECE after temperature scaling" in text
 
 
 def test_the_batch_size_page_states_its_target_and_method(studies):
@@ -182,8 +235,8 @@ def test_png_writes_each_figure_as_an_image(studies, tmp_path):
     made = sweep("report", "batch", "--root", studies, "--target", "0.5", "-o",
                  tmp_path / "batch.html", "--png", tmp_path / "pngs")
     assert made.exit_code == 0, made.stderr
-    images = sorted(p.name for p in (tmp_path / "pngs").iterdir())
-    assert images == sorted(f"{slug}.png" for slug in BATCH_PLOTS | EVERY_STUDY)
+    images = {p.name.removesuffix(".png") for p in (tmp_path / "pngs").iterdir()}
+    assert images == BATCH_PLOTS | EVERY_STUDY
     for image in (tmp_path / "pngs").iterdir():
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
 

@@ -3,8 +3,10 @@
 It samples the trial's settings, trains them, reports the study metric to Optuna at every
 evaluation with the samples seen as the step (so the pruner can stop the trial, also within
 an epoch, comparing trials of any batch size after equal data), and records on the trial
-what `sweep show`, `sweep best` and checkpoint retention need later. Nothing here trains or
-decides: the trainer trains, the pruner decides.
+what `sweep show`, `sweep best` and checkpoint retention need later. With repeats (see
+`repeats`) it trains the configuration once per seed and reports one value per seed instead,
+the trial's value their mean. Nothing here trains or decides: the trainer trains, the pruner
+decides.
 """
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from typing import Any, Protocol
 import optuna
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine import _optuna, failures, retries
+from torchsweep.sweeps.engine import _optuna, failures, repeats, retries
 from torchsweep.sweeps.engine.artifacts import Artifacts
 from torchsweep.sweeps.errors import ConfigError, InfeasibleDraw
+from torchsweep.sweeps.readout.stats import interval
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer import TrainConfig
+from torchsweep.trainer.files import BEST, LAST
 
 
 class Observer(Protocol):
@@ -54,6 +58,7 @@ class Objective:
     observer: Observer
     artifacts: Artifacts | None = None   # --artifacts: last.pt uploaded, a retry downloads it
     job: str | None = None               # the scheduler job this worker runs in
+    repeats: int = 1                     # seeds each configuration trains with
 
     def __call__(self, trial: optuna.Trial) -> float:
         from torchsweep.trainer.loop import fit
@@ -75,15 +80,15 @@ class Objective:
             trial_dir=self.root / folder, tags=(self.sampler_name,),
             config={**config.to_dict(), **params, "study": self.spec.name,
                     "trial_number": trial.number, "storage": self.storage_shown,
-                    "retry_of": attrs.retry_of(_optuna.frozen(trial))})
+                    "retry_of": attrs.retry_of(_optuna.frozen(trial)), "repeats": self.repeats})
 
         def observe(metrics: dict[str, float]) -> None:
             self.observer.epoch_ended(trial.number, metrics)
 
         def report(row: dict[str, float]) -> bool:
-            # Optuna prunes single-objective studies only; a metric known only at an epoch's
-            # end (train_loss, epoch_seconds, ...) is reported at the epoch's end only.
-            if self.spec.multi_objective or self.spec.metric not in row:
+            # Optuna prunes single objectives; repeats report per seed; a metric known only at
+            # an epoch's end (train_loss, epoch_seconds, ...) is reported at the epoch's end.
+            if self.spec.multi_objective or self.repeats > 1 or self.spec.metric not in row:
                 return False
             trial.report(row[self.spec.metric], step=int(row["samples"]))
             return trial.should_prune()
@@ -101,6 +106,10 @@ class Objective:
                          callbacks=(run.log, observe, *uploads), evaluation_callbacks=(report,),
                          resume_from=resume.checkpoint if resume else None,
                          monitor=self.spec.metric, goal=self.spec.goal)
+            status = result.status
+            values = [self._values(result)] if status == "completed" else []
+            if status == "completed" and self.repeats > 1:
+                status, values = self._other_seeds(trial, config, folder, values[0])
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished
             reason = failures.reason(error)
             trial.set_user_attr(attrs.REASON, reason)
@@ -124,15 +133,64 @@ class Objective:
                    "epochs_trained": round(result.samples_trained / result.train_samples, 4),
                    "pruned_at": stopped_at if result.status != "completed" else None}
         trial.set_user_attr(attrs.SUMMARY, summary)
-        if result.status == "completed":
-            run.finish("completed", _flat_summary(summary, self.spec.metric))
-            values = tuple(result.best[objective.name] for objective in self.spec.objectives)
-            return values if self.spec.multi_objective else values[0]
+        reliability = getattr(result, "best_reliability", None)
+        if reliability:
+            trial.set_user_attr(attrs.BEST_RELIABILITY, reliability)
+        if status == "completed":
+            spreads = [interval(column) for column in zip(*values)]
+            flat = _flat_summary(summary, self.spec.metric)
+            if self.repeats > 1:
+                flat.update({f"mean_{self.spec.metric}": spreads[0].mean,
+                             f"std_{self.spec.metric}": spreads[0].std, "seeds": len(values)})
+            run.finish("completed", flat)
+            means = tuple(spread.mean for spread in spreads)
+            return means if self.spec.multi_objective else means[0]
         # A diverged loss is a dead end the sampler should learn to avoid, like a pruned trial.
-        reason = "diverged" if result.status == "diverged" else "pruned"
+        reason = "diverged" if status == "diverged" else "pruned"
         trial.set_user_attr(attrs.REASON, reason)
         run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
         raise optuna.TrialPruned(f"{reason} at epoch {stopped_at:g}")
+
+    def _values(self, result: Any) -> tuple[float, ...]:
+        return tuple(result.best[objective.name] for objective in self.spec.objectives)
+
+    def _other_seeds(self, trial: optuna.Trial, config: TrainConfig, folder: str,
+                     first: tuple[float, ...]) -> tuple[str, list[tuple[float, ...]]]:
+        """Train the seeds after the first, reporting each seed's value at step = its index so
+        that the Wilcoxon pruner pairs it with the best trial's same seed. Returns the status
+        ('completed', or 'diverged' when a seed's loss did) and every seed's values."""
+        from torchsweep.trainer.loop import fit
+
+        seeds = repeats.seeds(config.seed, self.repeats)
+        values, dirs = [first], [folder]
+        for index, seed in enumerate(seeds):
+            if index > 0:
+                dirs.append(repeats.seed_folder(folder, seed))
+                out = self.root / dirs[-1]
+                result = fit(config.replace(seed=seed), out_dir=out,
+                             callbacks=(lambda m: self.observer.epoch_ended(trial.number, m),),
+                             monitor=self.spec.metric, goal=self.spec.goal)
+                for name in (BEST, LAST):   # the trial's weights are its first seed's
+                    (out / name).unlink(missing_ok=True)
+                if result.status != "completed":
+                    return result.status, values
+                values.append(self._values(result))
+            self._record_seeds(trial, seeds[:index + 1], dirs, values)
+            if not self.spec.multi_objective:
+                trial.report(values[index][0], step=index)
+                if trial.should_prune():   # Optuna's advice: keep the mean of the seeds run
+                    break
+        return "completed", values
+
+    def _record_seeds(self, trial: optuna.Trial, seeds: list[int], dirs: list[str],
+                      values: list[tuple[float, ...]]) -> None:
+        names = [objective.name for objective in self.spec.objectives]
+        by_metric = {name: [v[i] for v in values] for i, name in enumerate(names)}
+        spreads = {name: interval(column) for name, column in by_metric.items()}
+        trial.set_user_attr(attrs.REPEATS, {
+            "seeds": seeds, "dirs": dirs, "values": by_metric, "planned": self.repeats,
+            "mean": {name: s.mean for name, s in spreads.items()},
+            "std": {name: s.std for name, s in spreads.items()}})
 
 
 def _flat_summary(summary: dict[str, Any], metric: str) -> dict[str, Any]:

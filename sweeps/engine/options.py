@@ -47,3 +47,4 @@ class RunOptions:
     trial_timeout: float | None = None    # seconds a user's program may go without logging
     artifacts: str | None = None          # artifact store URL that last.pt is uploaded to
     job: str | None = None                # the scheduler job this worker runs in (recorded)
+    repeats: int | None = None            # seeds per configuration (None: the study's, else 1)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import optuna
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine import signals, trial_queue, workers
+from torchsweep.sweeps.engine import repeats, signals, trial_queue, workers
 from torchsweep.sweeps.engine.artifacts import open_artifacts
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
 from torchsweep.sweeps.engine.options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
@@ -71,6 +71,7 @@ class WorkerJob:
     trial_timeout: float | None = None     # seconds a user's program may go without logging
     artifacts: str | None = None           # --artifacts: last.pt follows the trial
     job: str | None = None                 # the scheduler job the workers run in
+    repeats: int = 1                       # seeds each configuration trains with
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard)
@@ -141,7 +142,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               tracker=tracker, storage_shown=mask_password(job.url),
                               sampler_name=job.sampler, observer=observer,
                               artifacts=open_artifacts(job.artifacts) if job.artifacts else None,
-                              job=job.job)
+                              job=job.job, repeats=job.repeats)
     callbacks = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
                  lambda s, t: observer.trial_finished(STATE_NAMES[t.state],
@@ -150,8 +151,9 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
 
 
 def _epoch_samples(spec: StudySpec, job: WorkerJob) -> int | None:
-    """The pruner's unit (see `pruners`); not needed, and not counted, when nothing prunes."""
-    return None if job.pruner == "none" else epoch_samples(spec, job.overrides)
+    """The pruner's unit (see `pruners`); not needed, and not counted, when nothing prunes on
+    samples (none, and wilcoxon, which compares seeds)."""
+    return None if job.pruner in ("none", "wilcoxon") else epoch_samples(spec, job.overrides)
 
 
 def _work_and_sum_up(study: optuna.Study, spec: StudySpec, job: WorkerJob, options: RunOptions,
@@ -201,9 +203,14 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(names)
     _record_space(study, spec, options)
+    recorded = attrs.shared_settings(study).get("repeats")
+    if options.repeats is None and recorded and recorded != job.repeats:
+        # A study continued keeps its seeds per configuration unless --repeats says otherwise:
+        # means over different numbers of seeds do not compare.
+        job = _job(spec, options, {**_given(options), "repeats": recorded})
     _record(study, attrs.SETTINGS, {"sampler": job.sampler, "pruner": job.pruner,
                                     "keep_top_k": job.keep, "wandb_project": job.wandb_project,
-                                    "wandb_entity": job.wandb_entity})
+                                    "wandb_entity": job.wandb_entity, "repeats": job.repeats})
     # Trials a crash left RUNNING are failed (and retried) first, so that --retry-failed and
     # --restart-failed see them too.
     reconcile(study, job.loop)
@@ -233,7 +240,7 @@ def _given(options: RunOptions) -> dict[str, Any]:
     """The settings this invocation gives explicitly (they override recorded ones)."""
     given = {"sampler": options.sampler, "pruner": options.pruner,
              "keep_top_k": options.keep_top_k, "wandb_project": options.wandb_project,
-             "wandb_entity": options.wandb_entity}
+             "wandb_entity": options.wandb_entity, "repeats": options.repeats}
     return {name: value for name, value in given.items() if value is not None}
 
 
@@ -244,11 +251,11 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
     deadline = time.time() + options.timeout if options.timeout else None
     if options.artifacts:
         open_artifacts(options.artifacts)   # refuse an unusable store before anything is written
+    seeds = repeats.resolve(spec, settings.get("repeats"))
     return WorkerJob(
         spec=spec.to_dict(), url=storage_url(options.root, options.storage),
         root=Path(options.root), sampler=settings.get("sampler") or spec.sampler_name(),
-        # Optuna prunes single-objective studies only, whatever a user asks for.
-        pruner=("none" if spec.multi_objective else settings.get("pruner") or spec.pruner_name()),
+        pruner=repeats.pruner(spec, settings.get("pruner"), seeds),
         seed=options.seed,
         keep=settings.get("keep_top_k") or spec.keep_top_k or DEFAULT_KEEP_TOP_K,
         overrides=overrides, wandb=resolve_mode(options.wandb),
@@ -257,7 +264,7 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
         loop=LoopSettings(heartbeat=options.heartbeat, max_retries=options.max_retries,
                           deadline=deadline),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
-        artifacts=options.artifacts, job=options.job)
+        artifacts=options.artifacts, job=options.job, repeats=seeds)
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:

@@ -10,10 +10,12 @@ reports its own steps, which are used as they are.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import optuna
 
+from torchsweep.sweeps.engine.repeats import WILCOXON_P
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.parameter import reach
 from torchsweep.trainer.config import TrainConfig, train_split_size
@@ -28,7 +30,8 @@ _SPLIT_SETTINGS = ("dataset", "val_fraction", "num_samples")
 
 def build_pruner(name: str, spec: StudySpec,
                  epoch_samples: int | None) -> optuna.pruners.BasePruner:
-    """`epoch_samples`: the training split's size (see `epoch_samples`); None for a program."""
+    """`epoch_samples`: the training split's size (see `epoch_samples`); None for a program,
+    and for wilcoxon, whose steps are a trial's seeds."""
     pruners = optuna.pruners
     unit = epoch_samples or 1
     hyperband = spec.early_terminate or {}
@@ -43,6 +46,10 @@ def build_pruner(name: str, spec: StudySpec,
                                                reduction_factor=hyperband.get("eta", 3))
     if name == "none":
         return pruners.NopPruner()
+    if name == "wilcoxon":   # a study with repeats: seed k of a trial against the best's seed k
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return pruners.WilcoxonPruner(p_threshold=WILCOXON_P)
     return pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS,
                                 n_warmup_steps=MEDIAN_WARMUP_EPOCHS * unit)
 

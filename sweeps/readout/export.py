@@ -24,10 +24,11 @@ CONFIG_FILE = "config.json"   # a program's W&B config (the trainer's export wri
 
 
 def export_best(study: optuna.Study, root: Path, directory: Path,
-                trial: int | None = None) -> dict[str, Any]:
+                trial: int | None = None, confirmation: dict | None = None) -> dict[str, Any]:
     """Write the best trial (or trial `trial`, one of the best) into `directory`: for the
     trainer model.safetensors and config.json, for a user's program a copy of its trial folder;
-    then params.json and metrics.json."""
+    then params.json and metrics.json, which records `confirmation` (the fresh seeds' values,
+    mean and interval that `sweep best --confirm` ranked the trial by) when given."""
     notes: list[str] = []
     for rank, record in enumerate(_candidates(study, trial)):
         where = f"trial {record.number}{' (the best)' if rank == 0 and trial is None else ''}"
@@ -47,11 +48,12 @@ def export_best(study: optuna.Study, root: Path, directory: Path,
             "metric": attrs.metric_name(study), "value": record.value,
             **({"metrics": attrs.metric_names(study), "values": record.values}
                if record.values else {}),
-            "best_epoch_metrics": record.best_metrics})
+            "best_epoch_metrics": record.best_metrics,
+            **({"confirmation": confirmation} if confirmation else {})})
         picture, picture_note = _picture(study, Path(root), Path(directory))
         return {"directory": str(directory), "weights": str(written), "trial": record.number,
                 "value": record.value, "passed_over": notes, "picture": picture,
-                "picture_note": picture_note}
+                "picture_note": picture_note, "confirmation": confirmation}
     if trial is not None:
         raise ExportError(f"trial {trial} of '{study.study_name}' cannot be exported: "
                           f"{'; '.join(notes)}")

@@ -48,19 +48,29 @@ class TrialRecord:
     best_metrics: dict[str, float] | None = None
     retry_of: int | None = None      # the attempt this one retries (its worker died or stopped)
     resumed_at: int | None = None    # the epoch of that attempt's checkpoint it continued from
+    repeats: dict[str, Any] | None = None   # with repeats: its seeds, their values and spread
+    # With repeats and a root: the other seeds' metrics.jsonl (the first seed's is `epochs`).
+    seed_epochs: list[list[dict[str, float]]] = field(default_factory=list)
+    reliability: dict[str, list[float]] | None = None   # the reliability diagram, best epoch
 
     def to_dict(self) -> dict[str, Any]:
-        """What `--json` prints of a trial: everything but the config and the epochs."""
+        """What `--json` prints of a trial: everything but the config and the histories."""
         return {key: value for key, value in self.__dict__.items()
-                if key not in ("config", "epochs", "evaluations")}
+                if key not in ("config", "epochs", "evaluations", "seed_epochs", "reliability")}
 
-    def best_epoch(self, metric: str, goal: str) -> dict[str, float] | None:
-        """The epoch with the best value of `metric` (the first of equals), None if none ran."""
-        scored = [m for m in self.epochs if metric in m]
-        if not scored:
-            return None
-        pick = max if goal == "maximize" else min
-        return pick(scored, key=lambda m: m[metric])
+    def histories(self) -> list[list[dict[str, float]]]:
+        """Every seed's per-epoch history, the first seed's first (one for a single seed)."""
+        return [self.epochs, *self.seed_epochs] if self.epochs else []
+
+
+def best_epoch(history: list[dict[str, float]], metric: str,
+               goal: str) -> dict[str, float] | None:
+    """The epoch with the best value of `metric` (the first of equals), None if none ran."""
+    scored = [m for m in history if metric in m]
+    if not scored:
+        return None
+    pick = max if goal == "maximize" else min
+    return pick(scored, key=lambda m: m[metric])
 
 
 def load_study(name: str, root: Path, storage: str | None) -> optuna.Study:
@@ -164,7 +174,10 @@ def _record(trial: FrozenTrial, kept: dict[str, str], root: Path | None) -> Tria
         epochs_trained=summary.get("epochs_trained"),
         duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
         checkpoint=kept.get(str(trial.number)), best_metrics=summary.get("best"),
-        retry_of=attrs.retry_of(trial), resumed_at=attrs.resumed_at(trial))
+        retry_of=attrs.retry_of(trial), resumed_at=attrs.resumed_at(trial),
+        repeats=attrs.repeats(trial), reliability=attrs.best_reliability(trial),
+        seed_epochs=[_read_rows(Path(root) / seed / METRICS)
+                     for seed in attrs.seed_dirs(trial)[1:]] if root is not None else [])
 
 
 def _read_rows(path: Path) -> list[dict[str, float]]:

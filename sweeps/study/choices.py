@@ -5,5 +5,6 @@
 METHODS = {"bayes": "tpe", "random": "random", "grid": "grid", "custom": "tpe"}
 ENGINES = ("optuna", "wandb", "ax")   # W&B's scheduler.engine
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp")
-PRUNERS = ("median", "hyperband", "successive_halving", "none")
+# wilcoxon compares a configuration's seeds with the best one's: a study with repeats only.
+PRUNERS = ("median", "hyperband", "successive_halving", "wilcoxon", "none")
 GOALS = ("maximize", "minimize")

@@ -23,9 +23,12 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
     project, entity    the W&B project and entity its runs are logged to
     name, description  text; name defaults to the file's stem
     sampler (ours)     tpe, random, grid, cmaes, qmc or gp; overrides method
-    pruner (ours)      median, hyperband, successive_halving or none; overrides early_terminate
+    pruner (ours)      median, hyperband, successive_halving, wilcoxon (with repeats: the
+                       default then) or none; overrides early_terminate
     keep_top_k (ours)  how many of the best trials keep their checkpoints (or output folders)
     trials (ours)      the default trial count for `sweep run`
+    repeats (ours)     seeds each configuration trains with (default 1); its value is their
+                       mean, and `--repeats` on `sweep run` overrides it (see engine/repeats)
 
 Accepted but not applied, and named once (`StudySpec.ignored`, given back by `to_dict`):
 controller, job, image_uri, apiVersion, kind, metric.impute, metric.impute_while_running,
@@ -55,7 +58,7 @@ HYPERBAND_ETA = 3  # W&B's default
 W_AND_B_GOAL = "minimize"   # W&B's default goal, for a program's metric
 # W&B keys a file may carry that mean nothing to a local Optuna study.
 IGNORED_KEYS = ("controller", "job", "image_uri", "apiVersion", "kind")
-_OURS = ("sampler", "pruner", "keep_top_k", "trials")
+_OURS = ("sampler", "pruner", "keep_top_k", "trials", "repeats")
 TOP_LEVEL_KEYS = ("name", "description", "method", "metric", "metrics", "run_cap", "parameters",
                   "early_terminate", "scheduler", "program", "command", "project", "entity",
                   *_OURS, *IGNORED_KEYS)
@@ -90,6 +93,7 @@ class StudySpec:
     entity: str | None = None
     keep_top_k: int | None = None
     trials: int | None = None
+    repeats: int | None = None  # seeds per configuration; None: the CLI's or 1
     ignored: tuple[str, ...] = ()  # keys accepted but not applied; the CLI names them once
     # Their values, kept only so to_dict gives the user's document back.
     ignored_values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -128,9 +132,12 @@ class StudySpec:
     def sampler_name(self) -> str:
         return self.sampler or METHODS[self.method]
 
-    def pruner_name(self) -> str:
+    def pruner_name(self, repeats: int | None = None) -> str:
+        """The pruner, for `repeats` seeds per configuration (default: the study's)."""
         if self.multi_objective:
             return "none"   # Optuna prunes single-objective studies only
+        if (repeats or self.repeats or 1) > 1:   # a value per seed, not per epoch
+            return self.pruner or "wilcoxon"
         return self.pruner or ("hyperband" if self.early_terminate else "median")
 
     def notices(self) -> list[str]:
@@ -163,7 +170,8 @@ class StudySpec:
                     "run_cap": self.run_cap, "early_terminate": self.early_terminate,
                     "scheduler": self.scheduler, "project": self.project, "entity": self.entity,
                     "sampler": self.sampler, "pruner": self.pruner,
-                    "keep_top_k": self.keep_top_k, "trials": self.trials}
+                    "keep_top_k": self.keep_top_k, "trials": self.trials,
+                    "repeats": self.repeats}
         doc.update({key: dict(v) if isinstance(v, dict) else v
                     for key, v in optional.items() if v is not None})
         doc["parameters"] = self.space.to_dict()
@@ -227,6 +235,7 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
         "run_cap": _optional(doc, "run_cap", lambda v: _count(v, "run_cap", 1)),
         "keep_top_k": _optional(doc, "keep_top_k", lambda v: _count(v, "keep_top_k", 0)),
         "trials": _optional(doc, "trials", lambda v: _count(v, "trials", 1)),
+        "repeats": _optional(doc, "repeats", lambda v: _count(v, "repeats", 1)),
     }
     return {**fields, "ignored": tuple(ignored), "ignored_values": ignored}
 

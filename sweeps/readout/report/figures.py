@@ -21,6 +21,7 @@ class Plot:
     caption: str         # one or two sentences: what is drawn and how to read it
     figure: Any = None   # a plotly Figure; None makes the plot a note
     svg: str | None = None   # an image instead of a figure (the model's picture)
+    finding: str | None = None   # the answer in one line, which `sweep report` also prints
 
 
 def styled(figure: Any, *, x_title: str, y_title: str, log_x: bool = False,

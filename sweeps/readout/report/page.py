@@ -2,8 +2,9 @@
 
 The page embeds plotly.js itself (no CDN), so it works on a laptop without network and can
 be mailed around. It leads with the answer to the study's question when it has one (a study
-that varies batch_size gets the steps-to-target analysis, one that varies label_smoothing the
-calibration plot), then shows the search (Optuna's history, importances, parallel coordinates
+that varies batch_size gets the steps-to-target analysis and the gradient noise scale, one that
+varies label_smoothing the calibration plot and reliability diagrams; error bars where trials
+have repeats), then shows the search (Optuna's history, importances, parallel coordinates
 and slices) and every trial's learning curve. Reads the storage and the trials' metrics.jsonl
 files; never imports torch.
 """
@@ -19,6 +20,7 @@ import optuna
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots, varies_batch_size
 from torchsweep.sweeps.readout.report.figures import Plot, comparison
+from torchsweep.sweeps.readout.report.reliability_plot import reliability_plot
 from torchsweep.sweeps.readout.report.smoothing_plots import smoothing_plot, varies_label_smoothing
 from torchsweep.sweeps.readout.report.study_plots import learning_curves, search_plots
 from torchsweep.sweeps.readout.report.to_target import NEAR_BEST_MARGIN, near_best_target
@@ -59,7 +61,7 @@ def build_report(study: optuna.Study, root: Path, target: float | None = None) -
     if target is not None and varies_batch_size(trials):
         answer += batch_size_plots(trials, metric, aim, target)
     if varies_label_smoothing(trials):
-        answer.append(smoothing_plot(trials, metric, aim))
+        answer += [smoothing_plot(trials, metric, aim), reliability_plot(trials, metric, aim)]
     sections = [Section("The answer", answer)] if answer else []
     curves = learning_curves(trials, metric, aim, target, attrs.runs_program(study))
     sections += [Section("Every trial", [curves]),

@@ -1,0 +1,88 @@
+"""`sweep best STUDY --confirm K --seeds N`: is the best trial best, or was its seed lucky?
+
+The top K completed trials' configurations train again, each on the same N fresh seeds, and
+are ranked by the mean of their N best-epoch values, each with its 95% t interval (see
+`readout.stats`). Fresh means no trial of the study used it (its config seed, its repeats'
+seeds) and no earlier confirmation did: the seeds start one past the largest used. The same
+seeds for every configuration make the comparison paired, like repeats'.
+
+Each run trains in `<root>/<study>/confirm/<trial>/<seed>/` and keeps its metrics.jsonl, not
+its checkpoint: the export's weights stay the trial's own, now with the confirmation written
+beside them. The result is recorded on the study (`confirmations`), so a later confirmation
+draws seeds fresh again. A program study (sweep cannot set its seed) and a multi-objective
+study (no single ranking) are refused.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.errors import ExportError, StudyError
+from torchsweep.sweeps.readout.stats import interval
+from torchsweep.sweeps.readout.trials import goal, is_multi_objective, ranked_records
+from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.files import BEST, LAST
+
+CONFIRM_FOLDER = "confirm"   # under the study's folder
+
+
+def fresh_seeds(study: optuna.Study, count: int) -> list[int]:
+    """`count` seeds that no trial and no earlier confirmation of the study used."""
+    used = {0}   # the trainer's default seed
+    for trial in study.get_trials(deepcopy=False):
+        used.add(int(attrs.config(trial).get("seed", 0)))
+        used.update((attrs.repeats(trial) or {}).get("seeds", []))
+    for earlier in attrs.confirmations(study):
+        used.update(earlier.get("seeds", []))
+    first = max(used) + 1
+    return list(range(first, first + count))
+
+
+def confirm(study: optuna.Study, root: Path, top: int, count: int,
+            progress: Callable[[int, int, float], None] = lambda trial, seed, value: None,
+            ) -> dict[str, Any]:
+    """Retrain the top `top` trials on `count` fresh seeds; the confirmation, best first:
+    {metric, goal, seeds, trials: [{trial, study_rank, params, study_value, values, mean, std,
+    low, high, n, confidence}]}."""
+    from torchsweep.trainer.loop import fit
+
+    name = study.study_name
+    if attrs.runs_program(study):
+        raise StudyError(f"--confirm: '{name}' runs your own program, whose seed sweep cannot "
+                         "set; confirmation retrains trainer studies only")
+    if is_multi_objective(study):
+        raise StudyError(f"--confirm: '{name}' has several metrics and so no single ranking to "
+                         "confirm; export a trial of its Pareto front with --trial")
+    candidates = ranked_records(study)[:top]
+    if not candidates:
+        raise ExportError(f"study '{name}' has no completed trial yet")
+    metric, aim = attrs.metric_name(study), goal(study)
+    seeds = fresh_seeds(study, count)
+    confirmed = []
+    for study_rank, record in enumerate(candidates, start=1):
+        config = TrainConfig.from_dict(record.config)
+        values = []
+        for seed in seeds:
+            out = Path(root) / name / CONFIRM_FOLDER / f"{record.number:05d}" / str(seed)
+            result = fit(config.replace(seed=seed), out_dir=out, monitor=metric, goal=aim)
+            for stale in (BEST, LAST):   # the export's weights are the trial's own
+                (out / stale).unlink(missing_ok=True)
+            # A seed whose loss diverged scores the worst value there is.
+            value = result.best[metric] if result.status == "completed" and result.best \
+                else (-math.inf if aim == "maximize" else math.inf)
+            values.append(value)
+            progress(record.number, seed, value)
+        confirmed.append({"trial": record.number, "study_rank": study_rank,
+                          "params": record.params,
+                          "study_value": record.value, "values": values,
+                          **interval(values).to_dict()})
+    sign = -1 if aim == "maximize" else 1
+    # Ties keep the study's order (sorted is stable).
+    confirmed.sort(key=lambda row: sign * row["mean"])
+    outcome = {"metric": metric, "goal": aim, "seeds": seeds, "trials": confirmed}
+    study.set_user_attr(attrs.CONFIRMATIONS, [*attrs.confirmations(study), outcome])
+    return outcome
