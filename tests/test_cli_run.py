@@ -60,8 +60,9 @@ def test_grid_runs_exactly_its_grid_then_stops(tmp_path):
     assert again["ran"] == 0
 
 
-def _epochs_trained(report: dict) -> int:
-    return sum(t["epochs_run"] or 0 for t in report["trials"])
+def _epochs_trained(report: dict) -> float:
+    """Epochs' worth of samples trained, the part of an epoch a pruned trial began included."""
+    return sum(t["epochs_trained"] or 0 for t in report["trials"])
 
 
 def test_pruning_trains_fewer_epochs_than_no_pruning(tmp_path):

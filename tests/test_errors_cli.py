@@ -68,6 +68,8 @@ def test_a_broken_study_file_gets_one_line_and_writes_nothing(tmp_path, path):
     (["-p", "lr=0.01..0.1", "--set", "epochs=zero"],
      "error: --set epochs: expected an integer >= 1 epochs, got 'zero'"),
     (["-p", "lr=0.01..0.1", "--set", "epochs"], 'error: --set "epochs": expected NAME=VALUE'),
+    (["-p", "lr=0.01..0.1", "--set", "evaluations_per_epoch=0"],
+     "error: --set evaluations_per_epoch: expected an integer >= 1 evaluations, got 0"),
     (["-p", "lr=0.01..0.1", "--device", "tpu"],
      "error: device: expected auto, cpu, cuda or cuda:N, got 'tpu'"),
     # Brackets in what a user typed are text, not markup for the terminal.

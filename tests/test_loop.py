@@ -8,7 +8,7 @@ import torch
 from torchsweep.trainer.checkpoint import load_checkpoint
 from torchsweep.trainer.config import EPOCH_DIAGNOSTICS, EPOCH_METRICS, TrainConfig
 from torchsweep.trainer.errors import CheckpointError, ConfigError
-from torchsweep.trainer.files import BEST, CONFIG, LAST, METRICS
+from torchsweep.trainer.files import BEST, CONFIG, EVALUATIONS, LAST, METRICS
 from torchsweep.trainer.loop import fit
 from torchsweep.trainer.models import build_model
 
@@ -80,7 +80,9 @@ def test_run_folder(run):
     assert best["epoch"] == result.best_epoch
     assert best["history"] == result.history[:result.best_epoch]
     assert last["input_shape"] == [1, 8, 8] and last["num_classes"] == 10
-    assert sorted(p.name for p in out.iterdir()) == sorted([CONFIG, METRICS, LAST, BEST])
+    assert read_metrics(out / EVALUATIONS) == result.evaluations == last["evaluations"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([CONFIG, METRICS, EVALUATIONS, LAST,
+                                                            BEST])
     paths = result.to_dict()["paths"]
     assert paths[LAST] == str(out / LAST) and result.to_dict()["epochs_run"] == 3
 
@@ -182,6 +184,9 @@ def test_resume_is_equivalent_to_a_straight_run(tmp_path, monkeypatch, settings)
     # metrics.jsonl is one line per epoch, never repeated across the resume
     assert without_timing(read_metrics(tmp_path / "b" / METRICS)) == \
         without_timing(straight.history)
+    # and evaluations.jsonl, within epochs too, as the straight run wrote it
+    assert without_timing(read_metrics(tmp_path / "b" / EVALUATIONS)) == \
+        without_timing(straight.evaluations) == without_timing(resumed.evaluations)
 
 
 def test_measuring_the_noise_scale_leaves_training_as_it_was(tmp_path):

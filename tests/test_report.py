@@ -120,11 +120,28 @@ def test_no_trial_at_the_target_is_a_note_not_an_empty_plot():
 
 def test_learning_curves_fade_the_pruned_trials():
     plot = learning_curves([history(0, "completed", 32, 100), history(1, "pruned", 64, 50),
-                            history(2, "pruned", 64, 40)], "val_acc", "maximize", 0.9)
+                            history(2, "pruned", 64, 40)], "val_acc", "maximize", 0.9, False)
     completed, *pruned = plot.figure.data
     assert completed.opacity == 1 and completed.name == "trial 0"
     assert all(t.opacity == FADED and t.legendgroup == "pruned" for t in pruned)
     assert [t.showlegend for t in pruned] == [True, False]  # one legend entry for all of them
+
+
+def test_learning_curves_are_drawn_on_samples_seen():
+    # Every evaluation, within epochs too, at its step in samples (what the pruner compared);
+    # a trial without evaluations (written by an older version) at its epochs' samples seen.
+    evaluated = history(0, "completed", 32, 100)
+    evaluated.evaluations = [{"epoch": 0.5, "samples": 500, "val_acc": 0.3},
+                             {"epoch": 1.0, "samples": 1000, "val_acc": 0.5}]
+    older = history(1, "completed", 64, 50)
+    plot = learning_curves([evaluated, older], "val_acc", "maximize", None, False)
+    assert list(plot.figure.data[0].x) == [500, 1000]
+    assert list(plot.figure.data[0].y) == [0.3, 0.5]
+    assert list(plot.figure.data[1].x) == [m["samples_seen"] for m in older.epochs]
+    assert plot.figure.layout.xaxis.title.text == "samples seen"
+    # a user's program reports its own steps
+    program = learning_curves([older], "val_acc", "maximize", None, True)
+    assert program.figure.layout.xaxis.title.text == "step"
 
 
 # --- the page, in a browser ------------------------------------------------------------------

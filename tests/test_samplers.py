@@ -98,28 +98,29 @@ def test_qmc_puts_one_point_in_each_eighth_of_the_range(tmp_path):
 
 # --- pruners ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("pruner, may_prune_at", [
-    ("median", {2, 3}),                # after 3 trials, from the end of warm-up (2 epochs)
-    ("successive_halving", {1, 3}),    # rungs at min_resource 1 times eta 3
-])
-def test_each_pruner_stops_trials_at_its_own_epochs(tmp_path, pruner, may_prune_at):
-    report = sweep_json("run", pruner, *LR, "--sampler", "random", "--pruner", pruner,
-                        "--trials", "8", "--set", "epochs=4", "--set", "model=mlp", "--set",
-                        "width=8", "--set", "batch_size=512", "--wandb", "disabled",
-                        "--root", tmp_path)
+# The median pruner within epochs, after its warm-up: test_pruning.py.
+def test_successive_halving_stops_trials_at_its_rungs_in_epochs(tmp_path):
+    report = sweep_json("run", "halving", *LR, "--sampler", "random", "--pruner",
+                        "successive_halving", "--trials", "8", "--set", "epochs=4", "--set",
+                        "model=mlp", "--set", "width=8", "--set", "batch_size=512", "--wandb",
+                        "disabled", "--root", tmp_path)
     pruned = [t for t in report["trials"] if t["state"] == "pruned"]
-    assert pruned
-    assert {t["epochs_run"] for t in pruned} <= may_prune_at
-    if pruner == "median":
-        assert min(t["number"] for t in pruned) >= 3
+    # rungs at min_resource (1 epoch of samples) times eta 3: whole epochs 1 and 3
+    assert pruned and {t["pruned_at"] for t in pruned} <= {1, 3}
 
 
 def test_a_bundled_studys_hyperband_prunes_at_its_first_cut(tmp_path):
-    """full_study's early_terminate (hyperband) with the study's own min_iter: the trials it
-    stops end at that epoch, before the last."""
+    """full_study's early_terminate (hyperband) with the study's own min_iter, in epochs: the
+    trials it stops end at its rungs, though every trial is evaluated several times an
+    epoch."""
     first_cut = sweep_json("space", "full_study")["early_terminate"]["min_iter"]
-    report = sweep_json("run", "full_study", "--trials", "8", "--set", f"epochs={first_cut + 1}",
+    # a whole epoch past the cut (2 at least: the study warms up for 1)
+    report = sweep_json("run", "full_study", "--trials", "8", "--set",
+                        f"epochs={max(2, math.floor(first_cut) + 1)}",
                         "--set", "model=mlp", "--set", "width=8", "--wandb", "disabled",
                         "--root", tmp_path)
-    pruned = [t for t in report["trials"] if t["state"] == "pruned"]
-    assert pruned and {t["epochs_run"] for t in pruned} == {first_cut}
+    # (not those whose draw cannot train: warmup_epochs 1 of epochs 1)
+    pruned = [t for t in report["trials"] if t["state"] == "pruned" and t["reason"] is None]
+    # min_iter is in epochs, counted in samples: the cuts fall at it, or eta (3) times it
+    cuts = {t["pruned_at"] for t in pruned}
+    assert first_cut in cuts and cuts <= {first_cut, 3 * first_cut}, cuts

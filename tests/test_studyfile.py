@@ -187,6 +187,9 @@ def hyperband(**spec) -> dict:
     (hyperband(), "early_terminate: give min_iter, or max_iter and s"),
     (hyperband(max_iter=2, s=1), "early_terminate.max_iter: 2 / eta 3 is below 1"),
     (hyperband(min_iter=1, eta=1.5), "early_terminate.eta: expected a whole number >= 2"),
+    (hyperband(min_iter=0), "early_terminate.min_iter: expected a number of epochs > 0 (0.25 is "
+                            "a quarter of the first), got 0"),
+    (hyperband(min_iter="2"), 'early_terminate.min_iter: expected a number, got "2"'),
     (minimal(early_terminate={"type": "envelope"}), "early_terminate.type: expected hyperband"),
     (minimal(metrics=[{"name": "val_acc"}]), "metrics: expected a list of two or more metrics"),
     (minimal(metrics=[{"name": "val_acc"}, {"name": "val_acc"}]),
@@ -217,6 +220,12 @@ def test_hyperband_bands_follow_wandb():
     assert first_band(max_iter=8, s=3) == 2           # 8 / 3 = 2.67 -> 2; 8 / 9 < 1 stops
     assert first_band(max_iter=100, s=2, eta=2) == 25
     assert first_band(max_iter=27, s=2, min_iter=5) == 3  # W&B prefers max_iter + s
+    # the trainer's iterations are epochs, and a first cut may fall within one; a program's
+    # are its own steps, whole numbers as in W&B
+    assert first_band(min_iter=0.25) == 0.25
+    program = dict(program="train.py", metric={"name": "loss"})
+    with pytest.raises(SpaceError, match="min_iter: expected an integer >= 1, got 0.25"):
+        parse_study({**hyperband(min_iter=0.25), **program}, name="x", source="x")
 
 
 def test_grid_over_values_gives_the_exact_grid_size():

@@ -89,6 +89,13 @@ class TrainConfig:
                          choices=("default", "kaiming_normal", "xavier_uniform", "normal"))
     # --- optimisation ---
     epochs: int = _setting(10, "passes over the training split", low=1, unit="epochs")
+    # More than one lets a sweep's pruner stop a bad trial within an epoch (hyperband's first
+    # rung at half an epoch: see bench/RESULTS.md). Each pass is a validation forward over
+    # 1/4 as many samples as a training epoch at val_fraction 0.2: on mnist1d (bench/
+    # evaluations.py, loaded machine) 2 cost 0-15% more time than 1, and 4 cost 17-21%.
+    evaluations_per_epoch: int = _setting(
+        2, "validation passes per epoch, at even shares of the training split (sweeps prune "
+        "at each)", low=1, unit="evaluations")
     batch_size: int = _setting(64, "samples per optimizer step", low=1, unit="samples")
     drop_last: bool = _setting(False, "drop the last incomplete batch of each epoch")
     optimizer: str = _setting("sgd", "optimizer",
@@ -312,17 +319,21 @@ def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
     return n - n_val, n_val
 
 
+def train_split_size(config: TrainConfig) -> int | None:
+    """Samples in a built-in dataset's training split (one epoch), known without loading it;
+    None for the others."""
+    size = config.num_samples if config.dataset == "mnist1d" else DATASET_SIZES.get(config.dataset)
+    return None if size is None else split_sizes(size, config.val_fraction)[0]
+
+
 def check_batch_fits(config: TrainConfig) -> None:
     """Refuse a batch larger than a built-in dataset's training split, before loading it.
 
     Not part of TrainConfig's own validation: the split size is known only for built-in
     datasets, and the data module checks every dataset again once it is loaded.
     """
-    size = config.num_samples if config.dataset == "mnist1d" else DATASET_SIZES.get(config.dataset)
-    if size is None:
-        return
-    n_train, _ = split_sizes(size, config.val_fraction)
-    if config.batch_size > n_train:
+    n_train = train_split_size(config)
+    if n_train is not None and config.batch_size > n_train:
         raise ConfigError("batch_size", f"{config.batch_size} is larger than the "
                           f"{config.dataset} training split ({n_train} samples at val_fraction "
                           f"{config.val_fraction:g}); use batch_size <= {n_train}")

@@ -3,6 +3,7 @@
 LAST = "last.pt"            # resume state, rewritten after every epoch
 BEST = "best.pt"            # state at the best epoch so far
 METRICS = "metrics.jsonl"   # one JSON object per epoch
+EVALUATIONS = "evaluations.jsonl"   # one per evaluation, within epochs too (trainer.evaluations)
 CONFIG = "config.json"      # the resolved TrainConfig
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_CONFIG = "config.json"

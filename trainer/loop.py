@@ -3,8 +3,10 @@
 Per epoch: train on the training split, evaluate on the validation split (accuracy, loss and
 calibration), step the schedule, append one line to `metrics.jsonl`, rewrite `last.pt`
 (resume state) and `best.pt` when the monitored metric improved, then ask each callback
-whether to go on. Callbacks are how sweeps prune a trial: the loop itself knows nothing of
-Optuna.
+whether to go on. The validation split is also evaluated `evaluations_per_epoch` - 1 times
+within each epoch (see `evaluations`), and evaluation callbacks hear every evaluation with
+its step in samples seen. Callbacks are how sweeps prune a trial: the loop itself knows
+nothing of Optuna.
 """
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ import torch
 
 from torchsweep.trainer import checkpoint
 from torchsweep.trainer.atomic import write_json_atomic, write_text_atomic
-from torchsweep.trainer.calibration import CalibrationTally
 from torchsweep.trainer.config import EPOCH_METRICS, FIELDS, TrainConfig
 from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.errors import ConfigError
-from torchsweep.trainer.files import BEST, CONFIG, LAST, METRICS
+from torchsweep.trainer.evaluations import EvaluationCallback, Evaluations, evaluate
+from torchsweep.trainer.files import BEST, CONFIG, EVALUATIONS, LAST, METRICS
 from torchsweep.trainer.models import build_model
 from torchsweep.trainer.noise_scale import NoiseScale, backward_measured, small_batch
 from torchsweep.trainer.optim import Schedule, build_loss, build_optimizer
@@ -47,9 +49,23 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based
     out_dir: Path | None = None
+    # Every evaluation's row, within epochs too (see `evaluations`): the curve on samples seen.
+    evaluations: list[dict[str, float]] = field(default_factory=list)
+    train_samples: int = 0         # the training split's size: samples in one epoch
     # The reliability diagram at the best epoch: per confidence bin, "count", "confidence" and
     # "accuracy" (None for an empty bin); lists, so never in a metrics row.
     best_reliability: dict[str, list] | None = None
+
+    @property
+    def grad_noise_scale(self) -> float | None:
+        """The gradient noise scale (samples) at the last epoch; None when off or not known."""
+        return (self.final or {}).get("grad_noise_scale")
+
+    @property
+    def samples_trained(self) -> int:
+        """Training samples seen, the part of an epoch a callback stopped included."""
+        return max((row["samples_seen"] for row in (*self.history[-1:], *self.evaluations[-1:])),
+                   default=0)
 
     @property
     def epochs_run(self) -> int:
@@ -63,16 +79,11 @@ class FitResult:
     def final(self) -> dict[str, float] | None:
         return self.history[-1] if self.history else None
 
-    @property
-    def grad_noise_scale(self) -> float | None:
-        """The gradient noise scale (samples) at the last epoch; None when off or not known."""
-        return (self.final or {}).get("grad_noise_scale")
-
     def to_dict(self) -> dict[str, Any]:
         paths = {}
         if self.out_dir is not None:
             paths = {name: str(self.out_dir / name) for name in
-                     (LAST, BEST, METRICS, CONFIG)}
+                     (LAST, BEST, METRICS, EVALUATIONS, CONFIG)}
         return {"status": self.status, "epochs_run": self.epochs_run, "monitor": self.monitor,
                 "best_epoch": self.best_epoch, "best": self.best, "final": self.final,
                 "grad_noise_scale": self.grad_noise_scale,
@@ -90,11 +101,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def fit(config: TrainConfig, *, out_dir: Path | None = None,
-        callbacks: Iterable[EpochCallback] = (), resume_from: Path | None = None,
+        callbacks: Iterable[EpochCallback] = (),
+        evaluation_callbacks: Iterable[EvaluationCallback] = (), resume_from: Path | None = None,
         monitor: str = "val_acc", goal: str | None = None, progress: bool = False) -> FitResult:
     """Train `config` for `config.epochs` epochs (or until a callback stops it).
 
-    out_dir: where config.json, metrics.jsonl, last.pt and best.pt go (None writes nothing).
+    out_dir: where config.json, metrics.jsonl, evaluations.jsonl, last.pt and best.pt go
+    (None writes nothing).
+    callbacks: told each epoch's metrics; evaluation_callbacks: each evaluation's row, within
+    epochs too (its `samples` is the step). Either stops the run by returning True.
     resume_from: a checkpoint to continue from, exactly where it left off.
     monitor/goal: the metric that picks the best epoch and `best.pt` (goal defaults to the
     metric's natural direction).
@@ -122,7 +137,8 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     noise = NoiseScale() if config.noise_scale_every else None
 
-    result = FitResult(status="completed", config=config, monitor=monitor, out_dir=out_dir)
+    result = FitResult(status="completed", config=config, monitor=monitor, out_dir=out_dir,
+                       train_samples=len(data.train))
     if resume_from is not None:
         state = checkpoint.load_checkpoint(resume_from)
         _check_resumable(config, state["config"], resume_from)
@@ -133,6 +149,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
         shuffle.set_state(state["shuffle"])
         checkpoint.restore_rng(state["rng"])
         result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
+        result.evaluations = list(state.get("evaluations", []))
         result.best_reliability = state.get("best_reliability")
         if noise is not None and state.get("noise_scale"):
             noise.load_state_dict(state["noise_scale"])
@@ -143,32 +160,47 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
         write_json_atomic(out_dir / CONFIG, config.to_dict())
         # Rewritten from the history so that a resumed run never repeats or loses a line.
         write_text_atomic(out_dir / METRICS, "".join(json.dumps(m) + "\n" for m in result.history))
+        write_text_atomic(out_dir / EVALUATIONS,
+                          "".join(json.dumps(m) + "\n" for m in result.evaluations))
+    autocast = _autocast(device, amp_dtype)
+    evaluations = Evaluations(
+        result.train_samples, config.evaluations_per_epoch, forward,
+        lambda: evaluate(forward, val_batches, criterion, device, autocast, memory_format),
+        evaluation_callbacks, result.evaluations, out_dir / EVALUATIONS if out_dir else None)
 
     bar = _ProgressBar(config.epochs, len(result.history)) if progress else None
     try:
         for epoch in range(len(result.history) + 1, config.epochs + 1):
             started = time.perf_counter()
-            before = result.history[-1] if result.history else {}
-            trained = _train_epoch(forward, train_batches, optimizer, schedule, criterion,
-                                   scaler, config, device, amp_dtype, memory_format,
-                                   noise, before.get("steps", 0))
-            val_loss, val_acc, tally = _evaluate(forward, val_batches, criterion, device,
-                                                 amp_dtype, memory_format)
-            calibration = tally.summary()
-            lr = optimizer.param_groups[0]["lr"]
-            if math.isfinite(val_loss):
-                schedule.after_epoch(val_loss)
-            epoch_seconds = time.perf_counter() - started
             # Running totals continue the history, so a resumed run counts on where it stopped:
             # steps, samples and seconds to reach a target are read off these columns.
+            before = result.history[-1] if result.history else {}
+            evaluations.start_epoch(epoch)
+
+            def after_batch(seen: int, steps: int) -> bool:
+                return evaluations.within(seen, lambda: {
+                    "samples_seen": before.get("samples_seen", 0) + seen,
+                    "steps": before.get("steps", 0) + steps,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "wall_seconds": (before.get("wall_seconds", 0.0)
+                                     + time.perf_counter() - started)})
+
+            trained = _train_epoch(forward, train_batches, optimizer, schedule, criterion,
+                                   scaler, config, device, autocast, memory_format, noise,
+                                   before.get("steps", 0), after_batch)
+            if evaluations.stopped:   # a callback stopped the run within the epoch
+                result.status = "stopped"
+                break
+            val, tally = evaluations.evaluate()
+            lr = optimizer.param_groups[0]["lr"]
+            if math.isfinite(val["val_loss"]):
+                schedule.after_epoch(val["val_loss"])
+            epoch_seconds = time.perf_counter() - started
             metrics = {"epoch": epoch, "train_loss": trained.loss, "train_acc": trained.acc,
-                       "val_loss": val_loss, "val_acc": val_acc,
-                       "val_nll": calibration["nll"], "val_ece": calibration["ece"],
-                       "val_overconfidence": calibration["overconfidence"],
-                       "val_ece_tempered": calibration["ece_tempered"],
-                       "val_temperature": calibration["temperature"], "lr": lr,
-                       "epoch_seconds": epoch_seconds,
-                       "samples_per_second": trained.samples / trained.seconds,
+                       **val, "lr": lr, "epoch_seconds": epoch_seconds,
+                       # the evaluations within the epoch are not training time
+                       "samples_per_second": trained.samples / (trained.seconds
+                                                                - evaluations.seconds_within),
                        "steps": before.get("steps", 0) + trained.steps,
                        "samples_seen": before.get("samples_seen", 0) + trained.samples,
                        "wall_seconds": before.get("wall_seconds", 0.0) + epoch_seconds}
@@ -179,6 +211,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
                 result.status = "diverged"
             elif _improved(metrics[monitor], result.best, monitor, goal):
                 result.best_epoch, result.best_reliability = epoch, tally.reliability()
+            rows = evaluations.record_end(metrics)   # before the checkpoint, which keeps them
             if out_dir is not None:
                 with open(out_dir / METRICS, "a") as log:
                     log.write(json.dumps(metrics) + "\n")
@@ -188,7 +221,8 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
                 bar.advance(metrics)
             if result.status == "diverged":
                 break
-            if any([bool(callback(dict(metrics))) for callback in callbacks]):
+            stop = any([bool(callback(dict(metrics))) for callback in callbacks])
+            if evaluations.tell(rows) or stop:
                 result.status = "stopped"
                 break
     finally:
@@ -206,11 +240,12 @@ class _EpochTally(NamedTuple):
 
 
 def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config, device,
-                 amp_dtype, memory_format, noise: NoiseScale | None,
-                 steps_before: int) -> _EpochTally:
-    """One pass over `batches`. With `noise`, every config.noise_scale_every-th optimizer step
-    (counted over the whole run, so a resumed run measures at the same steps) also measures
-    the gradient noise scale; the step itself is unchanged."""
+                 autocast, memory_format, noise: NoiseScale | None, steps_before: int,
+                 after_batch: Callable[[int, int], bool]) -> _EpochTally:
+    """One pass over `batches`; after_batch(samples, steps so far) returning True ends it.
+    With `noise`, every config.noise_scale_every-th optimizer step (counted over the whole
+    run, so a resumed run measures at the same steps) also measures the gradient noise scale;
+    the step itself is unchanged."""
     model.train()
     parameters = list(model.parameters())
     started = time.perf_counter()
@@ -218,7 +253,6 @@ def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config,
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = steps = 0
-    autocast = _autocast(device, amp_dtype)
     for inputs, targets in batches:
         if memory_format is not torch.contiguous_format:
             inputs = inputs.to(memory_format=memory_format)
@@ -255,6 +289,8 @@ def _train_epoch(model, batches, optimizer, schedule, criterion, scaler, config,
         correct += (outputs.argmax(1) == targets).sum()
         seen += len(targets)
         steps += 1
+        if after_batch(seen, steps):
+            break
     seconds = time.perf_counter() - started
     return _EpochTally(loss_sum.item() / seen, correct.item() / seen, seconds, steps, seen)
 
@@ -265,26 +301,6 @@ def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
     if amp_dtype is None:
         return contextlib.nullcontext
     return lambda: torch.autocast(device.type, dtype=amp_dtype)
-
-
-@torch.no_grad()
-def _evaluate(model, batches, criterion, device, amp_dtype,
-              memory_format) -> tuple[float, float, CalibrationTally]:
-    model.eval()
-    calibration = CalibrationTally(device)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    autocast = _autocast(device, amp_dtype)
-    for inputs, targets in batches:
-        with autocast():
-            outputs = model(inputs.to(memory_format=memory_format))
-            loss = criterion(outputs, targets)
-        loss_sum += loss.float() * len(targets)
-        correct += (outputs.argmax(1) == targets).sum()
-        calibration.add(outputs, targets)
-        seen += len(targets)
-    return loss_sum.item() / seen, correct.item() / seen, calibration
 
 
 def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:
@@ -302,6 +318,7 @@ def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler
              "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
              "scaler": scaler.state_dict(), "shuffle": shuffle.get_state(),
              "rng": checkpoint.capture_rng(), "history": result.history,
+             "evaluations": result.evaluations,
              "best_epoch": result.best_epoch, "monitor": result.monitor,
              "best_reliability": result.best_reliability,
              "noise_scale": noise.state_dict() if noise is not None else None,

@@ -1,10 +1,12 @@
 """The Optuna objective: a thin adapter from a trial to `trainer.fit` and back.
 
-It samples the trial's settings, trains them, reports the study metric to Optuna after every
-epoch (so the pruner can stop the trial), and records on the trial what `sweep show`,
-`sweep best` and checkpoint retention need later. With repeats (see `repeats`) it trains the
-configuration once per seed and reports one value per seed instead, the trial's value their
-mean. Nothing here trains or decides: the trainer trains, the pruner decides.
+It samples the trial's settings, trains them, reports the study metric to Optuna at every
+evaluation with the samples seen as the step (so the pruner can stop the trial, also within
+an epoch, comparing trials of any batch size after equal data), and records on the trial
+what `sweep show`, `sweep best` and checkpoint retention need later. With repeats (see
+`repeats`) it trains the configuration once per seed and reports one value per seed instead,
+the trial's value their mean. Nothing here trains or decides: the trainer trains, the pruner
+decides.
 """
 from __future__ import annotations
 
@@ -80,11 +82,15 @@ class Objective:
                     "trial_number": trial.number, "storage": self.storage_shown,
                     "retry_of": attrs.retry_of(_optuna.frozen(trial)), "repeats": self.repeats})
 
-        def report(metrics: dict[str, float]) -> bool:
+        def observe(metrics: dict[str, float]) -> None:
             self.observer.epoch_ended(trial.number, metrics)
-            if self.spec.multi_objective or self.repeats > 1:
-                return False   # Optuna prunes single objectives; repeats report per seed
-            trial.report(metrics[self.spec.metric], step=int(metrics["epoch"]))
+
+        def report(row: dict[str, float]) -> bool:
+            # Optuna prunes single objectives; repeats report per seed; a metric known only at
+            # an epoch's end (train_loss, epoch_seconds, ...) is reported at the epoch's end.
+            if self.spec.multi_objective or self.repeats > 1 or self.spec.metric not in row:
+                return False
+            trial.report(row[self.spec.metric], step=int(row["samples"]))
             return trial.should_prune()
 
         try:
@@ -97,7 +103,7 @@ class Objective:
             if resume is not None:
                 trial.set_user_attr(attrs.RESUMED_AT, resume.epoch)
             result = fit(config, out_dir=self.root / folder,
-                         callbacks=(run.log, report, *uploads),
+                         callbacks=(run.log, observe, *uploads), evaluation_callbacks=(report,),
                          resume_from=resume.checkpoint if resume else None,
                          monitor=self.spec.metric, goal=self.spec.goal)
             status = result.status
@@ -117,9 +123,15 @@ class Objective:
                 raise optuna.TrialPruned(f"out of memory: {error}") from None
             raise
 
+        # Where it stopped, in epochs: the last evaluation's nominal position (1.25 is a quarter
+        # into the second epoch); the samples it trained on, the stopped epoch's part included.
+        stopped_at = (round(result.evaluations[-1]["epoch"], 3) if result.evaluations
+                      else result.epochs_run)
         summary = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                    "best": result.best, "final": result.final,
-                   "pruned_at": result.epochs_run if result.status != "completed" else None}
+                   "samples_trained": result.samples_trained,
+                   "epochs_trained": round(result.samples_trained / result.train_samples, 4),
+                   "pruned_at": stopped_at if result.status != "completed" else None}
         trial.set_user_attr(attrs.SUMMARY, summary)
         reliability = getattr(result, "best_reliability", None)
         if reliability:
@@ -137,7 +149,7 @@ class Objective:
         reason = "diverged" if status == "diverged" else "pruned"
         trial.set_user_attr(attrs.REASON, reason)
         run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
-        raise optuna.TrialPruned(f"{reason} at epoch {result.epochs_run}")
+        raise optuna.TrialPruned(f"{reason} at epoch {stopped_at:g}")
 
     def _values(self, result: Any) -> tuple[float, ...]:
         return tuple(result.best[objective.name] for objective in self.spec.objectives)
@@ -184,4 +196,5 @@ class Objective:
 def _flat_summary(summary: dict[str, Any], metric: str) -> dict[str, Any]:
     best = summary["best"] or {}
     return {f"best_{metric}": best.get(metric), "epochs_run": summary["epochs_run"],
-            "best_epoch": summary["best_epoch"], "pruned_at": summary["pruned_at"]}
+            "best_epoch": summary["best_epoch"], "pruned_at": summary["pruned_at"],
+            "epochs_trained": summary["epochs_trained"]}

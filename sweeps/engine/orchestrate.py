@@ -25,9 +25,10 @@ from torchsweep.sweeps.engine.artifacts import open_artifacts
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
 from torchsweep.sweeps.engine.options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
 from torchsweep.sweeps.engine.program.objective import ProgramObjective
+from torchsweep.sweeps.engine.pruners import build_pruner, epoch_samples
 from torchsweep.sweeps.engine.retention import retain_top_k
 from torchsweep.sweeps.engine.retries import requeue_failed
-from torchsweep.sweeps.engine.samplers import MULTI_OBJECTIVE_SAMPLERS, build_pruner, build_sampler
+from torchsweep.sweeps.engine.samplers import MULTI_OBJECTIVE_SAMPLERS, build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work
 from torchsweep.sweeps.errors import StudyError
@@ -128,7 +129,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=spec.name, storage=open_storage(job.url, create=False),
                               sampler=build_sampler(job.sampler, grid, seed),
-                              pruner=build_pruner(job.pruner, spec))
+                              pruner=build_pruner(job.pruner, spec, _epoch_samples(spec, job)))
     observer, tracker = observer or NullObserver(), tracker or job.tracker()
     if spec.runs_program:
         objective = ProgramObjective(spec=spec, root=Path(job.root), tracker=tracker,
@@ -147,6 +148,12 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                  lambda s, t: observer.trial_finished(STATE_NAMES[t.state],
                                                        t.values[0] if t.values else None)]
     return work(study, objective, job.loop, callbacks)
+
+
+def _epoch_samples(spec: StudySpec, job: WorkerJob) -> int | None:
+    """The pruner's unit (see `pruners`); not needed, and not counted, when nothing prunes on
+    samples (none, and wilcoxon, which compares seeds)."""
+    return None if job.pruner in ("none", "wilcoxon") else epoch_samples(spec, job.overrides)
 
 
 def _work_and_sum_up(study: optuna.Study, spec: StudySpec, job: WorkerJob, options: RunOptions,
@@ -174,6 +181,7 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
         _check_program(spec)
     else:
         TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
+        _epoch_samples(spec, job)
     if spec.multi_objective and job.sampler not in MULTI_OBJECTIVE_SAMPLERS:
         raise StudyError(f"sampler {job.sampler}: cannot optimise several metrics; use "
                          f"{', '.join(MULTI_OBJECTIVE_SAMPLERS)}")

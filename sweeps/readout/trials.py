@@ -3,8 +3,9 @@
 `sweep list`, `show`, `best`, the export, the report and the W&B study run all read studies
 through here, and never write. A record holds what the storage says of a trial (its attributes
 are read through `attrs`) and, when asked for with a root, its per-epoch history from its
-`metrics.jsonl`: Optuna's intermediate values hold the study metric only, and a learning curve
-or a calibration plot needs every column. Never imports torch.
+`metrics.jsonl` and every evaluation (within epochs too) from its `evaluations.jsonl`:
+Optuna's intermediate values hold the study metric only, and a learning curve or a
+calibration plot needs every column. Never imports torch.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
 from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
-from torchsweep.trainer.files import METRICS
+from torchsweep.trainer.files import EVALUATIONS, METRICS
 
 STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
                TrialState.FAIL: "failed", TrialState.RUNNING: "running",
@@ -33,11 +34,15 @@ class TrialRecord:
     params: dict[str, Any]           # the sampled values, as the trainer took them
     config: dict[str, Any] = field(default_factory=dict)           # the resolved config
     epochs: list[dict[str, float]] = field(default_factory=list)   # metrics.jsonl, if read
+    # evaluations.jsonl, if read: every evaluation, within epochs too, at its samples seen
+    evaluations: list[dict[str, float]] = field(default_factory=list)
     reason: str | None = None        # why it did not complete (lost, out_of_memory, ...)
     value: float | None = None       # the (first) objective's value
     values: list[float] | None = None   # every objective's, in a multi-objective study
     epochs_run: int | None = None
-    pruned_at: int | None = None
+    # Trainer trials: epochs (1.25 = a quarter into the second); a program's: its own step.
+    pruned_at: float | None = None
+    epochs_trained: float | None = None   # samples trained / split size, a stopped epoch too
     duration_s: float | None = None
     checkpoint: str | None = None    # kept best checkpoint, relative to the root
     best_metrics: dict[str, float] | None = None
@@ -51,7 +56,7 @@ class TrialRecord:
     def to_dict(self) -> dict[str, Any]:
         """What `--json` prints of a trial: everything but the config and the histories."""
         return {key: value for key, value in self.__dict__.items()
-                if key not in ("config", "epochs", "seed_epochs", "reliability")}
+                if key not in ("config", "epochs", "evaluations", "seed_epochs", "reliability")}
 
     def histories(self) -> list[list[dict[str, float]]]:
         """Every seed's per-epoch history, the first seed's first (one for a single seed)."""
@@ -159,24 +164,27 @@ def _record(trial: FrozenTrial, kept: dict[str, str], root: Path | None) -> Tria
     return TrialRecord(
         number=trial.number, state=STATE_NAMES.get(trial.state, trial.state.name.lower()),
         params=attrs.params(trial), config=attrs.config(trial),
-        epochs=_read_metrics(Path(root) / folder) if root is not None and folder else [],
+        epochs=_read_rows(Path(root) / folder / METRICS) if root is not None and folder else [],
+        evaluations=(_read_rows(Path(root) / folder / EVALUATIONS)
+                     if root is not None and folder else []),
         reason=reason if reason not in (None, "pruned") else None,
         value=trial.values[0] if trial.values else None,
         values=list(trial.values) if trial.values and len(trial.values) > 1 else None,
         epochs_run=summary.get("epochs_run"), pruned_at=summary.get("pruned_at"),
+        epochs_trained=summary.get("epochs_trained"),
         duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
         checkpoint=kept.get(str(trial.number)), best_metrics=summary.get("best"),
         retry_of=attrs.retry_of(trial), resumed_at=attrs.resumed_at(trial),
         repeats=attrs.repeats(trial), reliability=attrs.best_reliability(trial),
-        seed_epochs=[_read_metrics(Path(root) / seed) for seed in attrs.seed_dirs(trial)[1:]]
-        if root is not None else [])
+        seed_epochs=[_read_rows(Path(root) / seed / METRICS)
+                     for seed in attrs.seed_dirs(trial)[1:]] if root is not None else [])
 
 
-def _read_metrics(folder: Path) -> list[dict[str, float]]:
-    """A trial's metrics.jsonl; [] when it is gone. A trial still running may be mid-way
-    through writing its last line, which is left out."""
+def _read_rows(path: Path) -> list[dict[str, float]]:
+    """A trial's metrics.jsonl or evaluations.jsonl; [] when it is gone. A trial still running
+    may be mid-way through writing its last line, which is left out."""
     try:
-        lines = (folder / METRICS).read_text().splitlines()
+        lines = path.read_text().splitlines()
     except OSError:
         return []
     epochs = []

@@ -15,7 +15,10 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
                        cannot prune one), its answer a Pareto front
     scheduler          {engine: optuna | wandb | ax, ...}: W&B's scheduler; every engine runs
                        on Optuna here, its source/optimizer/search_space functions are not used
-    early_terminate    {type: hyperband, min_iter (or max_iter and s), eta (default 3)}
+    early_terminate    {type: hyperband, min_iter (or max_iter and s), eta (default 3)}: W&B's
+                       iterations are the trainer's epochs (a fraction such as 0.25 is a first
+                       cut a quarter into the first epoch; the pruner counts them in samples
+                       seen), or a program's own steps
     run_cap            the most trials the study runs
     project, entity    the W&B project and entity its runs are logged to
     name, description  text; name defaults to the file's stem
@@ -83,7 +86,8 @@ class StudySpec:
     command: tuple[str, ...] | None = None  # W&B's command template; None: W&B's default
     sampler: str | None = None  # overrides method
     pruner: str | None = None   # overrides early_terminate
-    early_terminate: dict | None = None  # {'type': 'hyperband', 'min_iter': int, 'eta': int}
+    # {'type': 'hyperband', 'min_iter': epochs (a program's steps), 'eta': int}
+    early_terminate: dict | None = None
     scheduler: dict | None = None          # W&B's scheduler block, as written
     project: str | None = None
     entity: str | None = None
@@ -221,7 +225,7 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
         "space": parse_space(doc["parameters"], rules=rules),
         "program": program,
         "command": command,
-        "early_terminate": (_parse_early_terminate(doc["early_terminate"], ignored)
+        "early_terminate": (_parse_early_terminate(doc["early_terminate"], ignored, rules)
                             if "early_terminate" in doc else None),
         "scheduler": _optional(doc, "scheduler", lambda v: _parse_scheduler(v, ignored)),
         "project": _optional(doc, "project", lambda v: _text(v, "project", empty=False)),
@@ -307,7 +311,7 @@ def _parse_scheduler(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
     return {"engine": raw["engine"]}
 
 
-def _parse_early_terminate(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
+def _parse_early_terminate(raw: Any, ignored: dict[str, Any], rules: Rules) -> dict[str, Any]:
     where = "early_terminate"
     raw = mapping(raw, where, "{type: hyperband, min_iter: 3}")
     check_keys(raw, ("type", "min_iter", "max_iter", "s", "eta", "strict"), where)
@@ -323,6 +327,11 @@ def _parse_early_terminate(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
         max_iter = number(raw["max_iter"], f"{where}.max_iter", integer=True)  # float-sized
         min_iter = _first_band(_count(max_iter, f"{where}.max_iter", 1),
                                _count(raw["s"], f"{where}.s", 1), eta)
+    elif "min_iter" in raw and rules is TRAINER:   # epochs, which may be a fraction
+        min_iter = number(raw["min_iter"], f"{where}.min_iter")
+        if min_iter <= 0:
+            raise SpaceError(f"{where}.min_iter: expected a number of epochs > 0 (0.25 is a "
+                             f"quarter of the first), got {show(min_iter)}")
     elif "min_iter" in raw:
         min_iter = _count(raw["min_iter"], f"{where}.min_iter", 1)
     else:

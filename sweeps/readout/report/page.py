@@ -63,7 +63,8 @@ def build_report(study: optuna.Study, root: Path, target: float | None = None) -
     if varies_label_smoothing(trials):
         answer += [smoothing_plot(trials, metric, aim), reliability_plot(trials, metric, aim)]
     sections = [Section("The answer", answer)] if answer else []
-    sections += [Section("Every trial", [learning_curves(trials, metric, aim, target)]),
+    curves = learning_curves(trials, metric, aim, target, attrs.runs_program(study))
+    sections += [Section("Every trial", [curves]),
                  Section("The search", search_plots(study, metric)),
                  Section("The model", [_model_picture(Path(root) / study.study_name)])]
     counts: dict[str, int] = {}

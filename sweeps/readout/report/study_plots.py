@@ -81,31 +81,47 @@ def _importances(study: optuna.Study, metric: str, completed: list, first: dict)
 
 
 def learning_curves(trials: list[TrialRecord], metric: str, goal: str,
-                    target: float | None) -> Plot:
+                    target: float | None, program: bool) -> Plot:
+    """On samples seen, the axis the pruner compares trials on (a program's: its own step)."""
     title = "Learning curves"
-    drawn = [t for t in trials if t.epochs]
+    drawn = [t for t in trials if t.evaluations or t.epochs]
     if not drawn:
-        return Plot("curves", title, "No trial has finished an epoch yet.")
+        return Plot("curves", title, "No trial has been evaluated yet.")
+    axis = "step" if program else "samples seen"
     figure = go.Figure()
     shown_pruned = False
     names = varying(drawn)
     for trial in drawn:
         pruned = trial.state != "completed"
+        x, y = _curve(trial, metric)
         figure.add_trace(go.Scatter(
-            x=[m["epoch"] for m in trial.epochs], y=[m.get(metric) for m in trial.epochs],
+            x=x, y=y,
             mode="lines+markers", name="pruned" if pruned else f"trial {trial.number}",
             legendgroup="pruned" if pruned else None, showlegend=not (pruned and shown_pruned),
             opacity=FADED if pruned else 1.0,
             line=dict(color=PRUNED_COLOR, dash="dot") if pruned else None,
-            hovertemplate=(f"trial {trial.number} ({trial.state})<br>epoch %{{x}}<br>"
+            hovertemplate=(f"trial {trial.number} ({trial.state})<br>{axis} %{{x}}<br>"
                            f"{metric} %{{y:.4g}}"
                            f"<extra>{hover_params(trial.params, names)}</extra>")))
         shown_pruned = shown_pruned or pruned
     if target is not None:
         figure.add_hline(y=target, line_dash="dash", line_color="black",
                          annotation_text=f"target {comparison(goal)} {target:.4g}")
+    when = "at every step it reported" if program else (
+        "at every evaluation (several per epoch), against the training samples seen: trials of "
+        "every batch size line up at equal data, as the pruner compares them")
     return Plot("curves", title,
-                f"{metric} after every epoch of every trial. Solid: completed trials; faded and "
-                "dotted: trials the pruner stopped (or that diverged) where their line ends.",
-                styled(figure, x_title="epoch", y_title=metric))
+                f"{metric} of every trial {when}. Solid: completed trials; faded and dotted: "
+                "trials the pruner stopped (or that diverged) where their line ends.",
+                styled(figure, x_title=axis, y_title=metric))
+
+
+def _curve(trial: TrialRecord, metric: str) -> tuple[list[float], list[float | None]]:
+    """(x, y): every evaluation at its step in samples; for a trial that has no evaluations
+    file (older versions), its epochs at their samples seen; a program's rows at their step."""
+    if trial.evaluations:
+        rows = [row for row in trial.evaluations if metric in row]
+        return [row["samples"] for row in rows], [row[metric] for row in rows]
+    return ([m.get("samples_seen", m["epoch"]) for m in trial.epochs],
+            [m.get(metric) for m in trial.epochs])
 

@@ -1,0 +1,41 @@
+"""Pruning on samples seen, in real sweeps through the CLI: trials of every batch size are
+reported at the same steps in samples, several times per epoch, and stopped between two
+epochs; a study's early_terminate.min_iter stays in epochs."""
+from __future__ import annotations
+
+import optuna
+from cli_helpers import sweep_json
+
+from torchsweep.sweeps.storage import open_storage, storage_url
+
+SPLIT = 1437                     # digits' training split at val_fraction 0.2
+QUARTERS = [round(k * SPLIT / 4) for k in (1, 2, 3, 4)]    # where each epoch is evaluated
+TINY = ("--set", "model=mlp", "--set", "width=8", "--set", "evaluations_per_epoch=4", "--wandb",
+        "disabled", "--seed", "0")
+
+
+def test_trials_are_pruned_within_epochs_at_steps_every_batch_size_shares(tmp_path):
+    report = sweep_json("run", "quarters", "--param", "lr=log:0.0005..3", "--param",
+                        "batch_size=64,512", "--sampler", "random", "--pruner", "median",
+                        "--trials", "8", "--set", "epochs=4", *TINY, "--root", tmp_path)
+    trials = {t["number"]: t for t in report["trials"]}
+    pruned = [t for t in trials.values() if t["state"] == "pruned"]
+    # the median pruner's warm-up is 2 epochs: none is stopped before; one is within an epoch
+    assert pruned and all(t["pruned_at"] >= 2 for t in pruned)
+    assert any(t["pruned_at"] % 1 for t in pruned), pruned
+    within = next(t for t in pruned if t["pruned_at"] % 1)
+    assert within["epochs_run"] < within["epochs_trained"] < within["epochs_run"] + 1
+
+    # What the pruner compared, as Optuna's storage holds it: the value at every quarter of
+    # every epoch, at steps in samples that do not depend on the batch size.
+    study = optuna.load_study(study_name="quarters",
+                              storage=open_storage(storage_url(tmp_path, None), create=False))
+    every_step = [epoch * SPLIT + q for epoch in range(4) for q in QUARTERS]
+    steps = {}
+    for trial in study.trials:
+        reported = sorted(trial.intermediate_values)
+        assert reported == every_step[:len(reported)]
+        steps.setdefault(trial.params["batch_size"], set()).update(reported)
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            assert round(reported[-1] / SPLIT, 3) == trials[trial.number]["pruned_at"]
+    assert steps[64] == steps[512] == set(every_step)
