@@ -113,6 +113,16 @@ def test_steps_that_halve_up_to_the_largest_batch_still_draw():
     assert all(math.isfinite(v) for v in steps.figure.layout.yaxis.range)
 
 
+def test_steps_to_target_are_read_within_epochs_where_the_trial_evaluated_there():
+    """A batch of 16 takes hundreds of steps an epoch: its evaluations.jsonl rows say when
+    within the epoch it reached the target, which its epoch rows would put up to an epoch late."""
+    trials = [history(i, "completed", b, 100) for i, b in enumerate([16, 32, 64])]
+    trials[0].evaluations = [{**row, "epoch": row["epoch"] - 0.5, "steps": row["steps"] - 25}
+                             for row in trials[0].epochs]
+    steps, *_ = batch_size_plots(trials, "val_acc", "maximize", 0.9)
+    assert list(next(t for t in steps.figure.data if t.name == "fewest steps").y) == [75, 100, 100]
+
+
 def test_no_trial_at_the_target_is_a_note_not_an_empty_plot():
     (note,) = batch_size_plots([history(0, "completed", 32, 100)], "val_acc", "maximize", 0.99)
     assert note.figure is None and "No trial reached val_acc ≥ 0.99" in note.caption

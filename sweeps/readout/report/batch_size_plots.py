@@ -69,7 +69,7 @@ def batch_size_plots(trials: list[TrialRecord], metric: str, goal: str,
     return [
         Plot("batch-steps", f"Steps to reach {aim} against batch size",
              f"Each batch size's fewest optimizer steps to the target (line; faded dots: every "
-             f"trial that reached it), log-log, read at epoch ends (so up to an epoch late). "
+             f"trial that reached it), log-log, read at each evaluation (evaluations_per_epoch). "
              f"{METHOD} Here: {verdict}.{not_reached}{bars} {lr_tuning(trials)}",
              steps_plot, finding=f"fewest steps to {aim} by batch size: {steps_by_size}"
                                  f"{unreached}; {verdict}"),
@@ -110,7 +110,7 @@ def _reached(trials: list[TrialRecord], metric: str, goal: str,
              target: float) -> list[Reached]:
     found = []
     for trial in trials:
-        histories = trial.histories() if trial.config else []
+        histories = _rows_to_search(trial)
         hits = [hit for hit in (to_target(h, metric, target, goal) for h in histories) if hit]
         if not hits:
             continue
@@ -122,6 +122,17 @@ def _reached(trials: list[TrialRecord], metric: str, goal: str,
             steps.std if len(histories) > 1 else None,
             f", {len(hits)} of {len(histories)} seeds" if len(histories) > 1 else ""))
     return found
+
+
+def _rows_to_search(trial: TrialRecord) -> list[list[dict[str, float]]]:
+    """Each seed's rows to find the target in. A single seed: every evaluation, within epochs
+    too, so a batch of 16 (hundreds of steps an epoch) is not read up to an epoch late. With
+    repeats, every seed's epochs (the other seeds keep only those), for the same resolution."""
+    if not trial.config:
+        return []
+    if trial.evaluations and not trial.seed_epochs:
+        return [trial.evaluations]
+    return trial.histories()
 
 
 def _best_per_batch_size(reached: list[Reached], key) -> list[Reached]:

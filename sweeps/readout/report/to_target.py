@@ -1,9 +1,9 @@
-"""How long a trial took to reach a target value of its metric, read off its per-epoch history.
+"""How long a trial took to reach a target value of its metric, read off its history.
 
 The trainer cannot know a study's target, so it reports running totals (`steps`,
-`samples_seen`, `wall_seconds`) every epoch and the target is applied here, afterwards. The
-metric is measured at epoch ends, so a trial's count is that of the first epoch that ended at
-or beyond the target: at most one epoch late.
+`samples_seen`, `wall_seconds`) at every evaluation and the target is applied here,
+afterwards. A trial's count is that of the first evaluation at or beyond the target: at most
+one evaluation late (an epoch over `evaluations_per_epoch`).
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def _reaches(value: float, target: float, goal: str) -> bool:
 
 def to_target(history: Iterable[Mapping[str, float]], metric: str, target: float,
               goal: str) -> dict[str, float] | None:
-    """{'epoch', 'steps', 'samples_seen', 'wall_seconds'} at the first epoch that reached the
-    target, or None when no epoch did (or the history predates the running totals)."""
+    """{'epoch', 'steps', 'samples_seen', 'wall_seconds'} at the first row (an epoch's or an
+    evaluation's) that reached the target, or None when none did (or the history predates the
+    running totals)."""
     for metrics in history:
         if metric in metrics and "steps" in metrics and _reaches(metrics[metric], target, goal):
             return {key: metrics[key] for key in ("epoch", "steps", "samples_seen",
