@@ -21,11 +21,11 @@ from typing import Any, Callable
 import optuna
 
 from torchsweep.sweeps import attrs
+from torchsweep.sweeps.engine.repeats import train_seed
 from torchsweep.sweeps.errors import ExportError, StudyError
 from torchsweep.sweeps.readout.stats import interval
 from torchsweep.sweeps.readout.trials import goal, is_multi_objective, ranked_records
 from torchsweep.trainer.config import TrainConfig
-from torchsweep.trainer.files import BEST, LAST
 
 CONFIRM_FOLDER = "confirm"   # under the study's folder
 
@@ -48,8 +48,6 @@ def confirm(study: optuna.Study, root: Path, top: int, count: int,
     """Retrain the top `top` trials on `count` fresh seeds; the confirmation, best first:
     {metric, goal, seeds, trials: [{trial, study_rank, params, study_value, values, mean, std,
     low, high, n, confidence}]}."""
-    from torchsweep.trainer.loop import fit
-
     name = study.study_name
     if attrs.runs_program(study):
         raise StudyError(f"--confirm: '{name}' runs your own program, whose seed sweep cannot "
@@ -68,9 +66,7 @@ def confirm(study: optuna.Study, root: Path, top: int, count: int,
         values = []
         for seed in seeds:
             out = Path(root) / name / CONFIRM_FOLDER / f"{record.number:05d}" / str(seed)
-            result = fit(config.replace(seed=seed), out_dir=out, monitor=metric, goal=aim)
-            for stale in (BEST, LAST):   # the export's weights are the trial's own
-                (out / stale).unlink(missing_ok=True)
+            result = train_seed(config, seed, out, metric, aim)
             # A seed whose loss diverged scores the worst value there is.
             value = result.best[metric] if result.status == "completed" and result.best \
                 else (-math.inf if aim == "maximize" else math.inf)

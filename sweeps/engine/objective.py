@@ -13,7 +13,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import optuna
 
@@ -25,7 +25,6 @@ from torchsweep.sweeps.readout.stats import interval
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer import TrainConfig
-from torchsweep.trainer.files import BEST, LAST
 
 
 class Observer(Protocol):
@@ -109,7 +108,7 @@ class Objective:
             status = result.status
             values = [self._values(result)] if status == "completed" else []
             if status == "completed" and self.repeats > 1:
-                status, values = self._other_seeds(trial, config, folder, values[0])
+                status, values = self._other_seeds(trial, config, folder, values[0], observe)
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished
             reason = failures.reason(error)
             trial.set_user_attr(attrs.REASON, reason)
@@ -133,9 +132,8 @@ class Objective:
                    "epochs_trained": round(result.samples_trained / result.train_samples, 4),
                    "pruned_at": stopped_at if result.status != "completed" else None}
         trial.set_user_attr(attrs.SUMMARY, summary)
-        reliability = getattr(result, "best_reliability", None)
-        if reliability:
-            trial.set_user_attr(attrs.BEST_RELIABILITY, reliability)
+        if result.best_reliability:
+            trial.set_user_attr(attrs.BEST_RELIABILITY, result.best_reliability)
         if status == "completed":
             spreads = [interval(column) for column in zip(*values)]
             flat = _flat_summary(summary, self.spec.metric)
@@ -155,23 +153,19 @@ class Objective:
         return tuple(result.best[objective.name] for objective in self.spec.objectives)
 
     def _other_seeds(self, trial: optuna.Trial, config: TrainConfig, folder: str,
-                     first: tuple[float, ...]) -> tuple[str, list[tuple[float, ...]]]:
+                     first: tuple[float, ...], observe: Callable[[dict], None],
+                     ) -> tuple[str, list[tuple[float, ...]]]:
         """Train the seeds after the first, reporting each seed's value at step = its index so
         that the Wilcoxon pruner pairs it with the best trial's same seed. Returns the status
         ('completed', or 'diverged' when a seed's loss did) and every seed's values."""
-        from torchsweep.trainer.loop import fit
 
         seeds = repeats.seeds(config.seed, self.repeats)
         values, dirs = [first], [folder]
         for index, seed in enumerate(seeds):
             if index > 0:
                 dirs.append(repeats.seed_folder(folder, seed))
-                out = self.root / dirs[-1]
-                result = fit(config.replace(seed=seed), out_dir=out,
-                             callbacks=(lambda m: self.observer.epoch_ended(trial.number, m),),
-                             monitor=self.spec.metric, goal=self.spec.goal)
-                for name in (BEST, LAST):   # the trial's weights are its first seed's
-                    (out / name).unlink(missing_ok=True)
+                result = repeats.train_seed(config, seed, self.root / dirs[-1], self.spec.metric,
+                                            self.spec.goal, callbacks=(observe,))
                 if result.status != "completed":
                     return result.status, values
                 values.append(self._values(result))

@@ -26,8 +26,13 @@ A user's program (`program:` studies) is refused: sweep cannot set its seed.
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
 from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.study import StudySpec
+from torchsweep.trainer import TrainConfig
+from torchsweep.trainer.files import BEST, LAST
 
 DEFAULT_REPEATS = 1
 SEEDS_FOLDER = "seeds"       # under a trial's folder: <trial>/seeds/<seed>/
@@ -77,6 +82,7 @@ def replaced_pruner(spec: StudySpec, given: str | None, repeats: int) -> str | N
                 "reports one value per seed, so the wilcoxon pruner compares seeds instead")
     return None
 
+
 def seeds(first: int, repeats: int) -> list[int]:
     return list(range(first, first + repeats))
 
@@ -84,3 +90,15 @@ def seeds(first: int, repeats: int) -> list[int]:
 def seed_folder(trial_folder: str, seed: int) -> str:
     return f"{trial_folder}/{SEEDS_FOLDER}/{seed}"
 
+
+def train_seed(config: TrainConfig, seed: int, out: Path, metric: str, goal: str,
+               callbacks: Iterable[Callable[[dict], Any]] = ()) -> Any:
+    """Train `config` again on `seed` in `out`, keeping its metrics and no checkpoint: the
+    weights kept and exported are the trial's own (a repeat's other seeds, a confirmation)."""
+    from torchsweep.trainer.loop import fit
+
+    result = fit(config.replace(seed=seed), out_dir=out, callbacks=callbacks, monitor=metric,
+                 goal=goal)
+    for name in (BEST, LAST):
+        (out / name).unlink(missing_ok=True)
+    return result
