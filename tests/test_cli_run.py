@@ -67,7 +67,8 @@ def _epochs_trained(report: dict) -> float:
 
 def test_pruning_trains_fewer_epochs_than_no_pruning(tmp_path):
     space = ("--param", "lr=log:0.0005..0.3", "--param", "batch_size=64,512",
-             "--trials", "10", "--sampler", "random", "--set", "epochs=6", "--wandb", "disabled")
+             "--trials", "10", "--sampler", "random", "--set", "epochs=6", "--set", "model=mlp",
+             "--set", "width=8", "--set", "noise_scale_every=0", "--wandb", "disabled")
     pruned = sweep_json("run", "with_pruning", *space, "--pruner", "median", "--root", tmp_path)
     unpruned = sweep_json("run", "without", *space, "--pruner", "none", "--root", tmp_path)
     assert any(t["state"] == "pruned" for t in pruned["trials"])

@@ -97,7 +97,7 @@ def test_failing_programs_fail_their_trials_and_the_sweep_goes_on(tmp_path):
         parameters:
           mode: {values: [crash, silent, hang, fine]}
         """.replace("        ", ""), "misbehaving.py")
-    report = run(folder, "--trial-timeout", "4", "--max-failures", "5")
+    report = run(folder, "--trial-timeout", "10", "--max-failures", "5")  # start-up included
     by_mode = {t["params"]["mode"]: t for t in report["trials"]}
     assert {mode: (t["state"], t["reason"]) for mode, t in by_mode.items()} == {
         "crash": ("failed", "error"), "silent": ("failed", "no_metric"),
