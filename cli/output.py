@@ -67,8 +67,9 @@ def noise_scale(result) -> None:
 
 
 def space_table(spec) -> None:
+    within = f" within each {spec.prune_within}" if spec.prune_within else ""
     table = Table(title=f"{spec.name}: {spec.sampler_name()} sampler, {spec.pruner_name()} "
-                        f"pruner, {spec.goal} {spec.metric}")
+                        f"pruner{within}, {spec.goal} {spec.metric}")
     for column in ("parameter", "distribution", "range / values", "when"):
         table.add_column(column)
     for name, parameter in spec.space.parameters.items():

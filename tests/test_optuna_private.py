@@ -50,3 +50,29 @@ def test_the_optimize_loop_lets_callbacks_stop_the_study(study):
         assert _optuna.stop_requested(study)
     with pytest.raises(RuntimeError):
         study.stop()
+
+
+def test_a_study_of_some_trials_reaches_hyperbands_bracket_studies(study):
+    """The filter holds where Hyperband re-opens the study from its storage, and writes (the
+    rung values successive halving records) still reach the real storage."""
+    sizes = optuna.distributions.CategoricalDistribution((16, 512))
+    for batch_size, value in ((16, 0.1), (512, 0.9), (16, 0.2)):   # minimized
+        study.add_trial(optuna.trial.create_trial(
+            params={"batch_size": batch_size}, distributions={"batch_size": sizes},
+            value=value, intermediate_values={1: value},
+            system_attrs={"completed_rung_0": value}))
+    small = _optuna.study_of(study, lambda t: t.params.get("batch_size") == 16)
+    assert [t.value for t in small.get_trials()] == [0.1, 0.2]
+    assert small.get_trials(states=(TrialState.RUNNING,)) == []
+
+    study.enqueue_trial({"batch_size": 16})
+    trial = study.ask({"batch_size": sizes})
+    trial.report(0.5, 1)
+    halving = optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    assert halving.prune(small, _optuna.frozen(trial))      # 0.5 is worse than both of batch 16
+    assert study._storage.get_trial(trial._trial_id).system_attrs["completed_rung_0"] == 0.5
+    hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9)
+    hyperband.prune(small, _optuna.frozen(trial))
+    for bracket in range(len(hyperband._pruners)):
+        seen = hyperband._create_bracket_study(small, bracket).get_trials()
+        assert {t.params["batch_size"] for t in seen} <= {16}

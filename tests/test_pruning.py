@@ -4,8 +4,9 @@ epochs; a study's early_terminate.min_iter stays in epochs."""
 from __future__ import annotations
 
 import optuna
-from cli_helpers import sweep_json
+from cli_helpers import sweep, sweep_json
 
+from torchsweep.sweeps.engine.pruners import MEDIAN_STARTUP_TRIALS
 from torchsweep.sweeps.storage import open_storage, storage_url
 
 SPLIT = 1437                     # digits' training split at val_fraction 0.2
@@ -39,3 +40,52 @@ def test_trials_are_pruned_within_epochs_at_steps_every_batch_size_shares(tmp_pa
         if trial.state == optuna.trial.TrialState.PRUNED:
             assert round(reported[-1] / SPLIT, 3) == trials[trial.number]["pruned_at"]
     assert steps[64] == steps[512] == set(every_step)
+
+
+WITHIN = """\
+name: {name}
+method: random
+pruner: median
+{within}
+parameters:
+  batch_size: {{values: [32, 512]}}
+  lr: {{distribution: log_uniform_values, min: 0.003, max: 0.3}}
+  epochs: {{value: 3}}
+  model: {{value: mlp}}
+  width: {{value: 8}}
+  evaluations_per_epoch: {{value: 1}}
+"""
+
+
+def _pruned_among_fewer_than_startup_peers(tmp_path, within: str) -> tuple[list, list]:
+    """(pruned trials, those of them pruned before MEDIAN_STARTUP_TRIALS trials of their own
+    batch size had completed): a serial run finishes its trials in number order."""
+    name = "within" if within else "across"
+    study = tmp_path / f"{name}.yaml"
+    study.write_text(WITHIN.format(name=name, within=within))
+    report = sweep_json("run", study, "--trials", "12", "--root", tmp_path, "--wandb",
+                        "disabled", "--seed", "0")
+    trials = sorted(report["trials"], key=lambda t: t["number"])
+    pruned, early = [], []
+    for trial in trials:
+        if trial["state"] != "pruned":
+            continue
+        pruned.append(trial)
+        size = trial["params"]["batch_size"]
+        peers = [t for t in trials[:trial["number"]]
+                 if t["state"] == "completed" and t["params"]["batch_size"] == size]
+        if len(peers) < MEDIAN_STARTUP_TRIALS:
+            early.append(trial)
+    return pruned, early
+
+
+def test_prune_within_compares_a_trial_only_with_its_own_batch_size(tmp_path):
+    """Across batch sizes the median pruner cuts batch 512, which learns less per sample seen,
+    as soon as three trials of any batch size have finished; within, each batch size waits for
+    three of its own, and its learning rates compete among themselves."""
+    pruned, early = _pruned_among_fewer_than_startup_peers(tmp_path, "")
+    assert early, pruned     # the seeded run that shows the difference
+    pruned, early = _pruned_among_fewer_than_startup_peers(tmp_path, "prune_within: batch_size")
+    assert pruned and not early, pruned
+    shown = sweep("space", tmp_path / "within.yaml", env={"COLUMNS": "200"})
+    assert "median pruner within each batch_size" in shown.stdout

@@ -10,7 +10,7 @@ Optuna that moves one of these attributes fails there, by name, not somewhere in
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Container, Iterator
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -82,3 +82,27 @@ def optimize_loop(study: optuna.Study) -> Iterator[None]:
         yield
     finally:
         study._thread_local.in_optimize_loop = False
+
+
+class _TrialsWhere:
+    """A study's storage that shows only the trials `keep` accepts; everything else (writes
+    included) goes to the storage itself."""
+
+    def __init__(self, inner: BaseStorage, keep: Callable[[FrozenTrial], bool]):
+        self._inner, self._keep = inner, keep
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return [t for t in self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+                if self._keep(t)]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def study_of(study: optuna.Study, keep: Callable[[FrozenTrial], bool]) -> optuna.Study:
+    """The same study, as a pruner sees it, holding only the trials `keep` accepts. Optuna's
+    pruners read trials through `study.get_trials`, and Hyperband's bracket studies re-open
+    the study from its storage, so the filter sits in the storage to reach both."""
+    return optuna.Study(study_name=study.study_name, storage=_TrialsWhere(storage(study), keep),
+                        sampler=study.sampler, pruner=study.pruner)

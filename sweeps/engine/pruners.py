@@ -11,10 +11,12 @@ reports its own steps, which are used as they are.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import optuna
+from optuna.trial import FrozenTrial
 
+from torchsweep.sweeps.engine import _optuna
 from torchsweep.sweeps.engine.repeats import WILCOXON_P
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.parameter import reach
@@ -31,7 +33,33 @@ _SPLIT_SETTINGS = ("dataset", "val_fraction", "num_samples")
 def build_pruner(name: str, spec: StudySpec,
                  epoch_samples: int | None) -> optuna.pruners.BasePruner:
     """`epoch_samples`: the training split's size (see `epoch_samples`); None for a program,
-    and for wilcoxon, whose steps are a trial's seeds."""
+    and for wilcoxon, whose steps are a trial's seeds. With the study's `prune_within`, one
+    such pruner per value of that parameter, each seeing only its own trials."""
+    if spec.prune_within is None or name == "none":
+        return _pruner(name, spec, epoch_samples)
+    return PruneWithin(spec.prune_within, lambda: _pruner(name, spec, epoch_samples))
+
+
+class PruneWithin(optuna.pruners.BasePruner):
+    """Prunes a trial against the trials that share its value of one parameter only. In a
+    batch-size study a pruner over all trials compares batch sizes at equal samples seen,
+    where the small ones are ahead early, and cuts the large ones before they reach the target:
+    the study then cannot say how steps to the target fall with batch size. Within a batch
+    size, it still cuts the learning rates that fall behind."""
+
+    def __init__(self, parameter: str, make: Callable[[], optuna.pruners.BasePruner]):
+        self.parameter, self._make = parameter, make
+        self._pruners: dict[Any, optuna.pruners.BasePruner] = {}   # Hyperband keeps state
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        value = trial.params.get(self.parameter)
+        if value not in self._pruners:
+            self._pruners[value] = self._make()
+        peers = _optuna.study_of(study, lambda t: t.params.get(self.parameter) == value)
+        return self._pruners[value].prune(peers, trial)
+
+
+def _pruner(name: str, spec: StudySpec, epoch_samples: int | None) -> optuna.pruners.BasePruner:
     pruners = optuna.pruners
     unit = epoch_samples or 1
     hyperband = spec.early_terminate or {}

@@ -25,6 +25,10 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
     sampler (ours)     tpe, random, grid, cmaes, qmc or gp; overrides method
     pruner (ours)      median, hyperband, successive_halving, wilcoxon (with repeats: the
                        default then) or none; overrides early_terminate
+    prune_within (ours) a parameter, e.g. batch_size: a trial is pruned only against trials
+                       with its own value of it (each batch size's learning rates compete
+                       among themselves, not against the batch sizes that learn faster per
+                       sample)
     keep_top_k (ours)  how many of the best trials keep their checkpoints (or output folders)
     trials (ours)      the default trial count for `sweep run`
     repeats (ours)     seeds each configuration trains with (default 1); its value is their
@@ -58,7 +62,7 @@ HYPERBAND_ETA = 3  # W&B's default
 W_AND_B_GOAL = "minimize"   # W&B's default goal, for a program's metric
 # W&B keys a file may carry that mean nothing to a local Optuna study.
 IGNORED_KEYS = ("controller", "job", "image_uri", "apiVersion", "kind")
-_OURS = ("sampler", "pruner", "keep_top_k", "trials", "repeats")
+_OURS = ("sampler", "pruner", "prune_within", "keep_top_k", "trials", "repeats")
 TOP_LEVEL_KEYS = ("name", "description", "method", "metric", "metrics", "run_cap", "parameters",
                   "early_terminate", "scheduler", "program", "command", "project", "entity",
                   *_OURS, *IGNORED_KEYS)
@@ -86,6 +90,7 @@ class StudySpec:
     command: tuple[str, ...] | None = None  # W&B's command template; None: W&B's default
     sampler: str | None = None  # overrides method
     pruner: str | None = None   # overrides early_terminate
+    prune_within: str | None = None   # a parameter whose values are pruned apart
     # {'type': 'hyperband', 'min_iter': epochs (a program's steps), 'eta': int}
     early_terminate: dict | None = None
     scheduler: dict | None = None          # W&B's scheduler block, as written
@@ -104,6 +109,9 @@ class StudySpec:
             self.space.check_combinations()
             if self.sampler_name() == "grid":
                 self.space.grid()
+            if self.prune_within is not None and self.prune_within not in self.space.parameters:
+                raise SpaceError(f"prune_within: {show(self.prune_within)} is not a parameter; "
+                                 f"name one of {', '.join(self.space.parameters)}")
         except SpaceError as error:
             raise SpaceError(f"{self.source}: {error}") from None
 
@@ -170,8 +178,8 @@ class StudySpec:
                     "run_cap": self.run_cap, "early_terminate": self.early_terminate,
                     "scheduler": self.scheduler, "project": self.project, "entity": self.entity,
                     "sampler": self.sampler, "pruner": self.pruner,
-                    "keep_top_k": self.keep_top_k, "trials": self.trials,
-                    "repeats": self.repeats}
+                    "prune_within": self.prune_within, "keep_top_k": self.keep_top_k,
+                    "trials": self.trials, "repeats": self.repeats}
         doc.update({key: dict(v) if isinstance(v, dict) else v
                     for key, v in optional.items() if v is not None})
         doc["parameters"] = self.space.to_dict()
@@ -232,6 +240,8 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
         "entity": _optional(doc, "entity", lambda v: _text(v, "entity", empty=False)),
         "sampler": _optional(doc, "sampler", lambda v: choice(v, SAMPLERS, "sampler")),
         "pruner": _optional(doc, "pruner", lambda v: choice(v, PRUNERS, "pruner")),
+        "prune_within": _optional(doc, "prune_within",
+                                  lambda v: _text(v, "prune_within", empty=False)),
         "run_cap": _optional(doc, "run_cap", lambda v: _count(v, "run_cap", 1)),
         "keep_top_k": _optional(doc, "keep_top_k", lambda v: _count(v, "keep_top_k", 0)),
         "trials": _optional(doc, "trials", lambda v: _count(v, "trials", 1)),
