@@ -9,6 +9,8 @@ Epochs trained count a pruned trial up to the step it was stopped at (nominal sa
 split; the real run also trains to the end of the batch that crossed it).
 
   python bench/pruning_replay.py ROOT STUDY [--min-iter 0.5,1,2] [--eta 3] [--pruner hyperband]
+
+(`--pruner successive_halving` for batchsize_study, whose pruner it is.)
 """
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ def replay(trials: list, name: str, pruner: optuna.pruners.BasePruner, split: in
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     epochs, pruned, best = 0.0, 0, None
     for recorded in trials:
-        trial = study.ask()
+        # its own settings, which a pruner with the study's prune_within groups it by
+        study.enqueue_trial(recorded.params)
+        trial = study.ask(recorded.distributions)
         steps = sorted(recorded.intermediate_values.items())
         for step, value in steps:
             trial.report(value, step)
