@@ -85,6 +85,10 @@ SamplerOption = Annotated[Optional[Sampler], typer.Option(
     "--sampler", help="Overrides the study's method.")]
 PrunerOption = Annotated[Optional[Pruner], typer.Option(
     "--pruner", help="Overrides the study's pruner.")]
+PruneWithinOption = Annotated[Optional[str], typer.Option(
+    "--prune-within", metavar="PARAMETER", help="Prune each trial only against the trials "
+    "with its own value of this parameter (e.g. batch_size: each batch size's learning rates "
+    "compete among themselves).")]
 KeepTopKOption = Annotated[Optional[int], typer.Option(
     "--keep-top-k", min=1, help=f"Best checkpoints kept (default: {defaults.DEFAULT_KEEP_TOP_K}).")]
 TimeoutOption = Annotated[Optional[float], typer.Option(

@@ -23,6 +23,7 @@ from torchsweep.cli.options import (
     MaxRetriesOption,
     ParamOption,
     PrunerOption,
+    PruneWithinOption,
     RepeatsOption,
     RestartFailedOption,
     RetryFailedOption,
@@ -56,6 +57,7 @@ def run(
     timeout: TimeoutOption = None,
     sampler: SamplerOption = None,
     pruner: PrunerOption = None,
+    prune_within: PruneWithinOption = None,
     seed: int = typer.Option(defaults.DEFAULT_SEED, "--seed", min=0,
                              help="Sampler seed (local worker k: seed + k)."),
     root_: RootOption = None,
@@ -85,7 +87,7 @@ def run(
     from torchsweep.sweeps.engine.orchestrate import run_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner))
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner), prune_within)
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, timeout=timeout, sampler=value(sampler),
         pruner=value(pruner), seed=seed, keep_top_k=keep_top_k, wandb=value(wandb),
@@ -112,6 +114,7 @@ def create(
     repeats: RepeatsOption = None,
     sampler: SamplerOption = None,
     pruner: PrunerOption = None,
+    prune_within: PruneWithinOption = None,
     root_: RootOption = None,
     storage: StorageOption = None,
     keep_top_k: KeepTopKOption = None,
@@ -126,7 +129,7 @@ def create(
     from torchsweep.sweeps.engine.orchestrate import create_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner))
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner), prune_within)
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, sampler=value(sampler),
         pruner=value(pruner), keep_top_k=keep_top_k, wandb_project=wandb_project,
@@ -214,11 +217,12 @@ def list_(
 
 
 def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_json: bool,
-             repeats: Optional[int] = None, pruner: Optional[str] = None):
+             repeats: Optional[int] = None, pruner: Optional[str] = None,
+             prune_within: Optional[str] = None):
     from torchsweep.sweeps.engine.repeats import replaced_pruner
     from torchsweep.sweeps.study import resolve
 
-    spec = resolve(study, folder, param, set_)
+    spec = resolve(study, folder, param, set_, prune_within)
     notices = [*spec.notices(), replaced_pruner(spec, pruner, repeats or spec.repeats or 1)]
     for notice in notices if not as_json else ():
         if notice:

@@ -4,7 +4,7 @@ epochs; a study's early_terminate.min_iter stays in epochs."""
 from __future__ import annotations
 
 import optuna
-from cli_helpers import sweep, sweep_json
+from cli_helpers import one_line_error, sweep, sweep_json
 
 from torchsweep.sweeps.engine.pruners import MEDIAN_STARTUP_TRIALS
 from torchsweep.sweeps.storage import open_storage, storage_url
@@ -89,3 +89,21 @@ def test_prune_within_compares_a_trial_only_with_its_own_batch_size(tmp_path):
     assert pruned and not early, pruned
     shown = sweep("space", tmp_path / "within.yaml", env={"COLUMNS": "200"})
     assert "median pruner within each batch_size" in shown.stdout
+
+
+def test_prune_within_on_the_command_line_is_kept_with_the_study(tmp_path):
+    space = ("--param", "batch_size=32,512", "--param", "lr=log:0.01..0.1", "--set", "epochs=1",
+             *TINY, "--trials", "2", "--root", tmp_path)
+    report = sweep_json("run", "flagged", *space, "--prune-within", "batch_size")
+    assert report["ran"] == 2
+    # the study's saved file carries it, so that `sweep worker` on any machine prunes alike
+    assert sweep_json("space", "flagged", "--root", tmp_path)["prune_within"] == "batch_size"
+    assert "--prune-within" in sweep("run", "--help", env={"COLUMNS": "200"}).stdout
+
+
+def test_prune_within_an_unknown_parameter_is_one_line_and_writes_nothing(tmp_path):
+    result = sweep("run", "flagged", "--param", "batch_size=32,512", "--prune-within", "batch",
+                   "--root", tmp_path / "root", "--wandb", "disabled")
+    one_line_error(result, 2, 'error: command line: prune_within: "batch" is not a parameter; '
+                              'name one of batch_size')
+    assert not (tmp_path / "root").exists()

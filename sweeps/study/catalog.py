@@ -24,9 +24,9 @@ def bundled_path(name: str) -> Path:
     return Path(str(resources.files("torchsweep.sweeps") / "studies" / f"{name}.yaml"))
 
 
-def resolve(study: str, root: Path, params: Sequence[str] = (),
-            sets: Sequence[str] = ()) -> StudySpec:
-    """The study a name or path refers to, with --param/--set applied.
+def resolve(study: str, root: Path, params: Sequence[str] = (), sets: Sequence[str] = (),
+            prune_within: str | None = None) -> StudySpec:
+    """The study a name or path refers to, with --param/--set (and --prune-within) applied.
 
     Order: an existing YAML file; a bundled study; a study this root already ran (its saved
     study.yaml); else a new study defined entirely by --param.
@@ -47,4 +47,5 @@ def resolve(study: str, root: Path, params: Sequence[str] = (),
         raise UnknownStudy(
             f"unknown study '{study}': not a bundled study ({', '.join(bundled_names())}), "
             f"not a YAML file, and not run under {root}; define it with --param NAME=SPEC")
-    return spec.with_options(params, sets) if (params or sets) else spec
+    changed = params or sets or prune_within
+    return spec.with_options(params, sets, prune_within) if changed else spec

@@ -193,13 +193,16 @@ class StudySpec:
                 doc[head][key] = value
         return doc
 
-    def with_options(self, params: Sequence[str] = (), sets: Sequence[str] = ()) -> "StudySpec":
-        """Apply `--param NAME=SPEC` (add or replace a dimension), `--set NAME=VALUE` (fix one)."""
+    def with_options(self, params: Sequence[str] = (), sets: Sequence[str] = (),
+                     prune_within: str | None = None) -> "StudySpec":
+        """Apply `--param NAME=SPEC` (add or replace a dimension), `--set NAME=VALUE` (fix one)
+        and `--prune-within NAME`."""
         rules = self.space.rules
         changes = [parse_param_option(text, rules) for text in params]
         changes += [Parameter(name, "constant", value=value, where=f"--set {name}", rules=rules)
                     for name, value in (parse_set_option(text, rules) for text in sets)]
-        return dataclasses.replace(self, space=self.space.with_parameters(changes))
+        return dataclasses.replace(self, space=self.space.with_parameters(changes),
+                                   prune_within=prune_within or self.prune_within)
 
 
 def parse_study(doc: Any, *, name: str, source: str) -> StudySpec:
