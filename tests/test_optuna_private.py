@@ -64,6 +64,8 @@ def test_a_study_of_some_trials_reaches_hyperbands_bracket_studies(study):
     small = _optuna.study_of(study, lambda t: t.params.get("batch_size") == 16)
     assert [t.value for t in small.get_trials()] == [0.1, 0.2]
     assert small.get_trials(states=(TrialState.RUNNING,)) == []
+    large = _optuna.study_of(study, lambda t: t.params.get("batch_size") == 512)
+    assert (study.best_trial.value, large.best_trial.value) == (0.1, 0.9)  # WilcoxonPruner's
 
     study.enqueue_trial({"batch_size": 16})
     trial = study.ask({"batch_size": sizes})

@@ -96,6 +96,10 @@ class _TrialsWhere:
         return [t for t in self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
                 if self._keep(t)]
 
+    # Storages answer this from all trials; BaseStorage's own answers from get_all_trials above
+    # (WilcoxonPruner compares a trial with `study.best_trial`).
+    get_best_trial = BaseStorage.get_best_trial
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
