@@ -107,3 +107,14 @@ def test_prune_within_an_unknown_parameter_is_one_line_and_writes_nothing(tmp_pa
     one_line_error(result, 2, 'error: command line: prune_within: "batch" is not a parameter; '
                               'name one of batch_size')
     assert not (tmp_path / "root").exists()
+
+
+def test_a_study_that_names_no_pruner_halves_successively():
+    """The default from bench/search.py; early_terminate still means hyperband, and a study
+    that names its pruner keeps it."""
+    titles = {study: sweep("space", study, *extra, env={"COLUMNS": "200"}).stdout.splitlines()[0]
+              for study, extra in (("plain", ("--param", "lr=log:0.01..0.1")),
+                                   ("full_study", ()), ("optimizer_study", ()))}
+    assert "successive_halving pruner" in titles["plain"]
+    assert "hyperband pruner" in titles["full_study"]
+    assert "median pruner" in titles["optimizer_study"]

@@ -180,8 +180,8 @@ def test_log_checkpoints_best_by_default_all_or_none(tmp_path):
     """Two kept checkpoints, so that `all` differs from `best`. A worker joining the finished
     study runs nothing and writes a study run of its own, with its own --log-checkpoints."""
     report = sweep_json("run", "ckpts", "--param", "lr=0.05,0.1", "--sampler", "grid", *FAST,
-                        "--set", "epochs=1", "--keep-top-k", "2", "--wandb", "offline",
-                        "--root", tmp_path)
+                        "--set", "epochs=1", "--keep-top-k", "2", "--pruner", "none",
+                        "--wandb", "offline", "--root", tmp_path)
     assert len(report["kept_checkpoints"]) == 2
     best = report["best"]["number"]
     for policy in ("all", "none"):
