@@ -8,9 +8,9 @@ sampler (TPE) the replay is an estimate: a real run would draw other settings af
 Epochs trained count a pruned trial up to the step it was stopped at (nominal samples over the
 split; the real run also trains to the end of the batch that crossed it).
 
-  python bench/pruning_replay.py ROOT STUDY [--min-iter 0.5,1,2] [--eta 3] [--pruner hyperband]
+  python bench/pruning_replay.py ROOT STUDY [--min-iter 0.5,1,2] [--eta 3] [--pruner NAME]
 
-(`--pruner successive_halving` for batchsize_study, whose pruner it is.)
+(`--pruner` defaults to the study's own, as its file names it or by sweep's defaults.)
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root")
     parser.add_argument("study")
-    parser.add_argument("--pruner", default="hyperband")
+    parser.add_argument("--pruner", default=None, help="default: the study's own")
     parser.add_argument("--min-iter", default="0.25,0.5,1,2,3,6")
     parser.add_argument("--eta", default="3")
     args = parser.parse_args()
@@ -60,6 +60,7 @@ def main() -> None:
     stored = optuna.load_study(study_name=args.study,
                                storage=open_storage(storage_url(args.root, None), create=False))
     spec = study_spec(stored, args.study)
+    pruner = args.pruner or spec.pruner_name()
     split = epoch_samples(spec, {})
     trials = sorted((t for t in stored.trials if t.state == TrialState.COMPLETE),
                     key=lambda t: t.number)
@@ -70,8 +71,8 @@ def main() -> None:
         for min_iter in map(float, args.min_iter.split(",")):
             changed = dataclasses.replace(spec, early_terminate={
                 "type": "hyperband", "min_iter": min_iter, "eta": eta})
-            got = replay(trials, args.study, build_pruner(args.pruner, changed, split), split)
-            rows.append([args.pruner, min_iter, eta, got["pruned"], got["epochs"],
+            got = replay(trials, args.study, build_pruner(pruner, changed, split), split)
+            rows.append([pruner, min_iter, eta, got["pruned"], got["epochs"],
                          got["epochs"] / full["epochs"], got["best"],
                          100 * (full["best"] - got["best"])])
     print_table(f"{args.study} in {args.root}: {len(trials)} trials, {full['epochs']:.1f} epochs "
