@@ -1,11 +1,15 @@
-"""Every use of Optuna's private API, in one place, pinned to the Optuna it was written for.
+"""Every use of Optuna's private API, in one place, guarded by what it does.
 
 The engine runs its own trial loop (see `trial_loop`): Optuna's public `Study` has no way to
 claim a queued trial without creating one, to fail a trial that belongs to a dead worker, or
 to let samplers and callbacks call `study.stop()` outside `Study.optimize`. Each of those goes
-through the study's storage, as Optuna's own `Study.ask` and `fail_stale_trials` do. A test
-(tests/test_optuna_private.py) pins `WRITTEN_FOR` and exercises every function here, so a new
-Optuna that moves one of these attributes fails there, by name, not somewhere in a sweep.
+through the study's storage, as Optuna's own `Study.ask` and `fail_stale_trials` do.
+
+No version string is checked: pyproject.toml admits the Optuna releases CI has run, and
+tests/test_optuna_private.py exercises every function here on a real study, so an Optuna that
+moves one of these attributes fails there, by name. At run time each private attribute is read
+through `_private`, which names the attribute and the Optuna installed when it is missing,
+rather than failing with a bare AttributeError somewhere in a sweep.
 """
 from __future__ import annotations
 
@@ -17,16 +21,29 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-WRITTEN_FOR = "5.0"   # the Optuna release (major.minor) these attributes were read from
+
+class OptunaChanged(RuntimeError):
+    """This Optuna lacks a private attribute the engine reads: a release pyproject.toml does not
+    admit, or one that moved it."""
+
+
+def _private(owner: object, name: str) -> Any:
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise OptunaChanged(
+            f"Optuna {optuna.__version__} has no {type(owner).__name__}.{name}, which "
+            f"torchsweep's sweeps/engine/_optuna.py reads: install an Optuna that torchsweep's "
+            f"pyproject.toml admits") from None
 
 
 def storage(study: optuna.Study) -> BaseStorage:
-    return study._storage
+    return _private(study, "_storage")
 
 
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     """The storage's id of a trial (FrozenTrial and Trial both carry it privately)."""
-    return trial._trial_id
+    return _private(trial, "_trial_id")
 
 
 def frozen(trial: optuna.Trial) -> FrozenTrial:
@@ -69,19 +86,21 @@ def set_system_attr(study: optuna.Study, trial: optuna.Trial, key: str, value: A
 
 def stop_requested(study: optuna.Study) -> bool:
     """Whether a sampler or callback called `study.stop()`."""
-    return study._stop_flag
+    return _private(study, "_stop_flag")
 
 
 @contextmanager
 def optimize_loop(study: optuna.Study) -> Iterator[None]:
     """Samplers (GridSampler) and callbacks call `study.stop()`, which Optuna allows only inside
     `Study.optimize`; our trial loop is the optimize loop here, so it raises the same flags."""
+    _private(study, "_stop_flag")
+    thread_local = _private(study, "_thread_local")
     study._stop_flag = False
-    study._thread_local.in_optimize_loop = True
+    thread_local.in_optimize_loop = True
     try:
         yield
     finally:
-        study._thread_local.in_optimize_loop = False
+        thread_local.in_optimize_loop = False
 
 
 class _TrialsWhere:
