@@ -239,7 +239,8 @@ def test_check_setting():
 
 
 def test_config_module_does_not_import_torch(tmp_path):
-    """In a fresh process, outside the checkout: the config (read by `sweep space`) is torch-free."""
+    """In a fresh process outside the checkout: the config, which `sweep space` reads, is
+    torch-free."""
     import subprocess
     import sys
 
