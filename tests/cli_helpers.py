@@ -20,7 +20,8 @@ def sweep(*args: str, env: dict | None = None):
     counts the lines on stderr must count them too."""
     with warnings.catch_warnings(record=True) as raised:
         _python_default_filters()
-        result = CliRunner().invoke(app, [str(a) for a in args], env=env,
+        # Named as the console script is: a usage error ends "see `sweep run --help`".
+        result = CliRunner().invoke(app, [str(a) for a in args], env=env, prog_name="sweep",
                                     catch_exceptions=False)
     printed = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
                       for w in raised).encode()

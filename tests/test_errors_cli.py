@@ -70,6 +70,9 @@ def test_a_broken_study_file_gets_one_line_and_writes_nothing(tmp_path, path):
     (["-p", "lr=0.01..0.1", "--set", "epochs=zero"],
      "error: --set epochs: expected an integer >= 1 epochs, got 'zero'"),
     (["-p", "lr=0.01..0.1", "--set", "epochs"], 'error: --set "epochs": expected NAME=VALUE'),
+    (["-p", "lr=abc"], "error: --param lr.value: expected a number > 0, got 'abc'"),
+    (["-p", "lr=0.01..0.1", "--set", "optimzer=sgd"],
+     "error: --set optimzer: unknown setting 'optimzer'; did you mean 'optimizer'?"),
     (["-p", "lr=0.01..0.1", "--set", "evaluations_per_epoch=0"],
      "error: --set evaluations_per_epoch: expected an integer >= 1 evaluations, got 0"),
     (["-p", "lr=0.01..0.1", "--device", "tpu"],
@@ -116,18 +119,44 @@ def test_an_invalid_option_is_a_usage_error(tmp_path, command, option, value):
     assert not (tmp_path / "root").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--gpus", "0,a"], "'--gpus': 'a' is not a GPU index or UUID; expected e.g. 0,1"),
+    (["--gpus", "0", "--workers", "2"],
+     "'--workers': with --gpus there is one worker per GPU; use --workers-per-gpu to run more"),
+    (["--workers-per-gpu", "2"], "'--workers-per-gpu': needs --gpus"),
+    (["--retry-failed", "--restart-failed"],
+     "'--restart-failed': give one of --retry-failed and --restart-failed"),
+])
+def test_worker_options_that_cannot_work_are_usage_errors(tmp_path, args, message):
+    result = sweep("run", "x", "--param", "lr=0.01..0.1", *args, "--root", tmp_path / "root",
+                   *QUIET)
+    line = one_line_error(result, 2)
+    assert line == f"error: Invalid value for {message}; see `sweep run --help`"
+    assert not (tmp_path / "root").exists()
+
+
 # --- 3. environment faults: a distinct exit code, never a silent fresh start ---------------
 
+NO_STUDIES = ("error: no studies yet: {root}/optuna.journal does not exist (run `sweep run "
+              "STUDY` first)")
+
+
 @pytest.mark.parametrize("args, code, message", [
-    (["run", "no_such_study"], 3, "error: unknown study 'no_such_study': not a bundled study"),
+    (["run", "no_such_study"], 3,
+     "error: unknown study 'no_such_study': not a bundled study (batchsize_study, full_study, "
+     "label_smoothing_study, lr_schedule_study, optimizer_study), not a YAML file, and not run "
+     "under {root}; define it with --param NAME=SPEC"),
     (["run", "missing.yaml"], 3, "error: study file missing.yaml does not exist"),
-    (["show", "ghost"], 4, "error: no studies yet: "),
+    (["show", "ghost"], 4, NO_STUDIES),
+    (["best", "ghost"], 4, NO_STUDIES),
     (["best", "ghost", "--storage", "sqlite:///missing.db"], 4,
-     "error: no studies yet: missing.db does not exist"),
+     "error: no studies yet: missing.db does not exist (run `sweep run STUDY --storage "
+     "sqlite:///missing.db` first)"),
 ])
 def test_what_is_not_there_is_named(tmp_path, args, code, message):
-    one_line_error(sweep(*args, "--root", tmp_path / "root"), code, message)
-    assert not (tmp_path / "root").exists() and not Path("missing.db").exists()
+    root = tmp_path / "root"
+    assert one_line_error(sweep(*args, "--root", root), code) == message.format(root=root)
+    assert not root.exists() and not Path("missing.db").exists()
 
 
 @pytest.mark.parametrize("dataset, message", [
