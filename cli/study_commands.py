@@ -190,9 +190,7 @@ def space(
     as_json: bool = typer.Option(False, "--json", help="Print the study as JSON."),
 ) -> None:
     """Print and validate a study's resolved search space."""
-    from torchsweep.sweeps.study import resolve
-
-    spec = resolve(study, root(root_), param, set_)
+    spec = _resolve(study, root(root_), param, set_, as_json)   # its notices too, as `run`'s
     if as_json:
         typer.echo(json.dumps(spec.to_dict()))
     else:

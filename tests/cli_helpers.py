@@ -20,7 +20,8 @@ def sweep(*args: str, env: dict | None = None):
     counts the lines on stderr must count them too."""
     with warnings.catch_warnings(record=True) as raised:
         _python_default_filters()
-        result = CliRunner().invoke(app, [str(a) for a in args], env=env,
+        # Named as the console script is: a usage error ends "see `sweep run --help`".
+        result = CliRunner().invoke(app, [str(a) for a in args], env=env, prog_name="sweep",
                                     catch_exceptions=False)
     printed = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
                       for w in raised).encode()
@@ -65,15 +66,25 @@ def one_line_error(result, code: int, *parts: str) -> str:
     return lines[0]
 
 
-def stopped_run(out, *, epochs: int, after: int) -> list[dict]:
+def stopped_run(out, *, epochs: int, after: int, monitor: str = "val_acc") -> list[dict]:
     """A run of `epochs` epochs that stopped after `after` of them, as a crash leaves it (the
-    setup goes through the trainer; what is tested goes through the CLI). Its metrics lines."""
+    setup goes through the trainer; what is tested goes through the CLI). Its metrics lines.
+    `monitor` picks best.pt's epoch (`steps` only grows: best.pt stays at epoch 1)."""
     from torchsweep.trainer import TrainConfig
     from torchsweep.trainer.loop import fit
 
     config = TrainConfig(epochs=epochs, model="mlp", width=8, batch_size=256)
-    fit(config, out_dir=out, callbacks=[lambda metrics: metrics["epoch"] >= after])
+    fit(config, out_dir=out, callbacks=[lambda metrics: metrics["epoch"] >= after],
+        monitor=monitor)
     return metrics_lines(out)
+
+
+TIMING = ("epoch_seconds", "samples_per_second", "wall_seconds")   # differ run to run
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    """Metrics or evaluation rows with their timings left out: what a rerun reproduces."""
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
 
 
 def metrics_lines(out) -> list[dict]:

@@ -38,6 +38,17 @@ def needs_server(url: str) -> None:
         needs(False, f"{SERVERS[url]} at {url} ({str(error).splitlines()[0]})")
 
 
+def needs_wandb_engine() -> None:
+    """W&B's own sweep engine (`pip install 'wandb[sweeps]'`, imported as `sweeps`). Found by
+    its distribution: from the checkout, `import sweeps` would find our own folder."""
+    import importlib.metadata
+
+    try:
+        importlib.metadata.distribution("sweeps")
+    except importlib.metadata.PackageNotFoundError:
+        needs(False, "W&B's sweep engine: pip install 'wandb[sweeps]'")
+
+
 def needs_chromium() -> str:
     """The path of a headless Chromium (Debian's `chromium`)."""
     from torchsweep.sweeps.readout.report.png import find_chromium

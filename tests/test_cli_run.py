@@ -165,27 +165,6 @@ def test_show_best_and_list_read_the_study(tmp_path):
     assert table.exit_code == 0 and "seen: 2 trials" in table.stdout
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["run", "no_such_study"], 3, "error: unknown study 'no_such_study': not a bundled study"),
-    (["show", "ghost"], 4, "error: no studies yet:"),
-    (["best", "ghost"], 4, "error: no studies yet:"),
-    (["run", "x", "--param", "lr=abc"], 2, "error: "),
-    (["run", "x", "--param", "lr=0.01..0.1", "--set", "optimzer=sgd"], 2,
-     "error: --set optimzer: unknown setting 'optimzer'; did you mean 'optimizer'?"),
-])
-def test_bad_input_one_line_and_nothing_written(tmp_path, args, code, message):
-    one_line_error(sweep(*args, "--root", tmp_path / "root"), code, message)
-    assert not (tmp_path / "root").exists()
-
-
-@pytest.mark.parametrize("option, value", [("--trials", "0"), ("--keep-top-k", "0"),
-                                           ("--timeout", "0"), ("--sampler", "annealing"),
-                                           ("--wandb", "cloud")])
-def test_invalid_options_are_usage_errors(tmp_path, option, value):
-    result = sweep("run", "batchsize_study", option, value, "--root", tmp_path)
-    one_line_error(result, 2, f"Invalid value for '{option}'", "see `")
-
-
 def test_unknown_study_in_existing_storage_names_the_known_ones(tmp_path):
     run_json(tmp_path, "present", "--param", "lr=0.01..0.1", "--trials", "1")
     one_line_error(sweep("show", "absent", "--root", tmp_path), 3, "no study named 'absent'",

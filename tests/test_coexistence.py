@@ -1,6 +1,5 @@
 """Installed beside W&B's own sweep engine (`pip install 'wandb[sweeps]'`, imported as `sweeps`):
 every command works and W&B's engine still imports, editable or installed from a wheel."""
-import importlib.metadata
 import json
 import shutil
 import subprocess
@@ -8,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from needs import needs
+from needs import needs_wandb_engine
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Runs outside the checkout: there, `sweeps` can only mean an installed package.
@@ -28,15 +27,6 @@ print(json.dumps({"code": code, "engine": engine_file, "ours": torchsweep.sweeps
 """
 
 
-def wandb_engine_present() -> bool:
-    # By its distribution: from the checkout, `import sweeps` would find our own folder.
-    try:
-        importlib.metadata.distribution("sweeps")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 def probe(args, cwd: Path, env: dict | None = None) -> dict:
     done = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300, env=env)
@@ -46,7 +36,7 @@ def probe(args, cwd: Path, env: dict | None = None) -> dict:
 
 @pytest.fixture
 def beside_wandb_engine(tmp_path):
-    needs(wandb_engine_present(), "W&B's sweep engine: pip install 'wandb[sweeps]'")
+    needs_wandb_engine()
     return tmp_path
 
 

@@ -238,11 +238,19 @@ def test_check_setting():
         check_setting("no_such_setting", 1)
 
 
-def test_config_module_does_not_import_torch():
+def test_config_module_does_not_import_torch(tmp_path):
+    """In a fresh process outside the checkout: the config, which `sweep space` reads, is
+    torch-free."""
     import subprocess
     import sys
-    code = "import sys, trainer.config; sys.exit('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+    import torchsweep.trainer.config as ours
+    code = ("import sys, torchsweep.trainer.config as c; "
+            "print(c.__file__, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [ours.__file__, "False"]
 
 
 @pytest.mark.parametrize("name, good, bad, hint", [

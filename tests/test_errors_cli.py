@@ -21,7 +21,9 @@ from cli_helpers import (
     sweep,
     sweep_json,
     sweep_process,
+    without_timing,
 )
+from needs import needs
 from optuna.trial import TrialState
 from worker_helpers import in_state, trials
 
@@ -68,6 +70,9 @@ def test_a_broken_study_file_gets_one_line_and_writes_nothing(tmp_path, path):
     (["-p", "lr=0.01..0.1", "--set", "epochs=zero"],
      "error: --set epochs: expected an integer >= 1 epochs, got 'zero'"),
     (["-p", "lr=0.01..0.1", "--set", "epochs"], 'error: --set "epochs": expected NAME=VALUE'),
+    (["-p", "lr=abc"], "error: --param lr.value: expected a number > 0, got 'abc'"),
+    (["-p", "lr=0.01..0.1", "--set", "optimzer=sgd"],
+     "error: --set optimzer: unknown setting 'optimzer'; did you mean 'optimizer'?"),
     (["-p", "lr=0.01..0.1", "--set", "evaluations_per_epoch=0"],
      "error: --set evaluations_per_epoch: expected an integer >= 1 evaluations, got 0"),
     (["-p", "lr=0.01..0.1", "--device", "tpu"],
@@ -114,18 +119,44 @@ def test_an_invalid_option_is_a_usage_error(tmp_path, command, option, value):
     assert not (tmp_path / "root").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--gpus", "0,a"], "'--gpus': 'a' is not a GPU index or UUID; expected e.g. 0,1"),
+    (["--gpus", "0", "--workers", "2"],
+     "'--workers': with --gpus there is one worker per GPU; use --workers-per-gpu to run more"),
+    (["--workers-per-gpu", "2"], "'--workers-per-gpu': needs --gpus"),
+    (["--retry-failed", "--restart-failed"],
+     "'--restart-failed': give one of --retry-failed and --restart-failed"),
+])
+def test_worker_options_that_cannot_work_are_usage_errors(tmp_path, args, message):
+    result = sweep("run", "x", "--param", "lr=0.01..0.1", *args, "--root", tmp_path / "root",
+                   *QUIET)
+    line = one_line_error(result, 2)
+    assert line == f"error: Invalid value for {message}; see `sweep run --help`"
+    assert not (tmp_path / "root").exists()
+
+
 # --- 3. environment faults: a distinct exit code, never a silent fresh start ---------------
 
+NO_STUDIES = ("error: no studies yet: {root}/optuna.journal does not exist (run `sweep run "
+              "STUDY` first)")
+
+
 @pytest.mark.parametrize("args, code, message", [
-    (["run", "no_such_study"], 3, "error: unknown study 'no_such_study': not a bundled study"),
+    (["run", "no_such_study"], 3,
+     "error: unknown study 'no_such_study': not a bundled study (batchsize_study, full_study, "
+     "label_smoothing_study, lr_schedule_study, optimizer_study), not a YAML file, and not run "
+     "under {root}; define it with --param NAME=SPEC"),
     (["run", "missing.yaml"], 3, "error: study file missing.yaml does not exist"),
-    (["show", "ghost"], 4, "error: no studies yet: "),
+    (["show", "ghost"], 4, NO_STUDIES),
+    (["best", "ghost"], 4, NO_STUDIES),
     (["best", "ghost", "--storage", "sqlite:///missing.db"], 4,
-     "error: no studies yet: missing.db does not exist"),
+     "error: no studies yet: missing.db does not exist (run `sweep run STUDY --storage "
+     "sqlite:///missing.db` first)"),
 ])
 def test_what_is_not_there_is_named(tmp_path, args, code, message):
-    one_line_error(sweep(*args, "--root", tmp_path / "root"), code, message)
-    assert not (tmp_path / "root").exists() and not Path("missing.db").exists()
+    root = tmp_path / "root"
+    assert one_line_error(sweep(*args, "--root", root), code) == message.format(root=root)
+    assert not root.exists() and not Path("missing.db").exists()
 
 
 @pytest.mark.parametrize("dataset, message", [
@@ -327,8 +358,9 @@ def run_copy(trained, tmp_path) -> Path:
 
 def test_resume_from_a_truncated_last_checkpoint_falls_back_to_best_and_trains_on(tmp_path):
     run = tmp_path / "run"
-    before = stopped_run(run, epochs=3, after=2)         # last.pt at epoch 2, best.pt <= 2
+    before = stopped_run(run, epochs=3, after=2, monitor="steps")   # last.pt 2, best.pt 1
     best_epoch = load_checkpoint(run / BEST)["epoch"]
+    assert best_epoch == 1
     truncate(run / LAST)
     result = sweep("train", "--set", "epochs=3", *SMALL, "--set", "model=mlp", "--resume",
                    run / LAST, "--out", run, "--json")
@@ -339,10 +371,14 @@ def test_resume_from_a_truncated_last_checkpoint_falls_back_to_best_and_trains_o
     assert note.endswith(f"; resuming from {run / BEST} (epoch {best_epoch}) instead")
     assert json.loads(result.stdout)["epochs_run"] == 3
     # Resumed: the epochs up to best.pt's are the stopped run's own lines (their timing too),
-    # and the rest were trained now, up to a last.pt of epoch 3.
+    # and the rest were trained now, up to a last.pt of epoch 3: epoch 2 again, from best.pt's
+    # exact state, so to the same values in its own time.
     after = metrics_lines(run)
     assert [m["epoch"] for m in after] == [1, 2, 3]
-    assert after[:best_epoch] == before[:best_epoch] and after[2] not in before
+    assert after[:best_epoch] == before[:best_epoch]
+    retrained, stale = after[best_epoch], before[best_epoch]
+    assert retrained["wall_seconds"] != stale["wall_seconds"]
+    assert without_timing([retrained]) == without_timing([stale])
     assert load_checkpoint(run / LAST)["epoch"] == 3
 
 
@@ -408,13 +444,17 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
 @contextmanager
 def tmpfs(folder: Path, options: str):
-    """A tmpfs mounted on `folder` for the duration (root only: elsewhere the test skips, and
-    the monkeypatched tests cover the same paths)."""
+    """A real tmpfs mounted on `folder` for the duration: a disk that is full or read-only as
+    the kernel says it. Mounting needs root (CI runs as root); where it cannot be had the test
+    fails on CI and skips elsewhere (tests/needs.py). Of these tests only the full disk during
+    `sweep train` has a monkeypatched twin that runs everywhere
+    (test_a_full_disk_keeps_the_previous_checkpoint)."""
     folder.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", folder],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
+                             capture_output=True, text=True) if shutil.which("mount") else None
+    needs(mounted is not None and mounted.returncode == 0,
+          f"a tmpfs mounted on {folder} (root and mount(8); "
+          f"{mounted.stderr.strip() if mounted else 'no mount command'})")
     try:
         yield folder
     finally:

@@ -3,6 +3,7 @@ and training that they leave exactly as it was."""
 import json
 
 import pytest
+from cli_helpers import without_timing
 
 from torchsweep.trainer.checkpoint import load_checkpoint
 from torchsweep.trainer.config import TrainConfig
@@ -12,11 +13,6 @@ from torchsweep.trainer.loop import fit
 
 BASE = TrainConfig(epochs=2, threads=1, device="cpu", evaluations_per_epoch=4)
 SPLIT = 1437   # digits' training split at val_fraction 0.2
-TIMING = ("epoch_seconds", "samples_per_second", "wall_seconds")
-
-
-def without_timing(rows):
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
 
 
 def test_positions_are_even_shares_ending_at_the_split():

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from cli_helpers import without_timing
 
 from torchsweep.trainer.checkpoint import load_checkpoint
 from torchsweep.trainer.config import EPOCH_DIAGNOSTICS, EPOCH_METRICS, TrainConfig
@@ -18,12 +19,7 @@ from torchsweep.trainer.models import build_model
 # promise on a GPU; the exact-resume test pins them for its CUDA cases.
 BASE = TrainConfig(epochs=2, threads=1, device="cpu")
 NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-TIMING = ("epoch_seconds", "samples_per_second", "wall_seconds")
 KEYS = {"epoch", *EPOCH_METRICS, *EPOCH_DIAGNOSTICS}   # grad_noise_scale: measured by default
-
-
-def without_timing(history):
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in history]
 
 
 def read_metrics(path):

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import sweeps
+import torchsweep.sweeps
 from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.study.catalog import bundled_names, bundled_path
 from torchsweep.sweeps.study.spec import Objective, StudySpec, parse_study
 from torchsweep.sweeps.study.studyfile import load_study_file
 
@@ -263,9 +264,17 @@ def test_a_study_defined_on_the_command_line_starts_empty():
     assert list(spec.space.parameters) == ["lr", "epochs"]
 
 
+BUNDLED = ["batchsize_study", "full_study", "label_smoothing_study", "lr_schedule_study",
+           "optimizer_study"]
+
+
 def test_bundled_studies_parse_and_sample():
+    """Found through torchsweep's package data: a bare `sweeps` may be W&B's engine."""
     import optuna
-    for path in sorted((Path(sweeps.__file__).parent / "studies").glob("*.yaml")):
+    assert bundled_names() == BUNDLED
+    for name in bundled_names():
+        path = bundled_path(name)
+        assert path == Path(torchsweep.sweeps.__file__).parent / "studies" / f"{name}.yaml"
         spec = load_study_file(path)
         assert spec.name == path.stem and not spec.ignored
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))

@@ -57,20 +57,6 @@ def test_gpu_lists():
             parse_gpus(bad)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--gpus", "0,a"], "'a' is not a GPU index"),
-    (["--gpus", "0", "--workers", "2"], "--workers-per-gpu"),
-    (["--workers-per-gpu", "2"], "needs --gpus"),
-    (["--workers", "0"], "Invalid value for '--workers'"),
-    (["--retry-failed", "--restart-failed"], "one of --retry-failed and --restart-failed"),
-    (["--heartbeat", "0"], "Invalid value for '--heartbeat'"),
-])
-def test_bad_worker_options_are_usage_errors(tmp_path, args, message):
-    result = sweep("run", "x", *TINY_SPACE, *args, "--root", tmp_path)
-    one_line_error(result, 2, message)
-    assert not (tmp_path / "optuna.journal").exists()
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has GPUs")
 def test_gpus_this_machine_lacks_are_refused_before_anything_is_written(tmp_path):
     result = sweep("run", "x", *TINY_SPACE, "--gpus", "0,1", "--root", tmp_path)
