@@ -1,12 +1,12 @@
-"""Time from `sweep launch slurm` to the first trial starting, on the one-node Slurm of
-.ci/slurm and the machine's PostgreSQL.
+"""Time from `sweep launch slurm submit` to the first trial starting, on the one-node Slurm
+of .ci/slurm and the machine's PostgreSQL.
 
 Each round creates a tiny study (mlp, width 8, 2 epochs), then times from just before
-`sweep launch slurm STUDY --jobs 1` is started to the `datetime_start` Optuna records for the
-study's first trial (when the job's worker claimed it), split into:
+`sweep launch slurm submit STUDY --jobs 1` is started to the `datetime_start` Optuna records for
+the study's first trial (when the job's worker claimed it), split into:
 
-  submit     the `sweep launch slurm` process, start to exit (imports, the study check, sbatch,
-             recording the array on the study)
+  submit     the `sweep launch slurm submit` process, start to exit (imports, the study check,
+             sbatch, recording the array on the study)
   job        launch to Slurm starting the job (its StartTime from `scontrol show job`, in
              whole seconds: the job often starts before the submitting process has exited)
   trial      the job's start to the first trial starting (python, torch, opening the study)
@@ -44,8 +44,9 @@ def one_round(storage: str, folder: Path) -> dict[str, float]:
            "--root", str(root)], folder, QUIET)
     try:
         launched = time.time()
-        submit, out = timed([*SWEEP, "launch", "slurm", name, "--jobs", "1", "--time", "10",
-                             "--storage", storage, "--root", str(root), "--json"], folder, QUIET)
+        submit, out = timed([*SWEEP, "launch", "slurm", "submit", name, "--jobs", "1", "--time",
+                             "10", "--storage", storage, "--root", str(root), "--json"], folder,
+                            QUIET)
         job = json.loads(out)["jobs"][0]
         study = optuna.load_study(study_name=name, storage=open_storage(storage, create=False))
         deadline = time.time() + 300
@@ -85,7 +86,7 @@ def main() -> None:
     columns = ["total", "submit", "job", "trial"]
     rows = [[f"round {i + 1}", *[r[c] for c in columns]] for i, r in enumerate(rounds)]
     rows.append(["median", *[median([r[c] for r in rounds]) for c in columns]])
-    print_table("`sweep launch slurm` to the first trial starting (s)", ["", *columns], rows)
+    print_table("`sweep launch slurm submit` to the first trial starting (s)", ["", *columns], rows)
     write_json(args.json, {"rounds": rounds})
 
 

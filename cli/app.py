@@ -1,9 +1,14 @@
 """The `sweep` command line. Thin: parse, validate at the boundary, call the engine, print.
 
-Commands live by group: `train_command` (one run), `study_commands` (define and run studies),
-`readout_commands` (read them back), `wandb_commands` (their W&B runs on disk) and
-`launch_commands` (workers on a cluster's scheduler). Errors are
-turned into one line and an exit code in `boundary`.
+Commands live by group, each module with its own `typer.Typer()` that this one composes:
+`train_command` (one run), `study_commands` (define and run studies), `readout_commands` (read
+them back), `wandb_commands` (their W&B runs on disk) and `launch_commands` (workers on a
+cluster's scheduler, the `sweep launch` group). A new command is a plain `@app.command()` in one
+of them, or a new module added to `GROUPS`. Errors are turned into one line and an exit code
+once, for every command, by the root group's class in `boundary`.
+
+Heavy modules (torch, optuna) are imported inside the commands that need them, so `sweep
+--help` and the listing commands start fast.
 """
 from __future__ import annotations
 
@@ -20,11 +25,19 @@ from torchsweep.cli import (
     train_command,
     wandb_commands,
 )
-from torchsweep.cli.boundary import app
+from torchsweep.cli.boundary import OneLineErrors
 
 __all__ = ["app"]
-# Imported for their commands, which register themselves with `app`.
-_COMMANDS = (train_command, study_commands, readout_commands, wandb_commands, launch_commands)
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
+                  help="Hyperparameter sweeps for PyTorch: W&B sweep files, Optuna trials with "
+                       "pruning, the best checkpoints kept.")
+# In `sweep --help`'s order. A module's Typer without a name adds its commands to `sweep`
+# itself (Typer >= 0.15); one with a name (`launch`) is a group of its own.
+GROUPS = (train_command, study_commands, readout_commands, wandb_commands, launch_commands)
+for module in GROUPS:
+    app.add_typer(module.app)
 
 MIN_TORCH = (2, 6)
 OLD_TORCH_EXIT = 8

@@ -1,13 +1,13 @@
-"""`sweep launch slurm` and `sweep launch k8s`: a study's workers on a cluster's scheduler."""
+"""`sweep launch`: a study's workers on a cluster's scheduler. `sweep launch slurm submit`,
+`status` and `cancel` for a Slurm job array; `sweep launch k8s` for a Kubernetes Job."""
 from __future__ import annotations
 
-import json
 import re
 from typing import List, Optional
 
 import typer
 
-from torchsweep.cli.boundary import app, command
+from torchsweep.cli import output
 from torchsweep.cli.options import (
     ArtifactsOption,
     HeartbeatOption,
@@ -24,9 +24,12 @@ from torchsweep.cli.options import (
 from torchsweep.sweeps.engine import options as defaults
 from torchsweep.sweeps.launch.options import DEFAULT_TIME, SlurmResources, minutes, sbatch_options
 
-launch = typer.Typer(no_args_is_help=True, help="Start a study's workers on a cluster: Slurm "
-                     "job arrays, or a Kubernetes Job to apply.")
-app.add_typer(launch, name="launch")
+# Named, so `sweep` composes it as the group `sweep launch`.
+app = typer.Typer(name="launch", no_args_is_help=True, help="Start a study's workers on a "
+                  "cluster: Slurm job arrays, or a Kubernetes Job to apply.")
+slurm = typer.Typer(no_args_is_help=True, help="A study's workers as one Slurm job array: "
+                    "submit them, see their status, cancel them.")
+app.add_typer(slurm, name="slurm")
 
 DEFAULT_SECRET = "sweep-storage"
 
@@ -59,8 +62,8 @@ def _sbatch_options(pairs: List[str]) -> List[str]:
     return pairs
 
 
-@command(on=launch)
-def slurm(
+@slurm.command()
+def submit(
     study: StudyName,
     jobs: int = JobsOption,
     gpus_per_job: int = GpusPerJobOption,
@@ -74,10 +77,6 @@ def slurm(
                                       help="Memory per job, e.g. 16G."),
     extra: List[str] = typer.Option([], "--slurm", callback=_sbatch_options, help="Any other "
                                     "sbatch option KEY=VALUE (repeatable), e.g. account=ml."),
-    show_status: bool = typer.Option(False, "--status", help="Show the study's Slurm jobs "
-                                     "and the trials each ran, and submit nothing."),
-    cancel: bool = typer.Option(False, "--cancel", help="Cancel the study's Slurm jobs; their "
-                                "running trials are queued to resume."),
     root_: RootOption = None,
     storage: StorageOption = None,
     artifacts: ArtifactsOption = None,
@@ -91,40 +90,57 @@ def slurm(
     array; each job runs `sweep worker` against the storage, a database server."""
     from torchsweep.sweeps.launch import slurm as slurm_launch
 
-    if show_status and cancel:
-        raise typer.BadParameter("give one of --status and --cancel", param_hint="'--cancel'")
-    folder = root(root_)
-    if show_status:
-        jobs_now = slurm_launch.status(study, folder, storage)
-        _print_status(study, jobs_now, as_json)
-        return
-    if cancel:
-        cancelled = slurm_launch.cancel(study, folder, storage)
-        if as_json:
-            typer.echo(json.dumps({"study": study, **cancelled}))
-        elif not cancelled["jobs"]:
-            typer.echo(f"{study}: none of its Slurm jobs is pending or running")
-        else:
-            typer.echo(f"{study}: cancelled Slurm jobs {', '.join(cancelled['jobs'])}"
-                       + (f"; queued to resume: trials {_numbers(cancelled['trials'])}"
-                          if cancelled["trials"] else ""))
-        return
     options = defaults.RunOptions(
-        root=folder, storage=storage, seed=None, wandb=value(wandb), max_failures=max_failures,
-        max_retries=max_retries, heartbeat=heartbeat, artifacts=artifacts)
+        root=root(root_), storage=storage, seed=None, wandb=value(wandb),
+        max_failures=max_failures, max_retries=max_retries, heartbeat=heartbeat,
+        artifacts=artifacts)
     resources = SlurmResources(
         jobs=jobs, gpus_per_job=gpus_per_job, partition=partition, time=time_,
         cpus_per_task=cpus_per_task, mem=mem, extra=sbatch_options(extra))
     submitted = slurm_launch.submit(study, options, resources)
     if as_json:
-        typer.echo(json.dumps({"study": study, "array": submitted.array,
-                               "jobs": submitted.jobs, "logs": str(submitted.logs)}))
+        output.json_object({"study": study, "array": submitted.array, "jobs": submitted.jobs,
+                            "logs": str(submitted.logs)})
     else:
-        typer.echo(f"{study}: submitted Slurm job array {submitted.array} ({jobs} jobs); logs in "
-                   f"{submitted.logs}; `sweep launch slurm {study} --status` shows them")
+        output.slurm_submitted(study, submitted, jobs)
 
 
-@command(on=launch)
+@slurm.command()
+def status(
+    study: StudyName,
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the study's Slurm jobs: each one's state, node, and the trials it ran."""
+    from torchsweep.sweeps.launch import slurm as slurm_launch
+
+    jobs = slurm_launch.status(study, root(root_), storage)
+    if as_json:
+        output.json_object({"study": study, "jobs": jobs})
+    else:
+        output.slurm_jobs(study, jobs)
+
+
+@slurm.command()
+def cancel(
+    study: StudyName,
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel the study's Slurm jobs, and wait until their running trials are queued to
+    resume."""
+    from torchsweep.sweeps.launch import slurm as slurm_launch
+
+    cancelled = slurm_launch.cancel(study, root(root_), storage)
+    if as_json:
+        output.json_object({"study": study, **cancelled})
+    else:
+        output.slurm_cancelled(study, cancelled)
+
+
+@app.command()
 def k8s(
     study: StudyName,
     jobs: int = JobsOption,
@@ -155,23 +171,5 @@ def k8s(
         worker_options += ["--wandb", value(wandb)]
     job = manifest(study, jobs=jobs, gpus_per_job=gpus_per_job, image=image, secret=secret,
                    volume_claim=pvc, worker_options=worker_options)
-    typer.echo(to_yaml(job, study, secret), nl=False)
+    output.manifest(to_yaml(job, study, secret))
 
-
-def _print_status(study: str, jobs: list[dict], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps({"study": study, "jobs": jobs}))
-        return
-    if not jobs:
-        typer.echo(f"{study}: no Slurm jobs (submit them with `sweep launch slurm {study}`)")
-        return
-    for job in jobs:
-        trials = ", ".join(f"#{t['number']} {t['state']}"
-                           + (f" ({t['reason']})" if t["reason"] and t["state"] != "completed"
-                              else "") for t in job["trials"]) or "no trials yet"
-        where = f" on {job['where']}" if job["where"] else ""
-        typer.echo(f"{job['job']:<12} {job['state']:<10}{where}: {trials}")
-
-
-def _numbers(numbers: list[int]) -> str:
-    return ", ".join(f"#{n}" for n in numbers)

@@ -1,10 +1,13 @@
-"""Everything the CLI prints: rich tables, the live view of a running study, one-line errors."""
+"""Everything the CLI prints: --json objects, plain lines, rich tables, the live view of a running
+study, one-line errors. Commands call these and print nothing themselves."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -23,6 +26,16 @@ def error(message: str) -> None:
 
 def notice(message: str) -> None:
     errors.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def json_object(data: dict) -> None:
+    """`--json`: one JSON object on stdout and nothing else, for a script to parse."""
+    typer.echo(json.dumps(data))
+
+
+def _line(text: str) -> None:
+    # Neither wrapped nor styled: a script may read these lines as well as a person.
+    typer.echo(text)
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -77,6 +90,11 @@ def space_table(spec) -> None:
         table.add_row(name, parameter.distribution, parameter.describe(), when)
     console.print(table)
     console.print("space is valid")
+
+
+def queued(study: str, count: int, storage: str) -> None:
+    _line(f"{study}: {count} trials queued in {storage}; run them with `sweep worker {study} "
+          f"--storage URL` on any machine that reaches the storage, or `sweep run {study}` here")
 
 
 def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
@@ -287,3 +305,35 @@ def synced(study: str, runs) -> None:
         console.print(f"synced {len(runs)} W&B runs of {study}")
     else:
         console.print(f"nothing to sync: every W&B run of {study} is synced")
+
+
+def slurm_submitted(study: str, submitted, jobs: int) -> None:
+    _line(f"{study}: submitted Slurm job array {submitted.array} ({jobs} jobs); logs in "
+          f"{submitted.logs}; `sweep launch slurm status {study}` shows them")
+
+
+def slurm_cancelled(study: str, cancelled: dict) -> None:
+    if not cancelled["jobs"]:
+        _line(f"{study}: none of its Slurm jobs is pending or running")
+        return
+    resuming = ", ".join(f"#{number}" for number in cancelled["trials"])
+    _line(f"{study}: cancelled Slurm jobs {', '.join(cancelled['jobs'])}"
+          + (f"; queued to resume: trials {resuming}" if resuming else ""))
+
+
+def slurm_jobs(study: str, jobs: list[dict]) -> None:
+    """`sweep launch slurm status`: a line per job, with the trials it ran."""
+    if not jobs:
+        _line(f"{study}: no Slurm jobs (submit them with `sweep launch slurm submit {study}`)")
+        return
+    for job in jobs:
+        trials = ", ".join(f"#{t['number']} {t['state']}"
+                           + (f" ({t['reason']})" if t["reason"] and t["state"] != "completed"
+                              else "") for t in job["trials"]) or "no trials yet"
+        where = f" on {job['where']}" if job["where"] else ""
+        _line(f"{job['job']:<12} {job['state']:<10}{where}: {trials}")
+
+
+def manifest(text: str) -> None:
+    """A YAML document for `kubectl apply -f -`, as it is."""
+    typer.echo(text, nl=False)

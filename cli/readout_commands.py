@@ -1,7 +1,6 @@
 """Commands that read a study back: `show`, `best`, `report` and `dashboard`."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -9,14 +8,16 @@ from typing import Optional
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.boundary import command
 from torchsweep.cli.options import RootOption, StorageOption, StudyName, root
 from torchsweep.sweeps.readout.dashboard import DEFAULT_PORT, LOCALHOST
 
 DEFAULT_CONFIRM_SEEDS = 3   # fresh seeds per trial that `sweep best --confirm` trains
 
 
-@command()
+app = typer.Typer()
+
+
+@app.command()
 def show(
     study: StudyName,
     root_: RootOption = None,
@@ -36,13 +37,13 @@ def show(
     trials = records(loaded)
     front = ranked_records(loaded) if is_multi_objective(loaded) else []
     if as_json:
-        typer.echo(json.dumps({"study": study, "trials": [t.to_dict() for t in trials],
-                               "pareto": [t.number for t in front] if front else None}))
+        output.json_object({"study": study, "trials": [t.to_dict() for t in trials],
+                             "pareto": [t.number for t in front] if front else None})
     else:
         output.trials_table(study, trials, " / ".join(attrs.metric_names(loaded)), front=front)
 
 
-@command()
+@app.command()
 def best(
     study: StudyName,
     export: Optional[Path] = typer.Option(None, "--export", file_okay=False,
@@ -105,11 +106,11 @@ def best(
         if exported["picture_note"]:
             output.notice(exported["picture_note"])
     if as_json:
-        typer.echo(json.dumps({"study": study, "metrics": attrs.metric_names(loaded),
-                               "metric": attrs.metric_name(loaded),
-                               "best": best_first[0].to_dict(),
-                               "pareto": [t.to_dict() for t in front] if front else None,
-                               "confirmation": confirmed, "export": exported}))
+        output.json_object({"study": study, "metrics": attrs.metric_names(loaded),
+                             "metric": attrs.metric_name(loaded),
+                             "best": best_first[0].to_dict(),
+                             "pareto": [t.to_dict() for t in front] if front else None,
+                             "confirmation": confirmed, "export": exported})
     else:
         output.best_panel(study, best_first[0], attrs.metric_names(loaded), folder, exported,
                           front)
@@ -121,7 +122,7 @@ def _finite(number: Optional[float]) -> Optional[float]:
     return number
 
 
-@command()
+@app.command()
 def report(
     study: StudyName,
     out: Optional[Path] = typer.Option(None, "--output", "-o", dir_okay=False,
@@ -154,7 +155,7 @@ def report(
     output.report_written(page, made, images)
 
 
-@command()
+@app.command()
 def dashboard(
     study: StudyName,
     host: str = typer.Option(LOCALHOST, "--host",

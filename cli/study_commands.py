@@ -1,14 +1,12 @@
 """Commands that define and run studies: `run`, `create`, `worker`, `space` and `list`."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.boundary import command
 from torchsweep.cli.options import (
     DEFAULT_LOG_CHECKPOINTS,
     AllowSpaceChangeOption,
@@ -47,7 +45,10 @@ from torchsweep.cli.options import (
 from torchsweep.sweeps.engine import options as defaults
 
 
-@command()
+app = typer.Typer()
+
+
+@app.command()
 def run(
     study: StudySource,
     param: ParamOption = [],
@@ -105,7 +106,7 @@ def run(
     _print_outcome(outcome, spec.name, as_json)
 
 
-@command()
+@app.command()
 def create(
     study: StudySource,
     param: ParamOption = [],
@@ -137,15 +138,13 @@ def create(
         **_requeue(retry_failed, restart_failed))
     outcome = create_study(spec, options)
     if as_json:
-        typer.echo(json.dumps({"study": spec.name, "storage": outcome.storage_shown,
-                               "queued": outcome.queued}))
+        output.json_object({"study": spec.name, "storage": outcome.storage_shown,
+                             "queued": outcome.queued})
     else:
-        typer.echo(f"{spec.name}: {outcome.queued} trials queued in {outcome.storage_shown}; "
-                   f"run them with `sweep worker {spec.name} --storage URL` on any machine "
-                   f"that reaches the storage, or `sweep run {spec.name}` here")
+        output.queued(spec.name, outcome.queued, outcome.storage_shown)
 
 
-@command()
+@app.command()
 def worker(
     study: str = typer.Argument(..., help="A study that `sweep run` or `sweep create` made."),
     root_: RootOption = None,
@@ -181,7 +180,7 @@ def worker(
     _print_outcome(outcome, study, as_json)
 
 
-@command()
+@app.command()
 def space(
     study: StudySource,
     param: ParamOption = [],
@@ -192,12 +191,12 @@ def space(
     """Print and validate a study's resolved search space."""
     spec = _resolve(study, root(root_), param, set_, as_json)   # its notices too, as `run`'s
     if as_json:
-        typer.echo(json.dumps(spec.to_dict()))
+        output.json_object(spec.to_dict())
     else:
         output.space_table(spec)
 
 
-@command(name="list")
+@app.command(name="list")
 def list_(
     root_: RootOption = None,
     storage: StorageOption = None,
@@ -209,7 +208,7 @@ def list_(
 
     studies = list_studies(root(root_), storage)
     if as_json:
-        typer.echo(json.dumps({"bundled": bundled_names(), "studies": studies}))
+        output.json_object({"bundled": bundled_names(), "studies": studies})
     else:
         output.studies_table(bundled_names(), studies)
 
@@ -254,10 +253,10 @@ def _print_outcome(outcome, study: str, as_json: bool) -> None:
     trials = records(outcome.study)
     if as_json:
         best = best_record(outcome.study)
-        typer.echo(json.dumps({"study": study, "storage": outcome.storage_shown,
-                               "ran": outcome.ran, "trials": [t.to_dict() for t in trials],
-                               "best": best.to_dict() if best else None,
-                               "kept_checkpoints": outcome.kept}))
+        output.json_object({"study": study, "storage": outcome.storage_shown,
+                             "ran": outcome.ran, "trials": [t.to_dict() for t in trials],
+                             "best": best.to_dict() if best else None,
+                             "kept_checkpoints": outcome.kept})
     else:
         output.top_trials(study, trials, ranked_records(outcome.study),
                           attrs.metric_name(outcome.study), outcome.kept)

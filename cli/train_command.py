@@ -1,7 +1,6 @@
 """`sweep train`: one training run, without Optuna."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -9,11 +8,13 @@ from typing import Optional
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.boundary import command
 from torchsweep.cli.options import SetOption, root
 
 
-@command()
+app = typer.Typer()
+
+
+@app.command()
 def train(
     config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False,
                                           help="YAML file of training settings."),
@@ -61,7 +62,7 @@ def train(
     finally:
         events.finish("ended", {})   # flushes the event files however training ended
     if as_json:
-        typer.echo(json.dumps(result.to_dict()))
+        output.json_object(result.to_dict())
     elif not quiet:
         output.epochs_table(result)
         output.noise_scale(result)

@@ -1,17 +1,18 @@
 """Commands for a study's W&B runs on disk: `runs` and `sync`."""
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.boundary import command
 from torchsweep.cli.options import RootOption, StudyName, positive, root
 
 
-@command()
+app = typer.Typer()
+
+
+@app.command()
 def runs(
     study: StudyName,
     root_: RootOption = None,
@@ -24,13 +25,13 @@ def runs(
     folder = root(root_)
     found = list_runs(folder, study)
     if as_json:
-        typer.echo(json.dumps({"study": study, "folder": str(runs_folder(folder, study)),
-                               "runs": [run.to_dict() for run in found]}))
+        output.json_object({"study": study, "folder": str(runs_folder(folder, study)),
+                             "runs": [run.to_dict() for run in found]})
     else:
         output.runs_table(study, found, runs_folder(folder, study))
 
 
-@command()
+@app.command()
 def sync(
     study: StudyName,
     root_: RootOption = None,

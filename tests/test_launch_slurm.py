@@ -1,14 +1,15 @@
 """`sweep launch slurm`: workers as a real Slurm job array (.ci/slurm starts a one-node Slurm),
-sharing a study on the machine's PostgreSQL; requeued jobs resuming their trials; --status and
---cancel; and the option checks that need no Slurm."""
+sharing a study on the machine's PostgreSQL; requeued jobs resuming their trials; `sweep launch
+slurm status` and `cancel`; and the option checks that need no Slurm."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 
 import pytest
-from cli_helpers import sweep
+from cli_helpers import one_line_error, sweep
 from needs import needs
 from optuna.trial import TrialState
 from worker_helpers import SLOW_SPACE, epochs_saved, in_state, server_study, trials, wait_for
@@ -50,15 +51,14 @@ def create(url: str, name: str, root, *args) -> None:
 
 
 def launch(url: str, name: str, root, *args) -> dict:
-    result = sweep("launch", "slurm", name, "--storage", url, "--root", root, "--heartbeat", "2",
-                   *args, "--json")
+    result = sweep("launch", "slurm", "submit", name, "--storage", url, "--root", root,
+                   "--heartbeat", "2", *args, "--json")
     assert result.exit_code == 0, result.stderr + result.stdout
     return json.loads(result.stdout)
 
 
 def status(url: str, name: str, root) -> list[dict]:
-    result = sweep("launch", "slurm", name, "--status", "--storage", url, "--root", root,
-                   "--json")
+    result = sweep("launch", "slurm", "status", name, "--storage", url, "--root", root, "--json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)["jobs"]
 
@@ -87,12 +87,12 @@ def test_two_jobs_run_the_study_with_exactly_its_trial_count(slurm, study):
     found = trials(name, root, url)
     assert len(found) == 4 and {t.number for t in found} == {0, 1, 2, 3}
     assert all(t.state in FINISHED for t in found), log_text(root, name)
-    # Each trial names the array task that ran it, and --status lists them under it.
+    # Each trial names the array task that ran it, and `status` lists them under it.
     assert {attrs.job(t) for t in found} <= set(submitted["jobs"])
     listed = sorted(t["number"] for job in jobs for t in job["trials"])
     assert listed == [0, 1, 2, 3]
     assert {job["job"] for job in jobs} == set(submitted["jobs"])
-    shown = sweep("launch", "slurm", name, "--status", "--storage", url, "--root", root)
+    shown = sweep("launch", "slurm", "status", name, "--storage", url, "--root", root)
     assert sorted(line.split()[0] for line in shown.stdout.splitlines()) == \
         sorted(submitted["jobs"])
     assert shown.stdout.count(" completed") == 4, shown.stdout
@@ -134,7 +134,7 @@ def test_cancel_stops_the_jobs_and_leaves_their_trials_resumable(slurm, study):
     wait_for(lambda: epochs_saved(root / name / "trials" / "00000" / "last.pt") >= 1,
              timeout=120, what="a first epoch in the Slurm job")
 
-    result = sweep("launch", "slurm", name, "--cancel", "--storage", url, "--root", root)
+    result = sweep("launch", "slurm", "cancel", name, "--storage", url, "--root", root)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"{name}: cancelled Slurm jobs {job}; queued to resume: trials #0\n"
     found = trials(name, root, url)
@@ -144,14 +144,14 @@ def test_cancel_stops_the_jobs_and_leaves_their_trials_resumable(slurm, study):
     shown = status(url, name, root)
     assert [(j["job"], j["state"], j["trials"]) for j in shown] == [
         (job, "CANCELLED", [{"number": 0, "state": "failed", "reason": "preempted"}])]
-    again = sweep("launch", "slurm", name, "--cancel", "--storage", url, "--root", root)
+    again = sweep("launch", "slurm", "cancel", name, "--storage", url, "--root", root)
     assert again.stdout == f"{name}: none of its Slurm jobs is pending or running\n"
 
 
 def test_a_partition_slurm_lacks_is_refused_by_sbatch(slurm, study):
     url, name, root = study
     create(url, name, root, *TINY, "--trials", "1")
-    result = sweep("launch", "slurm", name, "--partition", "nosuch", "--storage", url,
+    result = sweep("launch", "slurm", "submit", name, "--partition", "nosuch", "--storage", url,
                    "--root", root)
     assert result.exit_code == 11
     assert result.stderr == ("error: sbatch refused the jobs: sbatch: error: invalid partition "
@@ -160,16 +160,20 @@ def test_a_partition_slurm_lacks_is_refused_by_sbatch(slurm, study):
 
 # --- without Slurm ------------------------------------------------------------------------------
 
-def test_help():
-    for command in (["launch"], ["launch", "slurm"], ["launch", "k8s"]):
-        result = sweep(*command, "--help")
-        assert result.exit_code == 0 and "Usage" in result.stdout
+def test_submit_status_and_cancel_are_subcommands_not_flags(tmp_path):
+    shown = sweep("launch", "slurm", "--help")
+    assert shown.exit_code == 0
+    assert re.findall(r"^│ (\w+) ", shown.stdout, re.M) == ["submit", "status", "cancel"]
+    old = sweep("launch", "slurm", "s", "--status", "--storage", "postgresql://h/db",
+                "--root", tmp_path)
+    one_line_error(old, 2, "No such command 's'", "--help`")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("storage", [None, "sqlite:///studies.db"])
 def test_a_file_storage_is_refused_before_anything_is_written(tmp_path, monkeypatch, storage):
     monkeypatch.chdir(tmp_path)
-    result = sweep("launch", "slurm", "s", "--root", tmp_path / "runs",
+    result = sweep("launch", "slurm", "submit", "s", "--root", tmp_path / "runs",
                    *(["--storage", storage] if storage else []))
     assert result.exit_code == 2
     shown = storage or str(tmp_path / "runs" / "optuna.journal")
@@ -188,10 +192,9 @@ def test_a_file_storage_is_refused_before_anything_is_written(tmp_path, monkeypa
     (["--slurm", "array=0-9"], "array is set by `sweep launch slurm` itself"),
     (["--slurm", "time=10"], "time has an option of its own: use --time"),
     (["--jobs", "0"], "Invalid value for '--jobs'"),
-    (["--status", "--cancel"], "give one of --status and --cancel"),
 ])
 def test_bad_slurm_options_are_usage_errors(tmp_path, args, message):
-    result = sweep("launch", "slurm", "s", *args, "--storage", "postgresql://h/db",
+    result = sweep("launch", "slurm", "submit", "s", *args, "--storage", "postgresql://h/db",
                    "--root", tmp_path)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.stderr.replace("│", " ").split())   # unwrap Rich's box
@@ -200,7 +203,7 @@ def test_bad_slurm_options_are_usage_errors(tmp_path, args, message):
 
 def test_a_study_that_is_not_in_the_storage(study):
     url, name, root = study
-    result = sweep("launch", "slurm", name, "--storage", url, "--root", root)
+    result = sweep("launch", "slurm", "submit", name, "--storage", url, "--root", root)
     assert result.exit_code == 3
     assert result.stderr.startswith(f"error: no study named '{name}' in {url}")
 
@@ -209,7 +212,7 @@ def test_a_machine_without_slurm_is_told_so(study, monkeypatch):
     url, name, root = study
     create(url, name, root, *TINY, "--trials", "1")
     monkeypatch.setenv("PATH", str(root))   # no sbatch there
-    result = sweep("launch", "slurm", name, "--storage", url, "--root", root)
+    result = sweep("launch", "slurm", "submit", name, "--storage", url, "--root", root)
     assert result.exit_code == 11
     assert result.stderr == ("error: sbatch not found: Slurm's commands are not installed on "
                              "this machine; run `sweep launch slurm` on a login node of the "

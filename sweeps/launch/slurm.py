@@ -15,8 +15,8 @@ What becomes of the running trial when Slurm stops a job:
 
 The storage URL travels in the job's environment (SWEEP_STORAGE), which Slurm keeps in its own
 state, and not in submitit's pickle under the study's folder: a password stays off the shared
-disk. The arrays are recorded on the study, so `--status` and `--cancel` find them from any
-machine; each trial records the array task that ran it.
+disk. The arrays are recorded on the study, so `sweep launch slurm status` and `cancel` find
+them from any machine; each trial records the array task that ran it.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from torchsweep.trainer.errors import ConfigError
 
 # Requeues after a time limit before submitit gives up: a long study is many short jobs.
 MAX_REQUEUES = 1000
-CANCEL_WAIT = 120.0            # seconds `--cancel` waits for the jobs' workers to give back trials
+CANCEL_WAIT = 120.0            # seconds `cancel` waits for the jobs' workers to give back trials
 _ENDED = "ENDED"               # a job Slurm no longer lists (it ended a while ago)
 _ACTIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING",
            "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "REQUEUE_HOLD", "REQUEUE_FED")
