@@ -73,7 +73,7 @@ ERRORS = [
     (SchedulerError("sbatch not found"), 11, "error: sbatch not found"),
     (ConfigError("lr", "must be > 0"), 2, "error: lr: must be > 0"),
     (typer.BadParameter("needs --export", param_hint="'--trial'"), 2,
-     "error: Invalid value for '--trial': needs --export; see `root newcomer --help`"),
+     "error: Invalid value for '--trial': needs --export; see `sweep newcomer --help`"),
     (Stopped(signal.SIGTERM), 143,
      "error: preempted by SIGTERM; the same command again continues the study"),
     (OSError(errno.ENOSPC, "No space left on device", "/data/out.pt"), 7,
