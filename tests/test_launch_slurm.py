@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+from datetime import datetime, timedelta
 
 import pytest
 from cli_helpers import sweep
@@ -146,6 +147,48 @@ def test_cancel_stops_the_jobs_and_leaves_their_trials_resumable(slurm, study):
         (job, "CANCELLED", [{"number": 0, "state": "failed", "reason": "preempted"}])]
     again = sweep("launch", "slurm", name, "--cancel", "--storage", url, "--root", root)
     assert again.stdout == f"{name}: none of its Slurm jobs is pending or running\n"
+
+
+def scontrol_job(job: str) -> dict[str, str]:
+    """What Slurm holds of a job, field by field (`scontrol show job --oneliner`)."""
+    shown = subprocess.run(["scontrol", "show", "job", "--oneliner", job], capture_output=True,
+                           text=True, check=True, timeout=30)
+    return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+
+
+def test_memory_cpus_and_sbatch_options_reach_the_job(slurm, study):
+    """Held pending (begin in an hour), the array is read back from Slurm itself."""
+    url, name, root = study
+    create(url, name, root, *TINY, "--trials", "1")
+    submitted = launch(url, name, root, "--jobs", "2", "--mem", "1M", "--cpus-per-task", "2",
+                       "--slurm", "begin=now+1hour", "--slurm", "comment=sweep-options")
+    try:
+        job = scontrol_job(submitted["array"])
+    finally:
+        subprocess.run(["scancel", submitted["array"]], timeout=30)
+    assert (job["JobState"], job["ArrayTaskId"]) == ("PENDING", "0-1%2"), job
+    # --mem and --cpus-per-task
+    assert (job["MinMemoryNode"], job["CPUs/Task"]) == ("1M", "2"), job
+    assert {"cpu=2", "mem=1M"} <= set(job["TRES"].split(",")), job
+    # --slurm KEY=VALUE, any sbatch option: a comment, and a start an hour on
+    assert job.get("Comment") == "sweep-options", job
+    submitted_at, eligible = (datetime.fromisoformat(job[key])
+                              for key in ("SubmitTime", "EligibleTime"))
+    assert eligible - submitted_at >= timedelta(minutes=59), job
+
+
+def test_gpus_per_job_reach_sbatch_which_a_node_without_gpus_refuses(slurm, study):
+    """This Slurm has no GPUs (no gres): sbatch refuses the request at once, so no job holds
+    it to read back; its refusal and submitit's batch script say what was asked."""
+    url, name, root = study
+    create(url, name, root, *TINY, "--trials", "1")
+    result = sweep("launch", "slurm", name, "--gpus-per-job", "2", "--storage", url,
+                   "--root", root)
+    assert result.exit_code == 11
+    assert result.stderr == ("error: sbatch refused the jobs: sbatch: error: Invalid generic "
+                             "resource (gres) specification\n")
+    [script] = (root / name / "slurm").glob(".submission_file_*.sh")
+    assert "#SBATCH --gpus-per-node=2" in script.read_text().splitlines()
 
 
 def test_a_partition_slurm_lacks_is_refused_by_sbatch(slurm, study):
