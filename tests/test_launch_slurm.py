@@ -177,28 +177,21 @@ def test_memory_cpus_and_sbatch_options_reach_the_job(slurm, study):
     assert eligible - submitted_at >= timedelta(minutes=59), job
 
 
-def test_gpus_per_job_reach_sbatch_which_a_node_without_gpus_refuses(slurm, study):
-    """This Slurm has no GPUs (no gres): sbatch refuses the request at once, so no job holds
-    it to read back; its refusal and submitit's batch script say what was asked."""
+@pytest.mark.parametrize("option, asked, refusal", [
+    (["--partition", "nosuch"], "--partition=nosuch", "invalid partition specified: nosuch"),
+    # This Slurm has no GPUs (no gres): sbatch refuses the request at once, so no job holds it
+    # to read back; its refusal and the batch script submitit gave it say what was asked.
+    (["--gpus-per-job", "2"], "--gpus-per-node=2",
+     "Invalid generic resource (gres) specification")], ids=["partition", "gpus"])
+def test_what_sbatch_refuses_is_exit_code_11_with_its_words(slurm, study, option, asked,
+                                                             refusal):
     url, name, root = study
     create(url, name, root, *TINY, "--trials", "1")
-    result = sweep("launch", "slurm", name, "--gpus-per-job", "2", "--storage", url,
-                   "--root", root)
+    result = sweep("launch", "slurm", name, *option, "--storage", url, "--root", root)
     assert result.exit_code == 11
-    assert result.stderr == ("error: sbatch refused the jobs: sbatch: error: Invalid generic "
-                             "resource (gres) specification\n")
+    assert result.stderr == f"error: sbatch refused the jobs: sbatch: error: {refusal}\n"
     [script] = (root / name / "slurm").glob(".submission_file_*.sh")
-    assert "#SBATCH --gpus-per-node=2" in script.read_text().splitlines()
-
-
-def test_a_partition_slurm_lacks_is_refused_by_sbatch(slurm, study):
-    url, name, root = study
-    create(url, name, root, *TINY, "--trials", "1")
-    result = sweep("launch", "slurm", name, "--partition", "nosuch", "--storage", url,
-                   "--root", root)
-    assert result.exit_code == 11
-    assert result.stderr == ("error: sbatch refused the jobs: sbatch: error: invalid partition "
-                             "specified: nosuch\n")
+    assert f"#SBATCH {asked}" in script.read_text().splitlines()
 
 
 # --- without Slurm ------------------------------------------------------------------------------
