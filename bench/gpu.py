@@ -36,11 +36,19 @@ CASES = [
 ]
 
 
-def samples_per_second(settings: dict, device: str, epochs: int) -> float:
+EPOCH_FIGURES = ("epoch", "samples_seen", "epoch_seconds", "samples_per_second", "train_loss")
+
+
+def measure(settings: dict, device: str, epochs: int) -> dict:
+    """One case: samples/s (the median epoch after the first, a warm-up) and what it rests on,
+    as the trainer reported it: the config it ran, the training split's size, each epoch."""
     config = TrainConfig.from_dict({"device": device, "epochs": epochs, "batch_size": 128,
                                     "scheduler": "constant", **settings})
-    history = fit(config).history
-    return statistics.median(m["samples_per_second"] for m in history[1:] or history)
+    result = fit(config)
+    timed = result.history[1:] or result.history
+    return {"samples_per_second": statistics.median(m["samples_per_second"] for m in timed),
+            "config": result.config.to_dict(), "train_samples": result.train_samples,
+            "epochs": [{key: m[key] for key in EPOCH_FIGURES} for m in result.history]}
 
 
 def main() -> None:
@@ -51,10 +59,10 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
     chosen = [CASES[int(i)] for i in args.only.split(",")] if args.only else CASES
-    rows = [[label, samples_per_second(settings, args.device, args.epochs)]
-            for label, settings in chosen]
-    print_table(f"training core on {args.device}: samples/s", ["case", "samples/s"], rows)
-    write_json(args.json_path, {label: rate for label, rate in rows})
+    measured = {label: measure(settings, args.device, args.epochs) for label, settings in chosen}
+    print_table(f"training core on {args.device}: samples/s", ["case", "samples/s"],
+                [[label, case["samples_per_second"]] for label, case in measured.items()])
+    write_json(args.json_path, measured)
 
 
 if __name__ == "__main__":

@@ -50,16 +50,22 @@ _BLOCK = 256 * 2 ** 20     # bytes
 
 
 def holds_width_mib(input_shape, num_classes, config) -> nn.Module:
-    """A model that holds `width` MiB of CPU memory for its whole trial (in 256 MiB blocks, as
-    a large model would), around a width-8 mlp that does the training. Notes the process's
-    address-space size as its trial starts, one JSON line per trial in $SWEEP_TEST_MEMORY_LOG."""
+    """A model that holds `width` MiB of memory for its whole trial (in 256 MiB blocks, as a
+    large model would), around a width-8 mlp that does the training: CPU memory, moved to the
+    GPU with the model when the trial trains there. Notes the process's address-space size as
+    its trial starts, and what CUDA's allocator holds once it is in use, one JSON line per
+    trial in $SWEEP_TEST_MEMORY_LOG."""
     import json
     import os
 
     from torchsweep.trainer.models import build_model
 
+    entry = {"width": config.width, "address_space": _address_space()}
+    if torch.cuda.is_initialized():
+        entry.update(cuda_allocated=torch.cuda.memory_allocated(),
+                     cuda_reserved=torch.cuda.memory_reserved())
     with open(os.environ[MEMORY_LOG], "a") as log:
-        log.write(json.dumps({"width": config.width, "address_space": _address_space()}) + "\n")
+        log.write(json.dumps(entry) + "\n")
     held = []   # a local, as a model's layers are: a failure keeps them in its traceback
     for _ in range(config.width * 2 ** 20 // _BLOCK):
         held.append(torch.empty(_BLOCK, dtype=torch.uint8))

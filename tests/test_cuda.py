@@ -1,8 +1,8 @@
 """The CUDA path on a real GPU: training in fp32, bf16 and fp16, channels_last and the DataLoader
 on the device, a checkpoint written on the GPU used and resumed on the CPU, the export of a
 GPU trial, `sweep run --gpus` through the CLI, and a genuine CUDA out-of-memory error in one
-trial of a sweep. Exact resume and `sweep train` on the GPU are CUDA cases of
-tests/test_loop.py and tests/test_cli_train.py.
+trial of a sweep, freed before the next. Exact resume and `sweep train` on the GPU are CUDA
+cases of tests/test_loop.py and tests/test_cli_train.py.
 
 Skipped as a whole where torch sees no CUDA device (CI has none): run it on a GPU machine.
 """
@@ -20,6 +20,7 @@ if not torch.cuda.is_available():
                 allow_module_level=True)
 
 from cli_helpers import sweep_json
+from failing_models import MEMORY_LOG
 from worker_helpers import QUIET, trials
 
 from torchsweep.trainer import TrainConfig, load_exported_model
@@ -202,13 +203,18 @@ def test_two_workers_share_gpu_0(tmp_path, monkeypatch):
 
 
 # --- out of memory ----------------------------------------------------------------------------
+# The claim of tests/test_recovery.py's CPU out-of-memory test, on the GPU, with the same model
+# (failing_models:holds_width_mib): a trial fails partway, holding most of the memory there is;
+# the trial after it fits only if that memory was given back.
 
-CAP_BYTES = 256 * 2 ** 20
+BLOCK = 256 * 2 ** 20          # bytes: holds_width_mib's blocks
+CAP_BYTES = 5 * BLOCK          # what this process's CUDA allocator may reserve in this test
+SLACK = 2 ** 27                # bytes of small allocations (data, the mlp) between trials
 
 
 @pytest.fixture
 def memory_capped():
-    """This process's CUDA allocator limited to 256 MiB, as on a GPU shared with others."""
+    """This process's CUDA allocator limited to CAP_BYTES, as on a GPU shared with others."""
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(CAP_BYTES / total, 0)
@@ -219,21 +225,31 @@ def memory_capped():
         torch.cuda.empty_cache()
 
 
-def test_a_real_cuda_out_of_memory_is_recorded_and_the_sweep_goes_on(tmp_path, memory_capped):
-    # width 2048 makes the mlp's hidden layer 16384 x 16384: 1 GiB of fp32 weights, four times
-    # the cap; widths 8 and 16 need a few MiB. The grid, at seed 0, runs 2048 before the last.
-    report = sweep_json("run", "oom", "--param", "width=8,2048,16", "--sampler", "grid",
-                        "--pruner", "none", "--set", "model=mlp", "--set", "epochs=1",
-                        "--set", "device=cuda", "--seed", "0", "--max-failures", "1",
-                        "--root", tmp_path, *QUIET)
+def test_a_real_cuda_out_of_memory_is_freed_and_the_sweep_goes_on(tmp_path, memory_capped,
+                                                                   monkeypatch):
+    """Three trials in this process under a 1280 MiB cap: 512 and 768 MiB fit; 4096 MiB fails
+    in CUDA's allocator as the model moves to the GPU, four 256 MiB blocks (1024 MiB) there by
+    then. The grid (seed 0) runs it second: the trial after it fits only if the failed trial's
+    blocks were freed, and starts with the allocator's cache given back to the device (what
+    other processes on the GPU, `--workers-per-gpu`, need) only if it was emptied."""
+    log = tmp_path / "memory.jsonl"
+    monkeypatch.setenv(MEMORY_LOG, str(log))
+    before = torch.cuda.memory_allocated()
+    report = sweep_json("run", "oom", "--param", "width=512,4096,768", "--sampler", "grid",
+                        "--seed", "0", "--pruner", "none", "--set", "epochs=1",
+                        "--set", "model=failing_models:holds_width_mib", "--set", "device=cuda",
+                        "--max-failures", "1", "--root", tmp_path, *QUIET)
     assert report["ran"] == 3
     outcome = {t["params"]["width"]: (t["state"], t["reason"]) for t in report["trials"]}
-    assert outcome == {8: ("completed", None), 16: ("completed", None),
-                       2048: ("pruned", "out_of_memory")}
+    assert outcome == {512: ("completed", None), 4096: ("pruned", "out_of_memory"),
+                       768: ("completed", None)}
     oom, = [t for t in trials("oom", tmp_path) if t.user_attrs.get("reason") == "out_of_memory"]
     assert "OutOfMemoryError" in oom.user_attrs["error"]
     assert "CUDA out of memory" in oom.user_attrs["error"]      # the allocator's own words
-    # A trial ran after the failed one, in the same process, with the memory given back.
-    later = [t for t in report["trials"] if t["number"] > oom.number]
-    assert later and all(t["state"] == "completed" for t in later)
-    assert torch.cuda.memory_allocated() < CAP_BYTES
+    started = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [entry["width"] for entry in started][1] == 4096      # and a trial ran after it,
+    # which started where the failed one had: its blocks were freed...
+    assert started[2]["cuda_allocated"] < started[1]["cuda_allocated"] + SLACK
+    # ...and given back to the device, not kept in this process's cache.
+    assert started[2]["cuda_reserved"] < started[0]["cuda_reserved"] + SLACK
+    assert torch.cuda.memory_allocated() < before + SLACK        # nothing of the trials stayed

@@ -1,4 +1,7 @@
 """trainer.data: splits, batches on both paths, and every kind of dataset, all offline."""
+import hashlib
+import math
+import pickle
 import struct
 import subprocess
 import sys
@@ -7,8 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from cli_helpers import sweep_json
 from PIL import Image
 
+from torchsweep.trainer.checkpoint import load_checkpoint
 from torchsweep.trainer.config import TrainConfig
 from torchsweep.trainer.data import DataError, LoaderBatches, TensorBatches, load_data, make_batches
 
@@ -164,8 +169,9 @@ def write_idx(path, array, magic):
         f.write(array.astype(np.uint8).tobytes())
 
 
-def write_mnist(root, n=200):
-    raw = root / "MNIST" / "raw"
+def write_mnist(root, n=200, folder="MNIST"):
+    """MNIST's four IDX files under root/<folder>/raw (FashionMNIST keeps the same files)."""
+    raw = root / folder / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
     # torchvision checks that the t10k files exist even when it reads only the train set.
@@ -185,6 +191,89 @@ def test_mnist_from_real_idx_files(tmp_path):
     assert abs(x_train.mean().item()) < 2  # standardised, not 0..255
     train, _ = batches(data, TrainConfig(dataset="mnist", batch_size=32))
     assert next(iter(train))[0].shape == (32, 1, 28, 28)
+
+
+# What torchvision's CIFAR classes read: (folder, training files, test files, meta file, the
+# meta file's key for the class names, the key of the labels, classes).
+CIFAR = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
+                     ["test_batch"], "batches.meta", "label_names", "labels", 10),
+         "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_label_names",
+                      "fine_labels", 100)}
+
+
+def write_cifar(root, dataset, per_file=10):
+    """CIFAR-10 or -100 as its archive unpacks: pickled dicts of uint8 rows (3x32x32, the red,
+    green and blue planes) and labels, and a meta file naming the classes. Returns the folder."""
+    name, train, test, meta, names_key, labels_key, classes = CIFAR[dataset]
+    folder = root / name
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for file in train + test:
+        entry = {"data": rng.integers(0, 256, (per_file, 3 * 32 * 32), dtype=np.uint8),
+                 labels_key: [int(label) for label in rng.integers(0, classes, per_file)]}
+        (folder / file).write_bytes(pickle.dumps(entry))
+    (folder / meta).write_bytes(pickle.dumps({names_key: [f"class{i}" for i in range(classes)]}))
+    return folder
+
+
+def accept_written_cifar(monkeypatch, dataset, folder):
+    """torchvision checks each CIFAR file against the md5 of the real archive's: give it the
+    md5s of the files written here, so that its integrity check still runs on them."""
+    import torchvision
+
+    cls = getattr(torchvision.datasets, {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}[dataset])
+    md5 = lambda file: hashlib.md5((folder / file).read_bytes()).hexdigest()  # noqa: E731
+    for files in ("train_list", "test_list"):
+        monkeypatch.setattr(cls, files, [[file, md5(file)] for file, _ in getattr(cls, files)])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5(cls.meta["filename"])})
+
+
+def train_one_step(tmp_path, *settings):
+    """`sweep train` for one epoch of one optimizer step (the batch is the whole training
+    split); returns its report and its last checkpoint."""
+    out = tmp_path / "out"
+    report = sweep_json("train", "--set", "epochs=1", "--set", "evaluations_per_epoch=1",
+                        "--set", "noise_scale_every=0",
+                        *[arg for setting in settings for arg in ("--set", setting)],
+                        "--out", out)
+    assert report["status"] == "completed" and report["epochs_run"] == 1
+    return report, load_checkpoint(out / "last.pt")
+
+
+@pytest.mark.parametrize("dataset, shape, classes, train_size", [
+    ("fashion_mnist", [1, 28, 28], 10, 160), ("cifar10", [3, 32, 32], 10, 40),
+    ("cifar100", [3, 32, 32], 100, 8)])
+def test_torchvision_datasets_load_their_own_files_and_train(tmp_path, monkeypatch, dataset,
+                                                              shape, classes, train_size):
+    """From files in torchvision's layout under data_dir, never downloaded: MNIST's IDX files,
+    CIFAR's pickles (whose md5s torchvision is told; see accept_written_cifar)."""
+    if dataset == "fashion_mnist":
+        write_mnist(tmp_path, folder="FashionMNIST")
+    else:
+        accept_written_cifar(monkeypatch, dataset, write_cifar(tmp_path, dataset))
+    report, checkpoint = train_one_step(
+        tmp_path, f"dataset={dataset}", f"data_dir={tmp_path}", "download=false", "model=mlp",
+        "width=8", f"batch_size={train_size}")
+    assert (checkpoint["input_shape"], checkpoint["num_classes"]) == (shape, classes)
+    final = report["final"]
+    assert (final["steps"], final["samples_seen"]) == (1, train_size)
+    assert math.isfinite(final["train_loss"]) and math.isfinite(final["val_loss"])
+
+
+def test_resnet18_trains_a_step(tmp_path):
+    """On 24 grey 8x8 images: one step reaches every one of its parameters (SGD's momentum
+    buffer is there, and not zero, for each) and its batch norms' running statistics."""
+    write_pngs(tmp_path / "images")
+    report, checkpoint = train_one_step(
+        tmp_path, f"dataset=imagefolder:{tmp_path / 'images'}", "model=resnet18",
+        "batch_size=24", "optimizer=sgd", "momentum=0.9")
+    assert report["final"]["steps"] == 1 and math.isfinite(report["final"]["train_loss"])
+    model, optimizer = checkpoint["model"], checkpoint["optimizer"]
+    assert model["conv1.weight"].shape == (64, 1, 3, 3) and model["fc.weight"].shape == (3, 512)
+    buffers = optimizer["state"]
+    assert len(buffers) == len(optimizer["param_groups"][0]["params"]) == 62
+    assert all(state["momentum_buffer"].abs().sum() > 0 for state in buffers.values())
+    assert all(model[key].abs().sum() > 0 for key in model if key.endswith("running_mean"))
 
 
 def test_missing_mnist_files_say_where_and_what_to_do(tmp_path):

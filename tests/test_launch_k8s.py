@@ -37,20 +37,30 @@ def test_the_manifest_is_a_valid_indexed_job(args):
     assert job["metadata"]["name"] == "sweep-my-study-1"
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"] == 3
+    # A disrupted pod (evicted, preempted) is replaced without counting as a failure.
+    assert spec["podFailurePolicy"] == {"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+    assert spec["backoffLimit"] == 3 * 3
     pod = spec["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] >= 60
+    # SIGTERM reaches the worker at once (no preStop hook to delay it), and it has 90 s to
+    # give its trial back and let W&B finish the run.
+    assert pod["terminationGracePeriodSeconds"] == 90
+    assert [c for c in pod["containers"] if "lifecycle" in c] == []
     container = pod["containers"][0]
-    assert container["command"][:3] == ["sweep", "worker", "My Study_1"]
+    command = container["command"]
+    assert command[:3] == ["sweep", "worker", "My Study_1"]
     # The storage URL comes from the Secret, never inline.
     assert container["env"] == [{"name": "SWEEP_STORAGE", "valueFrom": {"secretKeyRef": {
         "name": "sweep-storage", "key": "url"}}}]
     if args:
         assert container["resources"] == {"limits": {"nvidia.com/gpu": 2}}
-        assert container["command"][-2:] == ["--gpus", "0,1"]
+        assert command[-2:] == ["--gpus", "0,1"]
+        assert command[command.index("--artifacts") + 1] == "s3://ckpt/study"
         assert pod["volumes"] == [{"name": "runs",
                                    "persistentVolumeClaim": {"claimName": "sweep-runs"}}]
     else:
-        assert "resources" not in container and "--gpus" not in container["command"]
+        assert "resources" not in container and "--gpus" not in command
+        assert "--artifacts" not in command
 
 
 def test_the_validator_catches_a_broken_manifest():
@@ -66,13 +76,13 @@ def test_the_validator_catches_a_broken_manifest():
 
 def test_a_pods_command_works_the_study(tmp_path):
     """What a pod runs, run here: the storage URL as the Secret would give it, /runs as the root
-    (moved under tmp_path)."""
-    storage = tmp_path / "studies.journal"
+    (moved under tmp_path), and the artifact store its trials' checkpoints go to."""
+    storage, store = tmp_path / "studies.journal", tmp_path / "store"
     made = sweep("create", "podstudy", *TINY_SPACE, "--trials", "2", "--storage", storage,
                  "--root", tmp_path)
     assert made.exit_code == 0, made.stderr
-    command = printed("podstudy", "--image", "sweep:1", *QUIET)["spec"]["template"]["spec"][
-        "containers"][0]["command"]
+    command = printed("podstudy", "--image", "sweep:1", "--artifacts", store, *QUIET)[
+        "spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:5] == ["sweep", "worker", "podstudy", "--root", "/runs"]
     command[4] = str(tmp_path / "runs")
     ran = subprocess.run([sys.executable, "-c", "from torchsweep.cli.app import app; app()",
@@ -81,6 +91,7 @@ def test_a_pods_command_works_the_study(tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert sorted(t.state.name for t in trials("podstudy", tmp_path, str(storage))) == \
         ["COMPLETE", "COMPLETE"]
+    assert len(list(store.iterdir())) == 2          # one checkpoint kept for each trial
 
 
 def test_job_names_are_dns_labels():

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import datetime, timedelta
 
 import pytest
 from cli_helpers import one_line_error, sweep
@@ -148,14 +149,49 @@ def test_cancel_stops_the_jobs_and_leaves_their_trials_resumable(slurm, study):
     assert again.stdout == f"{name}: none of its Slurm jobs is pending or running\n"
 
 
-def test_a_partition_slurm_lacks_is_refused_by_sbatch(slurm, study):
+def scontrol_job(job: str) -> dict[str, str]:
+    """What Slurm holds of a job, field by field (`scontrol show job --oneliner`)."""
+    shown = subprocess.run(["scontrol", "show", "job", "--oneliner", job], capture_output=True,
+                           text=True, check=True, timeout=30)
+    return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+
+
+def test_memory_cpus_and_sbatch_options_reach_the_job(slurm, study):
+    """Held pending (begin in an hour), the array is read back from Slurm itself."""
     url, name, root = study
     create(url, name, root, *TINY, "--trials", "1")
-    result = sweep("launch", "slurm", "submit", name, "--partition", "nosuch", "--storage", url,
-                   "--root", root)
+    submitted = launch(url, name, root, "--jobs", "2", "--mem", "1M", "--cpus-per-task", "2",
+                       "--slurm", "begin=now+1hour", "--slurm", "comment=sweep-options")
+    try:
+        job = scontrol_job(submitted["array"])
+    finally:
+        subprocess.run(["scancel", submitted["array"]], timeout=30)
+    assert (job["JobState"], job["ArrayTaskId"]) == ("PENDING", "0-1%2"), job
+    # --mem and --cpus-per-task
+    assert (job["MinMemoryNode"], job["CPUs/Task"]) == ("1M", "2"), job
+    assert {"cpu=2", "mem=1M"} <= set(job["TRES"].split(",")), job
+    # --slurm KEY=VALUE, any sbatch option: a comment, and a start an hour on
+    assert job.get("Comment") == "sweep-options", job
+    submitted_at, eligible = (datetime.fromisoformat(job[key])
+                              for key in ("SubmitTime", "EligibleTime"))
+    assert eligible - submitted_at >= timedelta(minutes=59), job
+
+
+@pytest.mark.parametrize("option, asked, refusal", [
+    (["--partition", "nosuch"], "--partition=nosuch", "invalid partition specified: nosuch"),
+    # This Slurm has no GPUs (no gres): sbatch refuses the request at once, so no job holds it
+    # to read back; its refusal and the batch script submitit gave it say what was asked.
+    (["--gpus-per-job", "2"], "--gpus-per-node=2",
+     "Invalid generic resource (gres) specification")], ids=["partition", "gpus"])
+def test_what_sbatch_refuses_is_exit_code_11_with_its_words(slurm, study, option, asked,
+                                                             refusal):
+    url, name, root = study
+    create(url, name, root, *TINY, "--trials", "1")
+    result = sweep("launch", "slurm", "submit", name, *option, "--storage", url, "--root", root)
     assert result.exit_code == 11
-    assert result.stderr == ("error: sbatch refused the jobs: sbatch: error: invalid partition "
-                             "specified: nosuch\n")
+    assert result.stderr == f"error: sbatch refused the jobs: sbatch: error: {refusal}\n"
+    [script] = (root / name / "slurm").glob(".submission_file_*.sh")
+    assert f"#SBATCH {asked}" in script.read_text().splitlines()
 
 
 # --- without Slurm ------------------------------------------------------------------------------

@@ -180,23 +180,38 @@ def studies(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name, page, expected", [
-    ("batch", "batch/report.html", BATCH_PLOTS | EVERY_STUDY),
-    ("smooth", "smooth.html", {"smoothing", "reliability"} | EVERY_STUDY)])
-def test_every_plot_renders_with_data_and_no_script_error(studies, tmp_path, name, page,
-                                                          expected):
-    with open_page((studies / page).as_uri()) as (browser, log):
-        plots = browser.evaluate(PLOTS_ON_PAGE)
-        browser.screenshot(path=str(tmp_path / f"report-{name}.png"), full_page=True)
-        text = browser.inner_text("body")
-    ids = {p["id"] for p in plots}
-    assert ids == expected
-    for plot in plots:
+ERROR_BARS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .map(el => [el.id, (el.data || []).some(t => t.error_y && t.error_y.visible
+                                               && (t.error_y.array || []).length)]))"""
+PAGES = {"batch": "batch/report.html", "smooth": "smooth.html"}
+
+
+@pytest.fixture(scope="module")
+def opened(studies, tmp_path_factory):
+    """Each study's page, opened once in Chromium: its plots, error bars, text, the errors and
+    requests it logged, and a full-page screenshot."""
+    shots, seen = tmp_path_factory.mktemp("screenshots"), {}
+    for name, page in PAGES.items():
+        with open_page((studies / page).as_uri()) as (browser, log):
+            shot = shots / f"report-{name}.png"
+            seen[name] = {"plots": {p["id"]: p for p in browser.evaluate(PLOTS_ON_PAGE)},
+                          "bars": browser.evaluate(ERROR_BARS),
+                          "text": browser.inner_text("body"), "log": log, "screenshot": shot}
+            browser.screenshot(path=str(shot), full_page=True)
+    return seen
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("batch", BATCH_PLOTS | EVERY_STUDY), ("smooth", {"smoothing", "reliability"} | EVERY_STUDY)])
+def test_every_plot_renders_with_data_and_no_script_error(opened, name, expected):
+    page = opened[name]
+    assert set(page["plots"]) == expected
+    for plot in page["plots"].values():
         assert plot["drawn"] and plot["traces"] > 0 and plot["values"] > 0, plot
-    assert log.errors == []
+    assert page["log"].errors == []
     # Offline: the page asked for nothing but itself.
-    assert all(url.startswith("file://") for url in log.requests), log.requests
-    assert name in text and (tmp_path / f"report-{name}.png").stat().st_size > 50_000
+    assert all(url.startswith("file://") for url in page["log"].requests), page["log"].requests
+    assert name in page["text"] and page["screenshot"].stat().st_size > 50_000
 
 
 def test_report_prints_the_batch_size_answer(studies):
@@ -209,20 +224,13 @@ def test_report_prints_the_batch_size_answer(studies):
 
 # --- the new plots, on a real study's page ---------------------------------------------------
 
-@pytest.mark.parametrize("name, page, new", [
-    ("batch", "batch/report.html", {"noise-scale", "batch-steps"}),
-    ("smooth", "smooth.html", {"smoothing", "reliability"})])
-def test_the_new_plots_render_with_data_and_error_bars(studies, name, page, new):
-    with open_page((studies / page).as_uri()) as (browser, log):
-        plots = {p["id"]: p for p in browser.evaluate(PLOTS_ON_PAGE)}
-        bars = browser.evaluate("""() => Object.fromEntries(Array.from(
-            document.querySelectorAll('.js-plotly-plot')).map(el => [el.id, (el.data || [])
-            .some(t => t.error_y && t.error_y.visible && (t.error_y.array || []).length)]))""")
-        text = browser.inner_text("body")
+@pytest.mark.parametrize("name, new", [("batch", {"noise-scale", "batch-steps"}),
+                                       ("smooth", {"smoothing", "reliability"})])
+def test_the_new_plots_render_with_data_and_error_bars(opened, name, new):
+    plots, bars, text = opened[name]["plots"], opened[name]["bars"], opened[name]["text"]
     assert new <= set(plots)
     for slug in new:
         assert plots[slug]["drawn"] and plots[slug]["values"] > 0, plots[slug]
-    assert log.errors == []
     if name == "batch":
         assert bars["batch-steps"]
         assert "It is an estimate" in text and "biased" in text
