@@ -297,6 +297,7 @@ def test_a_real_cpu_out_of_memory_is_freed_and_the_sweep_goes_on(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", LIMITED_SWEEP, "run", "oom_cpu", "--param", "width=1024,8192,1536",
          "--sampler", "grid", "--seed", "0", "--pruner", "none", "--set", "epochs=1",
+         "--set", "device=cpu",    # the CPU allocator's out-of-memory, on a GPU machine too
          "--set", "model=failing_models:holds_width_mib", "--max-failures", "1",
          "--root", tmp_path, "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
