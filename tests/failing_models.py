@@ -100,3 +100,17 @@ def slow_mlp(input_shape, num_classes, config) -> nn.Module:
     from torchsweep.trainer.models import build_model
 
     return _Slowed(build_model(config.replace(model="mlp"), input_shape, num_classes), 0.01)
+
+
+BUILD_SECONDS = 1.0
+
+
+def slow_to_build(input_shape, num_classes, config) -> nn.Module:
+    """The mlp, built only after BUILD_SECONDS: a trial that outlasts a `--timeout` of that
+    many seconds whatever the CPU (the deadline is set before the first trial starts)."""
+    import time
+
+    from torchsweep.trainer.models import build_model
+
+    time.sleep(BUILD_SECONDS)
+    return build_model(config.replace(model="mlp"), input_shape, num_classes)

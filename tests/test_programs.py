@@ -169,7 +169,16 @@ def test_top_k_keeps_k_trial_folders_and_export_copies_the_best(tmp_path):
     assert json.loads((export / "config.json").read_text())["hidden"] == best["params"]["hidden"]
 
 
+def _figure(html: str, div_id: str) -> list[dict]:
+    """The traces of one plotly figure of a report page, from its `Plotly.newPlot` call."""
+    call = html.index(f'"{div_id}",', html.index("Plotly.newPlot(")) + len(div_id) + 3
+    return json.JSONDecoder().raw_decode(html[call:].lstrip())[0]
+
+
 def test_a_metrics_study_shows_its_pareto_front(tmp_path):
+    """Two widths, each with and without waste: a trial with waste is dominated by the same
+    width without, so the front is the two trials without. Kept: the whole front, though
+    --keep-top-k is 1."""
     folder = project(tmp_path, """\
         program: two_metrics.py
         method: grid
@@ -177,23 +186,48 @@ def test_a_metrics_study_shows_its_pareto_front(tmp_path):
           - {name: val_loss, goal: minimize}
           - {name: seconds_per_epoch, goal: minimize}
         parameters:
-          width: {values: [1, 4, 16]}
+          width: {values: [1, 4]}
+          waste: {values: [0, 1]}
         command:
           - ${env}
           - ${interpreter}
           - ${program}
           - ${args_no_boolean_flags}
         """.replace("        ", ""), "two_metrics.py")
-    report = run(folder)
-    assert len(report["trials"]) == 3 and all(t["values"] for t in report["trials"])
+    report = run(folder, "--keep-top-k", "1")
+    assert len(report["trials"]) == 4 and all(t["values"] for t in report["trials"])
+    by_number = {t["number"]: t for t in report["trials"]}
+    front = sorted(n for n, t in by_number.items() if t["params"]["waste"] == 0)
+    # Both rows each program logged were read (a trial's last value is its summary's).
+    assert [t["epochs_run"] for t in report["trials"]] == [2] * 4
+
     done = sweep_process("best", "study", "--root", "runs", "--json", cwd=folder)
     best = json.loads(done.stdout)
     assert best["metrics"] == ["val_loss", "seconds_per_epoch"]
-    # Each width trades loss for time: every trial is Pareto-optimal.
-    assert sorted(t["number"] for t in best["pareto"]) == [0, 1, 2]
+    assert sorted(t["number"] for t in best["pareto"]) == front
     table = sweep_process("show", "study", "--root", "runs", cwd=folder, env={"COLUMNS": "200"})
-    assert table.stdout.count("pareto") == 3 and "val_loss / seconds_per_epoch" in table.stdout
-    chosen = best["pareto"][-1]["number"]
+    assert "val_loss / seconds_per_epoch" in table.stdout
+    rows = {int(line.split("│")[1]): line for line in table.stdout.splitlines()
+            if line.startswith("│")}
+    assert sorted(rows) == sorted(by_number)
+    assert sorted(n for n, line in rows.items() if "pareto" in line) == front
+    # Retention keeps the front's folders, all of it, and nothing else.
+    trials = folder / "runs" / "study" / "trials"
+    assert sorted(p.name for p in trials.iterdir()) == [f"{n:05d}" for n in front]
+    assert sorted(map(int, report["kept_checkpoints"])) == front
+
+    # The report's Pareto figure: Optuna's "Best Trial" trace holds the front's points, its
+    # "Trial" trace the others', each (val_loss, seconds_per_epoch).
+    done = sweep_process("report", "study", "--root", "runs", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    traces = _figure((folder / "runs" / "study" / "report.html").read_text(), "pareto")
+    points = {"Best Trial" if "Best Trial" in t["hovertemplate"] else "Trial":
+              sorted(zip(t["x"], t["y"])) for t in traces}
+    values = {n: tuple(t["values"]) for n, t in by_number.items()}
+    assert points == {"Best Trial": sorted(values[n] for n in front),
+                      "Trial": sorted(v for n, v in values.items() if n not in front)}
+
+    chosen = front[-1]
     done = sweep_process("best", "study", "--root", "runs", "--export", "out", "--trial",
                          str(chosen), "--json", cwd=folder)
     assert done.returncode == 0, done.stderr

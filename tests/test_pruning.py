@@ -6,7 +6,9 @@ from __future__ import annotations
 import optuna
 from cli_helpers import one_line_error, sweep, sweep_json
 
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.pruners import MEDIAN_STARTUP_TRIALS
+from torchsweep.sweeps.readout.trials import load_study
 from torchsweep.sweeps.storage import open_storage, storage_url
 
 SPLIT = 1437                     # digits' training split at val_fraction 0.2
@@ -109,9 +111,41 @@ def test_prune_within_an_unknown_parameter_is_one_line_and_writes_nothing(tmp_pa
     assert not (tmp_path / "root").exists()
 
 
-def test_a_study_that_names_no_pruner_halves_successively():
-    """The default from bench/search.py; early_terminate still means hyperband, and a study
-    that names its pruner keeps it."""
+def test_a_study_that_names_no_pruner_halves_successively(tmp_path):
+    """The default from bench/search.py: a run of a study that names no pruner builds
+    successive halving (first cut at 1 epoch, eta 3), records it for its workers, and stops
+    exactly the trials Optuna's own SuccessiveHalvingPruner stops, fed the same values in the
+    same order. early_terminate still means hyperband, and a study that names its pruner
+    keeps it."""
+    report = sweep_json("run", "plain", "--param", "lr=log:0.001..0.5", "--sampler", "random",
+                        "--trials", "8", "--set", "epochs=2", "--set", "model=mlp", "--set",
+                        "width=8", "--set", "evaluations_per_epoch=1", "--set",
+                        "noise_scale_every=0", "--wandb", "disabled", "--seed", "0",
+                        "--root", tmp_path)
+    stored = load_study("plain", tmp_path, None)
+    assert attrs.shared_settings(stored)["pruner"] == "successive_halving"
+    # Its only rung within 2 epochs is at 1: the median pruner waits 2 epochs, hyperband's
+    # brackets cut elsewhere.
+    pruned = [t for t in report["trials"] if t["state"] == "pruned"]
+    assert pruned and {t["pruned_at"] for t in pruned} == {1}, \
+        [(t["number"], t["state"], t["pruned_at"]) for t in report["trials"]]
+    assert all(t["reason"] is None for t in report["trials"])    # pruned by the pruner
+
+    halving = optuna.create_study(direction="maximize", pruner=optuna.pruners.
+                                  SuccessiveHalvingPruner(min_resource=SPLIT, reduction_factor=3))
+    for trial in sorted(stored.trials, key=lambda t: t.number):   # one worker: in this order
+        replayed = halving.ask()
+        for step, value in sorted(trial.intermediate_values.items()):
+            replayed.report(value, step)
+            if replayed.should_prune():
+                assert trial.state == optuna.trial.TrialState.PRUNED, trial.number
+                assert step == max(trial.intermediate_values), trial.number
+                halving.tell(replayed, state=optuna.trial.TrialState.PRUNED)
+                break
+        else:
+            assert trial.state == optuna.trial.TrialState.COMPLETE, trial.number
+            halving.tell(replayed, trial.value)
+
     titles = {study: sweep("space", study, *extra, env={"COLUMNS": "200"}).stdout.splitlines()[0]
               for study, extra in (("plain", ("--param", "lr=log:0.01..0.1")),
                                    ("full_study", ()), ("optimizer_study", ()))}

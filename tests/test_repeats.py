@@ -4,12 +4,14 @@ on seed 0 and a model blind to its input on every other seed; `steady` is a narr
 worse than the mlp on seed 0 and far better than the blind model on any other
 (tests/lucky_models.py)."""
 import json
+import shutil
 
 import pytest
-from cli_helpers import one_line_error, sweep, sweep_json
+from cli_helpers import metrics_lines, one_line_error, sweep, sweep_json
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.readout.trials import load_study
+from torchsweep.trainer.checkpoint import load_checkpoint
 
 FAST = ("--set", "epochs=1", "--set", "width=8", "--set", "batch_size=128", "--set", "lr=0.5",
         "--wandb", "disabled", "--sampler", "grid")
@@ -36,6 +38,20 @@ def lucky(tmp_path_factory):
     return root, by_model(report)
 
 
+@pytest.fixture
+def own_lucky(lucky, tmp_path):
+    """A copy of the lucky study for a test that adds to it (a confirmation draws seeds past
+    every earlier one): each such test sees the study as the run left it, in any order."""
+    root, trials = lucky
+    shutil.copytree(root, tmp_path / "lucky")
+    return tmp_path / "lucky", trials
+
+
+def best_value(folder, metric="val_acc") -> float:
+    """The best epoch's value, from the metrics.jsonl a run wrote in `folder`."""
+    return max(line[metric] for line in metrics_lines(folder))
+
+
 def test_one_seed_ranks_the_lucky_configuration_first(lucky):
     _, trials = lucky
     assert trials[LUCKY]["value"] > trials[STEADY]["value"]
@@ -58,12 +74,18 @@ def test_repeats_in_the_study_file_rank_by_the_mean_of_the_seeds(tmp_path):
     assert trials[LUCKY]["repeats"]["values"]["val_acc"][0] > \
         trials[STEADY]["repeats"]["values"]["val_acc"][0]
     assert run["best"]["params"]["model"] == STEADY
-    # The other seeds keep their curves for the report, not their checkpoints.
-    folder = tmp_path / "repeated" / "trials" / f"{trials[STEADY]['number']:05d}"
-    assert (folder / "best.pt").is_file() or (folder / "metrics.jsonl").is_file()
+    # The first seed trains in the trial's own folder, whose checkpoint is the one kept; the
+    # other seeds keep their curves for the report, not their checkpoints. Each seed's value
+    # is its own folder's best epoch.
+    steady = trials[STEADY]
+    values = steady["repeats"]["values"]["val_acc"]
+    folder = tmp_path / "repeated" / "trials" / f"{steady['number']:05d}"
+    assert load_checkpoint(folder / "best.pt")["config"]["seed"] == 0
+    assert best_value(folder) == pytest.approx(values[0])
     for seed in (1, 2):
         kept = sorted(p.name for p in (folder / "seeds" / str(seed)).iterdir())
         assert "metrics.jsonl" in kept and "best.pt" not in kept and "last.pt" not in kept
+        assert best_value(folder / "seeds" / str(seed)) == pytest.approx(values[seed])
     table = sweep("show", "repeated", "--root", tmp_path, env={"COLUMNS": "200"})
     assert table.stdout.count("(3 seeds)") == 2, table.stdout
     shown = sweep_json("show", "repeated", "--root", tmp_path)
@@ -100,8 +122,9 @@ def test_the_wilcoxon_pruner_stops_a_configuration_worse_on_every_seed(tmp_path)
     assert blind["value"] == pytest.approx(sum(blind["repeats"]["values"]["val_acc"]) / 4)
 
 
-def test_confirm_on_fresh_seeds_overturns_a_lucky_seed_and_exports_the_winner(lucky, tmp_path):
-    root, trials = lucky
+def test_confirm_on_fresh_seeds_overturns_a_lucky_seed_and_exports_the_winner(own_lucky,
+                                                                               tmp_path):
+    root, trials = own_lucky
     out = tmp_path / "export"
     result = sweep_json("best", "lucky", "--confirm", "2", "--seeds", "3", "--export", out,
                         "--root", root)
@@ -113,6 +136,14 @@ def test_confirm_on_fresh_seeds_overturns_a_lucky_seed_and_exports_the_winner(lu
     assert (first["study_rank"], second["study_rank"]) == (2, 1)
     assert first["low"] < first["mean"] < first["high"] and first["n"] == 3
     assert first["mean"] == pytest.approx(sum(first["values"]) / 3)
+    # Each run trained in <root>/<study>/confirm/<trial>/<seed>/ and kept its metrics only.
+    for row in confirmed["trials"]:
+        runs = root / "lucky" / "confirm" / f"{row['trial']:05d}"
+        assert sorted(p.name for p in runs.iterdir()) == ["1", "2", "3"]
+        for seed, value in zip(confirmed["seeds"], row["values"]):
+            kept = {p.name for p in (runs / str(seed)).iterdir()}
+            assert "metrics.jsonl" in kept and not kept & {"best.pt", "last.pt"}
+            assert best_value(runs / str(seed)) == pytest.approx(value)
     assert result["export"]["trial"] == trials[STEADY]["number"]
     written = json.loads((out / "metrics.json").read_text())
     assert written["trial"] == trials[STEADY]["number"]
@@ -124,8 +155,8 @@ def test_confirm_on_fresh_seeds_overturns_a_lucky_seed_and_exports_the_winner(lu
     assert again["confirmation"]["seeds"] == [4, 5]
 
 
-def test_confirm_prints_its_table(lucky):
-    root, trials = lucky
+def test_confirm_prints_its_table(own_lucky):
+    root, trials = own_lucky
     result = sweep("best", "lucky", "--confirm", "2", "--seeds", "2", "--root", root)
     assert result.exit_code == 0, result.stderr
     assert "interval" in result.stdout and "confirmed winner: trial" in result.stdout

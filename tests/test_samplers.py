@@ -60,7 +60,7 @@ def test_tpe_leaves_its_start_up_on_a_bundled_conditional_study(tmp_path):
     proposals come from TPE, and each takes only the parameters its optimizer allows."""
     space = sweep_json("space", "optimizer_study")["parameters"]
     cheap = ("--set", "epochs=1", "--set", "model=mlp", "--set", "width=8", "--wandb",
-             "disabled", "--seed", "0")
+             "disabled", "--seed", "0", "--set", f"data_dir={tmp_path / 'data'}")
     tpe, drawn = (sorted(sweep_json("run", "optimizer_study", "--trials", "12", *sampler, *cheap,
                                     "--root", tmp_path / name)["trials"],
                          key=lambda t: t["number"])
@@ -117,8 +117,8 @@ def test_a_bundled_studys_hyperband_prunes_at_its_first_cut(tmp_path):
     # a whole epoch past the cut (2 at least: the study warms up for 1)
     report = sweep_json("run", "full_study", "--trials", "8", "--set",
                         f"epochs={max(2, math.floor(first_cut) + 1)}",
-                        "--set", "model=mlp", "--set", "width=8", "--wandb", "disabled",
-                        "--root", tmp_path)
+                        "--set", "model=mlp", "--set", "width=8", "--set",
+                        f"data_dir={tmp_path / 'data'}", "--wandb", "disabled", "--root", tmp_path)
     # (not those whose draw cannot train: warmup_epochs 1 of epochs 1)
     pruned = [t for t in report["trials"] if t["state"] == "pruned" and t["reason"] is None]
     # min_iter is in epochs, counted in samples: the cuts fall at it, or eta (3) times it

@@ -2,6 +2,7 @@
 MySQL/MariaDB and Redis, GPU assignment, and the queue that keeps the trial count exact."""
 import json
 
+import optuna
 import pytest
 import torch
 from cli_helpers import one_line_error, sweep, sweep_json
@@ -66,18 +67,29 @@ def test_gpus_this_machine_lacks_are_refused_before_anything_is_written(tmp_path
 
 # --- the queue ---------------------------------------------------------------------------------
 
+def draws(seed: int, count: int, name: str, distribution) -> list:
+    """The first `count` values Optuna's RandomSampler(seed) proposes for one parameter."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [study.ask({name: distribution}).params[name] for _ in range(count)]
+
+
 def test_four_local_workers_run_exactly_the_trials_asked_for(tmp_path, capfd):
     """Spawned processes on the embedded journal: no 'database is locked', 20 unique trials."""
     result = sweep("run", "four", *TINY_SPACE, *QUIET, "--trials", "20", "--workers", "4",
-                   "--root", tmp_path, "--json")
+                   "--seed", "7", "--root", tmp_path, "--json")
     workers_said = capfd.readouterr().err           # the spawned workers write to the fds
     assert result.exit_code == 0, result.stderr + workers_said
     assert "locked" not in result.stderr + workers_said
     report = json.loads(result.stdout)
     assert report["ran"] == 20
-    assert_exactly(trials("four", tmp_path), 20)
-    # Each worker had its own sampler seed: the 20 proposals differ.
-    assert len({t["params"]["lr"] for t in report["trials"]}) == 20
+    found = trials("four", tmp_path)
+    assert_exactly(found, 20)
+    # Worker k samples with seed + k: the trials' values are the first draws of the four
+    # seeds 7, 8, 9, 10, however the 20 trials fell to the workers.
+    lrs = {t.params["lr"] for t in found}
+    runs = [draws(7 + k, 20, "lr", found[0].distributions["lr"]) for k in range(4)]
+    ran_by = [next((n for n, lr in enumerate(run) if lr not in lrs), 20) for run in runs]
+    assert sum(ran_by) == 20 and set().union(*(run[:n] for run, n in zip(runs, ran_by))) == lrs
 
 
 def test_a_local_worker_that_dies_makes_the_run_exit_1_once_the_other_has_retried_it(
