@@ -61,10 +61,10 @@ PARAM_HELP = ("Search dimension NAME=SPEC (repeatable): a,b,c (choices) | LOW..H
 SET_HELP = "Fix a training setting NAME=VALUE (repeatable), e.g. --set epochs=5"
 
 RootOption = Annotated[Optional[Path], typer.Option(
-    "--root", envvar="SWEEP_ROOT", show_default="./runs",
+    "--root", show_default="./runs",   # SWEEP_ROOT is read in one place, storage.default_root
     help="Folder for studies' checkpoints, metrics and W&B runs (env SWEEP_ROOT).")]
 StorageOption = Annotated[Optional[str], typer.Option(
-    "--storage", envvar="SWEEP_STORAGE",
+    "--storage",                        # SWEEP_STORAGE: storage.storage_url
     help="Optuna storage URL (postgresql://, mysql+pymysql://, sqlite:///, redis://); default: "
          "an embedded journal file under the root.")]
 # A study to define or run, and one already in the storage.
