@@ -37,7 +37,7 @@ def test_a_queued_trial_is_claimed_once(study):
     waiting, = study.get_trials(states=(TrialState.WAITING,))
     claimed = _optuna.claim(study, waiting)
     assert isinstance(claimed, optuna.Trial) and claimed.number == waiting.number
-    assert _optuna.is_running(study, claimed)
+    assert _optuna.frozen(claimed).state == TrialState.RUNNING
     assert _optuna.claim(study, waiting) is None           # a second worker gets nothing
     assert _optuna.trial_id(claimed) == _optuna.trial_id(waiting)
     assert _optuna.storage(study) is study._storage

@@ -75,10 +75,6 @@ def fail_if_running(study: optuna.Study, trial: FrozenTrial,
         return False
 
 
-def is_running(study: optuna.Study, trial: optuna.Trial) -> bool:
-    return storage(study).get_trial(trial_id(trial)).state == TrialState.RUNNING
-
-
 def set_system_attr(study: optuna.Study, trial: optuna.Trial, key: str, value: Any) -> None:
     """A system attribute on a running trial (Trial.set_system_attr is deprecated in Optuna)."""
     storage(study).set_trial_system_attr(trial_id(trial), key, value)
