@@ -15,6 +15,7 @@ from torchsweep.cli.options import (
     MaxFailuresOption,
     MaxRetriesOption,
     RootOption,
+    StorageGraceOption,
     StorageOption,
     StudyName,
     WandbOption,
@@ -85,6 +86,7 @@ def slurm(
     max_failures: MaxFailuresOption = defaults.DEFAULT_MAX_FAILURES,
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
     as_json: JsonOption = False,
 ) -> None:
     """Submit workers for a study (made by `sweep create` or `sweep run`) as one Slurm job
@@ -111,7 +113,8 @@ def slurm(
         return
     options = defaults.RunOptions(
         root=folder, storage=storage, seed=None, wandb=value(wandb), max_failures=max_failures,
-        max_retries=max_retries, heartbeat=heartbeat, artifacts=artifacts)
+        max_retries=max_retries, heartbeat=heartbeat, artifacts=artifacts,
+        storage_grace=storage_grace)
     resources = SlurmResources(
         jobs=jobs, gpus_per_job=gpus_per_job, partition=partition, time=time_,
         cpus_per_task=cpus_per_task, mem=mem, extra=sbatch_options(extra))
@@ -139,6 +142,7 @@ def k8s(
     wandb: WandbOption = None,
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
 ) -> None:
     """Print a Kubernetes Indexed Job that runs `sweep worker` on the study in --jobs pods
     (for `kubectl apply -f -`)."""
@@ -148,7 +152,8 @@ def k8s(
         if given is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", given):
             raise typer.BadParameter(f"{given!r} is not a Kubernetes object name (lower-case "
                                      "letters, digits, '-' and '.')", param_hint=f"'{name}'")
-    worker_options = ["--max-retries", str(max_retries), "--heartbeat", f"{heartbeat:g}"]
+    worker_options = ["--max-retries", str(max_retries), "--heartbeat", f"{heartbeat:g}",
+                      "--storage-grace", f"{storage_grace:g}"]
     if artifacts:
         worker_options += ["--artifacts", artifacts]
     if wandb is not None:
