@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import _optuna, failures, heartbeat, outage, repeats, retries
@@ -109,7 +110,8 @@ class Objective:
             values = [self._values(result)] if status == "completed" else []
             if status == "completed" and self.repeats > 1:
                 status, values = self._other_seeds(trial, config, folder, values[0], observe)
-        except (heartbeat.TrialTakenOver, StorageError) as error:   # nothing to record it in
+        except (heartbeat.TrialTakenOver, UpdateFinishedTrialError, StorageError) as error:
+            # Nothing to record it in: another worker has the trial, or the storage is gone.
             run.finish("failed", {"error": str(error)})
             raise
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished

@@ -10,21 +10,25 @@ RUNNING and the next worker judges it lost and retries it.
 from __future__ import annotations
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from torchsweep.sweeps.engine import _optuna
-from torchsweep.sweeps.engine.heartbeat import MISSED_BEATS
+from torchsweep.sweeps.engine.heartbeat import MISSED_BEATS, TrialTakenOver
 from torchsweep.sweeps.storage.resilient import Unreachable, back_for, without_waiting
 
 
 def report(trial: optuna.Trial, value: float, step: int) -> bool:
     """Report `value` at `step`; whether the pruner stops the trial (False, and nothing
-    reported, while the storage is unreachable)."""
+    reported, while the storage is unreachable). TrialTakenOver when another worker finished
+    the trial meanwhile (judged lost while this one was paused or cut off)."""
     try:
         with without_waiting():
             trial.report(value, step)
             return trial.should_prune()
     except Unreachable:
         return False
+    except UpdateFinishedTrialError:
+        raise TrialTakenOver(trial.number) from None
 
 
 def judging_waits(study: optuna.Study, interval: float) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
@@ -79,8 +80,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
                     value = objective(trial)
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
-            except TrialTakenOver as taken:
-                _logger.warning("%s", taken)
+            except (TrialTakenOver, UpdateFinishedTrialError):  # a write refused: finished
+                _logger.warning("%s", TrialTakenOver(trial.number))
                 return None
             except Exception as error:
                 if cannot_write(error) or isinstance(error, StorageError):
