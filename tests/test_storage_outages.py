@@ -19,28 +19,12 @@ import pytest
 from cli_helpers import sweep_json
 from optuna.trial import TrialState
 from private_postgres import PASSWORD, PrivatePostgres
-from worker_helpers import QUIET, in_state, start, trials, wait_for
+from worker_helpers import QUIET, SLOW_STUDY, in_state, start, trials, wait_for
 
 from torchsweep.sweeps import attrs
 from torchsweep.trainer.files import METRICS
 
 EPOCHS = 12
-# Trials of a few seconds (each forward pass waits 10 ms), with a checkpoint every epoch, and
-# one evaluation per epoch: the pruner hears of an epoch after it is written.
-STUDY = """\
-name: {name}
-method: random
-pruner: none
-metric: {{name: val_acc, goal: maximize}}
-parameters:
-  lr: {{distribution: log_uniform_values, min: 0.01, max: 0.1}}
-  epochs: {{value: {epochs}}}
-  model: {{value: "failing_models:slow_mlp"}}
-  width: {{value: 8}}
-  batch_size: {{value: {batch_size}}}
-  threads: {{value: 1}}
-  evaluations_per_epoch: {{value: 1}}
-"""
 BEATS = ("--heartbeat", "0.5", *QUIET)        # a worker silent for 3 s is judged lost
 
 
@@ -83,7 +67,7 @@ class Worker:
 
 def make_study(tmp_path: Path, url: str, name: str, count: int, batch_size: int = 128) -> None:
     study = tmp_path / f"{name}.yaml"
-    study.write_text(STUDY.format(name=name, epochs=EPOCHS, batch_size=batch_size))
+    study.write_text(SLOW_STUDY.format(name=name, epochs=EPOCHS, batch_size=batch_size))
     queued = sweep_json("create", study, "--trials", count, "--storage", url, "--root", tmp_path)
     assert queued["queued"] == count
 
@@ -102,7 +86,7 @@ def test_two_workers_ride_out_restarts_of_postgresql(postgres, tmp_path):
     """Two `sweep worker`s while the server is stopped at once and started again, twice, each
     time while trials train (when: drawn from a seed); the study ends exact."""
     rng = random.Random(26)
-    make_study(tmp_path, postgres.url, "outages", 6)
+    make_study(tmp_path, postgres.url, "outages", 4)
     common = ("--storage", postgres.url, "--root", tmp_path, "--storage-grace", "60", *BEATS)
     workers = [Worker("worker", "outages", *common) for _ in range(2)]
     try:
@@ -132,13 +116,13 @@ def test_two_workers_ride_out_restarts_of_postgresql(postgres, tmp_path):
             if worker.process.poll() is None:
                 os.killpg(worker.process.pid, signal.SIGKILL)
     found = trials("outages", tmp_path, postgres.url)
-    assert len(found) == 6 and sorted(t.number for t in found) == list(range(6))
+    assert sorted(t.number for t in found) == list(range(4))
     assert all(t.state == TrialState.COMPLETE for t in found), [(t.number, t.state.name,
                                                                  attrs.reason(t)) for t in found]
 
 
 def test_past_the_grace_workers_exit_4_in_one_line_and_a_rerun_finishes(postgres, tmp_path):
-    make_study(tmp_path, postgres.url, "gone", 4)
+    make_study(tmp_path, postgres.url, "gone", 2)
     common = ("--storage", postgres.url, "--root", tmp_path, "--storage-grace", "2", *BEATS)
     workers = [Worker("worker", "gone", *common) for _ in range(2)]
     wait_for(lambda: len(in_state(trials("gone", tmp_path, postgres.url),
@@ -160,7 +144,7 @@ def test_past_the_grace_workers_exit_4_in_one_line_and_a_rerun_finishes(postgres
     found = trials("gone", tmp_path, postgres.url)
     retried = {attrs.retry_of(t) for t in found if attrs.is_retry(t)}
     last_attempts = [t for t in found if t.number not in retried]
-    assert len([t for t in found if not attrs.is_retry(t)]) == 4 == len(last_attempts)
+    assert len([t for t in found if not attrs.is_retry(t)]) == 2 == len(last_attempts)
     assert all(t.state == TrialState.COMPLETE for t in last_attempts)
     for failed in in_state(found, TrialState.FAIL):      # left by the workers that gave up
         assert attrs.reason(failed) in ("lost", "storage_lost") and failed.number in retried

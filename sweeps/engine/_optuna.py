@@ -1,4 +1,5 @@
-"""Every use of Optuna's private API, in one place, guarded by what it does.
+"""Every use of Optuna's private API in the engine, in one place, guarded by what it does (the
+storage layer has one more, the Redis journal's client it replaces: sweeps/storage/__init__.py).
 
 The engine runs its own trial loop (see `trial_loop`): Optuna's public `Study` has no way to
 claim a queued trial without creating one, to fail a trial that belongs to a dead worker, or

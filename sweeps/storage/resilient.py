@@ -48,7 +48,7 @@ from torchsweep.sweeps.storage import DEFAULT_GRACE, faults
 FIRST_WAIT = 0.5          # seconds before the first retry; doubles up to LONGEST_WAIT
 LONGEST_WAIT = 8.0
 JITTER = 0.5              # up to this many seconds more, so that workers do not retry in step
-SETUP_ATTEMPTS = 5
+SETUP_ATTEMPTS = 5        # opens of a new database whose tables other launches make meanwhile
 _BACKOFF = tenacity.wait_exponential_jitter(multiplier=FIRST_WAIT, max=LONGEST_WAIT, jitter=JITTER)
 _logger = logging.getLogger(__name__)
 
