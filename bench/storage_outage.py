@@ -93,9 +93,11 @@ def outage(seconds: float, grace: float, folder: Path) -> dict:
         for index, worker in enumerate(workers):
             _, err = worker.communicate()
             lines = err.strip().splitlines()
+            exited = ended.get(index, time.monotonic() - stopped)
             results.append({"exit": worker.returncode, "stderr_lines": len(lines),
-                            "traceback": "Traceback" in err, "last_line": lines[-1] if lines else "",
-                            "exit_after_s": round(ended.get(index, time.monotonic() - stopped), 1)})
+                            "traceback": "Traceback" in err,
+                            "last_line": lines[-1] if lines else "",
+                            "exit_after_s": round(exited, 1)})
         rerun = None
         if any(r["exit"] != 0 for r in results):
             again = subprocess.run([*SWEEP, "worker", name, "--storage", cluster.url, "--root",
