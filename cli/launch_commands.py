@@ -15,6 +15,7 @@ from torchsweep.cli.options import (
     MaxFailuresOption,
     MaxRetriesOption,
     RootOption,
+    StorageGraceOption,
     StorageOption,
     StudyName,
     WandbOption,
@@ -84,6 +85,7 @@ def submit(
     max_failures: MaxFailuresOption = defaults.DEFAULT_MAX_FAILURES,
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
     as_json: JsonOption = False,
 ) -> None:
     """Submit workers for a study (made by `sweep create` or `sweep run`) as one Slurm job
@@ -93,7 +95,7 @@ def submit(
     options = defaults.RunOptions(
         root=root(root_), storage=storage, seed=None, wandb=value(wandb),
         max_failures=max_failures, max_retries=max_retries, heartbeat=heartbeat,
-        artifacts=artifacts)
+        artifacts=artifacts, storage_grace=storage_grace)
     resources = SlurmResources(
         jobs=jobs, gpus_per_job=gpus_per_job, partition=partition, time=time_,
         cpus_per_task=cpus_per_task, mem=mem, extra=sbatch_options(extra))
@@ -155,6 +157,7 @@ def k8s(
     wandb: WandbOption = None,
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
+    storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
 ) -> None:
     """Print a Kubernetes Indexed Job that runs `sweep worker` on the study in --jobs pods
     (for `kubectl apply -f -`)."""
@@ -164,7 +167,8 @@ def k8s(
         if given is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", given):
             raise typer.BadParameter(f"{given!r} is not a Kubernetes object name (lower-case "
                                      "letters, digits, '-' and '.')", param_hint=f"'{name}'")
-    worker_options = ["--max-retries", str(max_retries), "--heartbeat", f"{heartbeat:g}"]
+    worker_options = ["--max-retries", str(max_retries), "--heartbeat", f"{heartbeat:g}",
+                      "--storage-grace", f"{storage_grace:g}"]
     if artifacts:
         worker_options += ["--artifacts", artifacts]
     if wandb is not None:

@@ -126,6 +126,10 @@ HeartbeatOption = Annotated[float, typer.Option(
 TrialTimeoutOption = Annotated[Optional[float], typer.Option(
     "--trial-timeout", callback=positive, help="Stop a user's program (program: studies) that "
     "logs nothing to W&B for this many seconds; its trial fails as timed_out.")]
+StorageGraceOption = Annotated[float, typer.Option(
+    "--storage-grace", envvar="SWEEP_STORAGE_GRACE", min=0, help="Seconds to wait for an "
+    "unreachable storage (a database restart, a failover, a network blip), retrying, before "
+    "giving up with exit code 4; the trials it ran are retried by the next run.")]
 ArtifactsOption = Annotated[Optional[str], typer.Option(
     "--artifacts", help="Optuna artifact store that each trial's last.pt is uploaded to after "
     "every epoch, for a retry on another machine: a folder, or s3://BUCKET/PREFIX (the prefix "

@@ -33,6 +33,15 @@ def json_object(data: dict) -> None:
     typer.echo(json.dumps(data))
 
 
+def storage_checks(checks: list, as_json: bool) -> None:
+    """`sweep doctor`: one line a check (status, what, detail), or them as a JSON list."""
+    if as_json:
+        typer.echo(json.dumps([check.__dict__ for check in checks]))
+        return
+    for check in checks:
+        _line(f"{check.status:<8} {check.name:<12} {check.detail}")
+
+
 def _line(text: str) -> None:
     # Neither wrapped nor styled: a script may read these lines as well as a person.
     typer.echo(text)

@@ -1,4 +1,5 @@
-"""Commands that define and run studies: `run`, `create`, `worker`, `space` and `list`."""
+"""Commands that define and run studies: `run`, `create`, `worker`, `space`, `doctor` (is the
+storage fit to keep them) and `list`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,6 +29,7 @@ from torchsweep.cli.options import (
     RootOption,
     SamplerOption,
     SetOption,
+    StorageGraceOption,
     StorageOption,
     StudySource,
     TensorBoardOption,
@@ -81,6 +83,7 @@ def run(
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
     trial_timeout: TrialTimeoutOption = None,
+    storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
     as_json: JsonOption = False,
 ) -> None:
     """Create or continue a study, queue its trials and run them, pruning the ones that fall
@@ -96,7 +99,7 @@ def run(
         max_failures=max_failures, allow_space_change=allow_space_change,
         max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=value(log_checkpoints),
         tensorboard=tensorboard, trial_timeout=trial_timeout, artifacts=artifacts,
-        repeats=repeats, **_requeue(retry_failed, restart_failed),
+        repeats=repeats, storage_grace=storage_grace, **_requeue(retry_failed, restart_failed),
         **_local_workers(workers, gpus, workers_per_gpu))
     if as_json:
         outcome = run_study(spec, options)
@@ -124,6 +127,7 @@ def create(
     allow_space_change: AllowSpaceChangeOption = False,
     retry_failed: RetryFailedOption = False,
     restart_failed: RestartFailedOption = False,
+    storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
     as_json: JsonOption = False,
 ) -> None:
     """Create or continue a study and queue its trials, for `sweep worker` on any machine."""
@@ -135,7 +139,7 @@ def create(
         root=folder, storage=storage, trials=trials, sampler=value(sampler),
         pruner=value(pruner), keep_top_k=keep_top_k, wandb_project=wandb_project,
         wandb_entity=wandb_entity, allow_space_change=allow_space_change, repeats=repeats,
-        **_requeue(retry_failed, restart_failed))
+        storage_grace=storage_grace, **_requeue(retry_failed, restart_failed))
     outcome = create_study(spec, options)
     if as_json:
         output.json_object({"study": spec.name, "storage": outcome.storage_shown,
@@ -164,6 +168,7 @@ def worker(
     max_retries: MaxRetriesOption = defaults.DEFAULT_MAX_RETRIES,
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
     trial_timeout: TrialTimeoutOption = None,
+    storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
     as_json: JsonOption = False,
 ) -> None:
     """Join a study from this machine: run trials from its queue until none is queued or
@@ -174,7 +179,7 @@ def worker(
         root=root(root_), storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
         device=device, max_failures=max_failures, max_retries=max_retries,
         heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
-        trial_timeout=trial_timeout, artifacts=artifacts,
+        trial_timeout=trial_timeout, artifacts=artifacts, storage_grace=storage_grace,
         **_local_workers(workers, gpus, workers_per_gpu))
     outcome = join_study(study, options)
     _print_outcome(outcome, study, as_json)
@@ -194,6 +199,25 @@ def space(
         output.json_object(spec.to_dict())
     else:
         output.space_table(spec)
+
+
+@app.command()
+def doctor(
+    root_: RootOption = None,
+    storage: StorageOption = None,
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """Check a storage: the connection, Optuna's schema, whether the server keeps studies
+    across a restart, and this machine's clock against the server's."""
+    from torchsweep.sweeps.errors import StorageError
+    from torchsweep.sweeps.storage import storage_url
+    from torchsweep.sweeps.storage.doctor import FAIL, diagnose
+
+    checks = diagnose(storage_url(root(root_), storage))
+    output.storage_checks(checks, as_json)
+    failed = [f"{check.name}: {check.detail}" for check in checks if check.status == FAIL]
+    if failed:
+        raise StorageError("; ".join(failed))
 
 
 @app.command(name="list")

@@ -46,6 +46,9 @@ RETRY_HISTORY = "retry_history"      # Optuna's: every earlier attempt, oldest f
 OURS = "sweep:"                      # prefix of our own system attrs, never copied to a retry
 HEARTBEAT = OURS + "heartbeat"       # time.time() of the running trial's last heartbeat
 HEARTBEAT_INTERVAL = OURS + "heartbeat_interval"   # seconds between its heartbeats
+# A token each trial is created with: a creation whose connection dropped finds by it whether
+# the trial was made (storage/resilient.py).
+CREATED_AS = OURS + "created_as"
 
 
 # --- study readers ---

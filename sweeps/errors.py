@@ -9,7 +9,7 @@ from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError, U
 
 __all__ = ["UserError", "ConfigError", "CheckpointError", "DataError", "WriteError",
            "WorkerError", "SpaceError", "StudyError", "DashboardError", "UnknownStudy",
-           "StudyNotFound", "StorageError", "ExportError", "SyncError", "ImageError",
+           "StudyNotFound", "StorageError", "StorageLost", "ExportError", "SyncError", "ImageError",
            "SchedulerError", "InfeasibleDraw"]
 
 
@@ -57,6 +57,11 @@ class StorageError(UserError):
     """A storage that cannot be reached, parsed or read."""
 
     exit_code = 4
+
+
+class StorageLost(StorageError):
+    """A storage that stopped answering for longer than --storage-grace while workers ran: the
+    trials they ran are retried by the next run or worker."""
 
 
 class ExportError(UserError):

@@ -81,9 +81,10 @@ def test_a_pods_command_works_the_study(tmp_path):
     made = sweep("create", "podstudy", *TINY_SPACE, "--trials", "2", "--storage", storage,
                  "--root", tmp_path)
     assert made.exit_code == 0, made.stderr
-    command = printed("podstudy", "--image", "sweep:1", "--artifacts", store, *QUIET)[
-        "spec"]["template"]["spec"]["containers"][0]["command"]
+    command = printed("podstudy", "--image", "sweep:1", "--artifacts", store, "--storage-grace",
+                      "45", *QUIET)["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:5] == ["sweep", "worker", "podstudy", "--root", "/runs"]
+    assert command[command.index("--storage-grace") + 1] == "45"   # a database restart waited
     command[4] = str(tmp_path / "runs")
     ran = subprocess.run([sys.executable, "-c", "from torchsweep.cli.app import app; app()",
                           *command[1:]], capture_output=True, text=True, timeout=300,

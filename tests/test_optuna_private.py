@@ -25,6 +25,16 @@ def test_every_private_attribute_the_engine_reads_is_there(study):
             f"sweeps/engine/_optuna.py, then widen pyproject.toml's bound")
 
 
+def test_the_redis_journal_has_the_client_the_storage_replaces():
+    from optuna.storages.journal import JournalRedisBackend
+
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        backend = JournalRedisBackend("redis://127.0.0.1:1/0")   # connects only when used
+    assert hasattr(backend, "_redis"), (
+        f"Optuna {optuna.__version__} moved JournalRedisBackend._redis: mend "
+        f"sweeps/storage/__init__.py (_redis_backend), then widen pyproject.toml's bound")
+
+
 def test_a_moved_attribute_is_named_with_the_installed_optuna():
     with pytest.raises(_optuna.OptunaChanged,
                        match=rf"Optuna {optuna.__version__} has no object\._storage, .*"
@@ -37,7 +47,7 @@ def test_a_queued_trial_is_claimed_once(study):
     waiting, = study.get_trials(states=(TrialState.WAITING,))
     claimed = _optuna.claim(study, waiting)
     assert isinstance(claimed, optuna.Trial) and claimed.number == waiting.number
-    assert _optuna.is_running(study, claimed)
+    assert _optuna.frozen(claimed).state == TrialState.RUNNING
     assert _optuna.claim(study, waiting) is None           # a second worker gets nothing
     assert _optuna.trial_id(claimed) == _optuna.trial_id(waiting)
     assert _optuna.storage(study) is study._storage

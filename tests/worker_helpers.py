@@ -23,6 +23,23 @@ TINY_SPACE = ("--param", "lr=log:0.01..0.2", "--set", "epochs=1", "--set", "mode
 SLOW_SPACE = ("--param", "lr=log:0.01..0.1", "--set", "model=cnn", "--set", "width=8",
               "--set", "batch_size=32", "--sampler", "random", "--pruner", "none")
 QUIET = ("--wandb", "disabled")
+# Trials of a few seconds that leave the CPU to other processes (each forward pass of the slow
+# mlp waits 10 ms), with a checkpoint every epoch and one evaluation at its end (the pruner
+# hears of an epoch after it is written): for tests that stop trials or their storage midway.
+SLOW_STUDY = """\
+name: {name}
+method: random
+pruner: none
+metric: {{name: val_acc, goal: maximize}}
+parameters:
+  lr: {{distribution: log_uniform_values, min: 0.01, max: 0.1}}
+  epochs: {{value: {epochs}}}
+  model: {{value: "failing_models:slow_mlp"}}
+  width: {{value: 8}}
+  batch_size: {{value: {batch_size}}}
+  threads: {{value: 1}}
+  evaluations_per_epoch: {{value: 1}}
+"""
 COMMAND = (sys.executable, "-c", "from torchsweep.cli.app import app; app()")
 
 

@@ -103,7 +103,8 @@ def resolve_device(name: str) -> torch.device:
 def fit(config: TrainConfig, *, out_dir: Path | None = None,
         callbacks: Iterable[EpochCallback] = (),
         evaluation_callbacks: Iterable[EvaluationCallback] = (), resume_from: Path | None = None,
-        monitor: str = "val_acc", goal: str | None = None, progress: bool = False) -> FitResult:
+        monitor: str = "val_acc", goal: str | None = None, progress: bool = False,
+        before_write: Callable[[], None] | None = None) -> FitResult:
     """Train `config` for `config.epochs` epochs (or until a callback stops it).
 
     out_dir: where config.json, metrics.jsonl, evaluations.jsonl, last.pt and best.pt go
@@ -113,6 +114,9 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     resume_from: a checkpoint to continue from, exactly where it left off.
     monitor/goal: the metric that picks the best epoch and `best.pt` (goal defaults to the
     metric's natural direction).
+    before_write: called before each epoch's metrics and checkpoint are written; what it
+    raises ends the run with nothing more written (a sweep's trial that another worker took
+    over while this process was paused).
     """
     goal = goal or EPOCH_METRICS[monitor]
     if config.threads:
@@ -213,6 +217,8 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
                 result.best_epoch, result.best_reliability = epoch, tally.reliability()
             rows = evaluations.record_end(metrics)   # before the checkpoint, which keeps them
             if out_dir is not None:
+                if before_write is not None:
+                    before_write()
                 with open(out_dir / METRICS, "a") as log:
                     log.write(json.dumps(metrics) + "\n")
                 _save(out_dir, config, model, optimizer, schedule, scaler, shuffle, data, result,

@@ -1,4 +1,5 @@
-"""Every use of Optuna's private API, in one place, guarded by what it does.
+"""Every use of Optuna's private API in the engine, in one place, guarded by what it does (the
+storage layer has one more, the Redis journal's client it replaces: sweeps/storage/__init__.py).
 
 The engine runs its own trial loop (see `trial_loop`): Optuna's public `Study` has no way to
 claim a queued trial without creating one, to fail a trial that belongs to a dead worker, or
@@ -73,10 +74,6 @@ def fail_if_running(study: optuna.Study, trial: FrozenTrial,
         return storage(study).set_trial_state_values(trial_id(trial), state=TrialState.FAIL)
     except UpdateFinishedTrialError:
         return False
-
-
-def is_running(study: optuna.Study, trial: optuna.Trial) -> bool:
-    return storage(study).get_trial(trial_id(trial)).state == TrialState.RUNNING
 
 
 def set_system_attr(study: optuna.Study, trial: optuna.Trial, key: str, value: Any) -> None:

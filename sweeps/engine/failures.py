@@ -4,8 +4,9 @@ Reasons recorded as the trial's `reason` attribute (shown by `sweep show`):
 out_of_memory (the settings need more memory than the device has: a finding, like a pruned
 trial), infeasible (an unbounded distribution drew a value the study's rules refuse: a finding
 too), interrupted (Ctrl+C), preempted (SIGTERM), cannot_write (a full disk or a read-only
-folder: not the trial's fault, and every next trial would fail alike), error (anything else,
-with its traceback) and, for a user's program, no_metric and timed_out.
+folder: not the trial's fault, and every next trial would fail alike), storage_lost (the storage
+stopped answering for longer than --storage-grace), error (anything else, with its traceback)
+and, for a user's program, no_metric and timed_out.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import optuna
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.signals import Stopped
+from torchsweep.sweeps.errors import StorageLost
 from torchsweep.trainer.errors import cannot_write
 
 _OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory")
@@ -51,6 +53,8 @@ def reason(error: BaseException) -> str:
         return "out_of_memory"
     if cannot_write(error):
         return "cannot_write"
+    if isinstance(error, StorageLost):
+        return "storage_lost"
     return "error"
 
 

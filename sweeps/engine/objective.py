@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine import _optuna, failures, repeats, retries
+from torchsweep.sweeps.engine import _optuna, failures, heartbeat, outage, repeats, retries
 from torchsweep.sweeps.engine.artifacts import Artifacts
-from torchsweep.sweeps.errors import ConfigError, InfeasibleDraw
+from torchsweep.sweeps.errors import ConfigError, InfeasibleDraw, StorageError
 from torchsweep.sweeps.readout.stats import interval
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
@@ -89,8 +90,7 @@ class Objective:
             # an epoch's end (train_loss, epoch_seconds, ...) is reported at the epoch's end.
             if self.spec.multi_objective or self.repeats > 1 or self.spec.metric not in row:
                 return False
-            trial.report(row[self.spec.metric], step=int(row["samples"]))
-            return trial.should_prune()
+            return outage.report(trial, row[self.spec.metric], int(row["samples"]))
 
         try:
             # A retry continues its failed attempt's checkpoint (None for a first attempt).
@@ -104,11 +104,16 @@ class Objective:
             result = fit(config, out_dir=self.root / folder,
                          callbacks=(run.log, observe, *uploads), evaluation_callbacks=(report,),
                          resume_from=resume.checkpoint if resume else None,
-                         monitor=self.spec.metric, goal=self.spec.goal)
+                         monitor=self.spec.metric, goal=self.spec.goal,
+                         before_write=lambda: heartbeat.hold(trial))
             status = result.status
             values = [self._values(result)] if status == "completed" else []
             if status == "completed" and self.repeats > 1:
                 status, values = self._other_seeds(trial, config, folder, values[0], observe)
+        except (heartbeat.TrialTakenOver, UpdateFinishedTrialError, StorageError) as error:
+            # Nothing to record it in: another worker has the trial, or the storage is gone.
+            run.finish("failed", {"error": str(error)})
+            raise
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished
             reason = failures.reason(error)
             trial.set_user_attr(attrs.REASON, reason)
@@ -170,10 +175,9 @@ class Objective:
                     return result.status, values
                 values.append(self._values(result))
             self._record_seeds(trial, seeds[:index + 1], dirs, values)
-            if not self.spec.multi_objective:
-                trial.report(values[index][0], step=index)
-                if trial.should_prune():   # Optuna's advice: keep the mean of the seeds run
-                    break
+            # Optuna's advice: keep the mean of the seeds run
+            if not self.spec.multi_objective and outage.report(trial, values[index][0], index):
+                break
         return "completed", values
 
     def _record_seeds(self, trial: optuna.Trial, seeds: list[int], dirs: list[str],

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torchsweep.sweeps.storage import DEFAULT_GRACE
 from torchsweep.sweeps.tracking.choices import DEFAULT_CHECKPOINT_ARTIFACTS
 
 DEFAULT_TRIALS = 20         # trials a study without `trials:` queues
@@ -48,3 +49,4 @@ class RunOptions:
     artifacts: str | None = None          # artifact store URL that last.pt is uploaded to
     job: str | None = None                # the scheduler job this worker runs in (recorded)
     repeats: int | None = None            # seeds per configuration (None: the study's, else 1)
+    storage_grace: float = DEFAULT_GRACE  # seconds to wait for an unreachable storage

@@ -7,10 +7,16 @@ one or more workers until it is empty, a callback stops it (`metric.target`, fai
 row) or the timeout passes. `create_study` only creates and queues; `join_study` only works a
 queue some other run created, from any machine that reaches the storage. After every trial,
 checkpoint retention keeps the top-k trials' best checkpoints.
+
+Launches race: two `sweep run` or `sweep create` of one study may start at the same moment on
+any machine. The one whose creation of the study succeeds records its search space; the others
+wait for that record and compare theirs with it, so that two different spaces never share a
+study.
 """
 from __future__ import annotations
 
 import functools
+import logging
 import time
 import warnings
 from dataclasses import dataclass
@@ -31,15 +37,20 @@ from torchsweep.sweeps.engine.retries import requeue_failed
 from torchsweep.sweeps.engine.samplers import MULTI_OBJECTIVE_SAMPLERS, build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work
-from torchsweep.sweeps.errors import StudyError
+from torchsweep.sweeps.errors import StorageLost, StudyError
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
-from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
+from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
+from torchsweep.sweeps.storage.doctor import persistence_warning
 from torchsweep.sweeps.study import STUDY_FILE, StudySpec, parse_study
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND
 from torchsweep.sweeps.tracking.study_run import log_study_run
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
 from torchsweep.trainer.atomic import write_text_atomic
 from torchsweep.trainer.config import TrainConfig
+
+# Seconds a launch that lost the race to create a study waits for the winner's search space.
+CREATOR_GRACE = 30.0
+_logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,6 +83,7 @@ class WorkerJob:
     artifacts: str | None = None           # --artifacts: last.pt follows the trial
     job: str | None = None                 # the scheduler job the workers run in
     repeats: int = 1                       # seeds each configuration trains with
+    storage_grace: float = DEFAULT_GRACE   # seconds to wait for an unreachable storage
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard)
@@ -98,7 +110,7 @@ def create_study(spec: StudySpec, options: RunOptions) -> Outcome:
 def join_study(name: str, options: RunOptions, observer: Observer | None = None) -> Outcome:
     """Work the queue of a study that `sweep run` or `sweep create` made."""
     with signals.stopping_on_signals():
-        study = load_study(name, options.root, options.storage)
+        study = load_study(name, options.root, options.storage, options.storage_grace)
         spec = study_spec(study, name)
         job = _job(spec, options, {**attrs.shared_settings(study), **_given(options)})
         workers.check_gpus(options.gpus)
@@ -127,7 +139,8 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
     # Workers must not share a seed: the same sampler state proposes the same settings.
     seed = None if job.seed is None else job.seed + slot.index
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=spec.name, storage=open_storage(job.url, create=False),
+    study = optuna.load_study(study_name=spec.name,
+                              storage=open_storage(job.url, create=False, grace=job.storage_grace),
                               sampler=build_sampler(job.sampler, grid, seed),
                               pruner=build_pruner(job.pruner, spec, _epoch_samples(spec, job)))
     observer, tracker = observer or NullObserver(), tracker or job.tracker()
@@ -158,18 +171,29 @@ def _epoch_samples(spec: StudySpec, job: WorkerJob) -> int | None:
 
 def _work_and_sum_up(study: optuna.Study, spec: StudySpec, job: WorkerJob, options: RunOptions,
                      observer: Observer | None) -> int:
-    """Work the queue, then write the W&B study run, also when a signal ends the sweep."""
+    """Work the queue, then write the W&B study run, also when a signal ends the sweep (not
+    when the storage is lost: there is nothing to read it from)."""
     tracker = job.tracker()
     try:
         slots = workers.plan_slots(options.workers, options.gpus, options.workers_per_gpu,
                                    workers.available_cpus())
         if workers.in_process(slots):
-            return run_worker(job, slots[0], observer=observer, tracker=tracker)
-        return workers.run_processes(functools.partial(run_worker, job), slots)
-    finally:
-        log_study_run(study, spec, tracker, root=job.root, sampler=job.sampler,
-                      storage_shown=mask_password(job.url),
-                      log_checkpoints=options.log_checkpoints)
+            ran = run_worker(job, slots[0], observer=observer, tracker=tracker)
+        else:
+            ran = workers.run_processes(functools.partial(run_worker, job), slots)
+    except StorageLost:
+        raise
+    except BaseException:
+        _log_study_run(study, spec, job, tracker, options)
+        raise
+    _log_study_run(study, spec, job, tracker, options)
+    return ran
+
+
+def _log_study_run(study: optuna.Study, spec: StudySpec, job: WorkerJob, tracker: Tracker,
+                   options: RunOptions) -> None:
+    log_study_run(study, spec, tracker, root=job.root, sampler=job.sampler,
+                  storage_shown=mask_password(job.url), log_checkpoints=options.log_checkpoints)
 
 
 def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, WorkerJob, int]:
@@ -188,21 +212,17 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     workers.check_gpus(options.gpus)
     grid = spec.space.grid() if job.sampler == "grid" else None
 
-    storage = open_storage(job.url, create=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    goals = [objective.goal for objective in spec.objectives]
-    try:
-        study = optuna.create_study(storage=storage, study_name=spec.name, load_if_exists=True,
-                                    directions=goals, sampler=optuna.samplers.RandomSampler())
-    except ValueError as error:   # an existing study of another direction or metric count
-        raise StudyError(f"study '{spec.name}' exists with other objectives ({error}); use a "
-                         f"new study name") from None
+    study, created = _create_or_load(spec, job)
+    _record_space(study, spec, options, created)
     names = [objective.name for objective in spec.objectives]
     if study.metric_names != names:   # what optuna-dashboard and plots call the objectives
         with warnings.catch_warnings():   # experimental in Optuna 5, and noise to a user
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(names)
-    _record_space(study, spec, options)
+            try:
+                study.set_metric_names(names)
+            except ValueError as error:   # an existing study of another metric count
+                raise StudyError(f"study '{spec.name}' exists with other objectives ({error}); "
+                                 f"use a new study name") from None
     recorded = attrs.shared_settings(study).get("repeats")
     if options.repeats is None and recorded and recorded != job.repeats:
         # A study continued keeps its seeds per configuration unless --repeats says otherwise:
@@ -236,6 +256,29 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     return study, job, wanted
 
 
+def _create_or_load(spec: StudySpec, job: WorkerJob) -> tuple[optuna.Study, bool]:
+    """The study, and whether this launch created it (another may have, a moment before)."""
+    storage = open_storage(job.url, create=True, grace=job.storage_grace)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    goals = [objective.goal for objective in spec.objectives]
+    sampler = optuna.samplers.RandomSampler()
+    try:
+        study = optuna.create_study(storage=storage, study_name=spec.name, directions=goals,
+                                    sampler=sampler)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
+        if [direction.name.lower() for direction in study.directions] != goals:
+            raise StudyError(f"study '{spec.name}' exists with other objectives "
+                             f"({', '.join(d.name.lower() for d in study.directions)}); use a "
+                             f"new study name") from None
+        return study, False
+    problem = persistence_warning(job.url)
+    if problem:
+        _logger.warning("note: study '%s' is kept in %s, but %s", spec.name,
+                        mask_password(job.url), problem)
+    return study, True
+
+
 def _given(options: RunOptions) -> dict[str, Any]:
     """The settings this invocation gives explicitly (they override recorded ones)."""
     given = {"sampler": options.sampler, "pruner": options.pruner,
@@ -264,7 +307,8 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
         loop=LoopSettings(heartbeat=options.heartbeat, max_retries=options.max_retries,
                           deadline=deadline),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
-        artifacts=options.artifacts, job=options.job, repeats=seeds)
+        artifacts=options.artifacts, job=options.job, repeats=seeds,
+        storage_grace=options.storage_grace)
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:
@@ -281,9 +325,12 @@ def _check_program(spec: StudySpec) -> None:
                          f"`sweep` there or give its path")
 
 
-def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions) -> None:
+def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions,
+                  created: bool) -> None:
     """Remember the space a study was created with; refuse a changed one unless allowed."""
     recorded = study.user_attrs.get(attrs.FINGERPRINT)
+    if recorded is None and not created:
+        recorded = _creators_fingerprint(study)
     fingerprint = spec.space.fingerprint()
     if recorded is not None and recorded != fingerprint and not options.allow_space_change:
         raise StudyError(f"study '{spec.name}' was created with a different search space; "
@@ -295,6 +342,22 @@ def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions) -> 
 
         write_text_atomic(Path(options.root) / spec.name / STUDY_FILE,
                           yaml.safe_dump(spec.to_dict(), sort_keys=False))
+
+
+def _creators_fingerprint(study: optuna.Study) -> str | None:
+    """The space of a study another launch created a moment ago, once it has recorded it. A
+    study with trials and no space was not made by a launch of ours (nothing to wait for), nor
+    is one whose creator died before recording it (waited for CREATOR_GRACE, then adopted)."""
+    deadline = time.monotonic() + CREATOR_GRACE
+    _logger.info("study '%s' was created by another launch a moment ago: waiting for its "
+                 "search space", study.study_name)
+    while not study.get_trials(deepcopy=False) and time.monotonic() < deadline:
+        recorded = study.user_attrs.get(attrs.FINGERPRINT)
+        if recorded is not None:
+            return recorded
+        time.sleep(0.1)
+        signals.check()
+    return study.user_attrs.get(attrs.FINGERPRINT)
 
 
 def _record(study: optuna.Study, name: str, value: Any) -> None:

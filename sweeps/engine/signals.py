@@ -3,7 +3,8 @@
 A signal must never leave a trial RUNNING nor a storage update half done. While
 `stopping_on_signals()` is active, the first SIGINT or SIGTERM is recorded; it is raised as
 `Stopped` at once inside `interruptible()` (a trial training, an idle wait), and otherwise at the
-next `check()`, so that claiming and finishing trials between them is never cut in half. Further
+next `check()` (also between a storage call's retries, so that a sweep waiting for its storage
+stops at once), so that claiming and finishing trials between them is never cut in half. Further
 signals are ignored while the first is being handled (a terminal's Ctrl+C reaches every worker
 of the process group, and the parent forwards it too). A handler that was installed before ours
 (a cluster agent's, W&B's) still runs.
@@ -44,6 +45,8 @@ def stopping_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from torchsweep.sweeps.storage import resilient   # imports Optuna: not for `sweep --help`
+
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
 
     def handle(signum: int, frame) -> None:
@@ -59,9 +62,11 @@ def stopping_on_signals() -> Iterator[None]:
     for signum in HANDLED:
         signal.signal(signum, handle)
     _state.received, _state.interruptible = None, False
+    resilient.between_attempts.append(check)
     try:
         yield
     finally:
+        resilient.between_attempts.remove(check)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         _state.received, _state.interruptible = None, False

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine import _optuna, failures, retries, signals, trial_queue
-from torchsweep.sweeps.engine.heartbeat import Heartbeat, is_overdue, is_stale
+from torchsweep.sweeps.engine import _optuna, failures, outage, retries, signals, trial_queue
+from torchsweep.sweeps.engine.heartbeat import Heartbeat, TrialTakenOver, is_overdue, is_stale
+from torchsweep.sweeps.errors import StorageError, StorageLost
+from torchsweep.sweeps.storage.resilient import without_waiting
 from torchsweep.trainer.errors import cannot_write
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
@@ -56,6 +59,8 @@ def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
                     time.sleep(min(IDLE_POLL, settings.heartbeat))
                 continue
             finished = run_trial(study, trial, objective, settings)
+            if finished is None:   # taken over by another worker
+                continue
             ran += 1
             for callback in callbacks:
                 callback(study, finished)
@@ -63,7 +68,9 @@ def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
 
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float],
-              settings: LoopSettings) -> FrozenTrial:
+              settings: LoopSettings) -> FrozenTrial | None:
+    """The trial as it finished; None when another worker took it over (this worker was
+    paused or cut off long enough to be judged lost), which leaves it alone."""
     with Heartbeat(study, trial, settings.heartbeat):
         try:
             # state None: Optuna judges the value (one that is not a number fails the trial).
@@ -73,8 +80,11 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
                     value = objective(trial)
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
+            except (TrialTakenOver, UpdateFinishedTrialError):  # a write refused: finished
+                _logger.warning("%s", TrialTakenOver(trial.number))
+                return None
             except Exception as error:
-                if cannot_write(error):
+                if cannot_write(error) or isinstance(error, StorageError):
                     raise   # the sweep stops; the trial is given back below, to resume later
                 state = TrialState.FAIL
                 _logger.warning("trial %d failed: %s: %s", trial.number, type(error).__name__,
@@ -83,7 +93,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
             # stalled) and failed it already; its retry runs elsewhere.
             finished = study.tell(trial, value, state=state, skip_if_finished=True)
         except BaseException as error:  # Ctrl+C, SIGTERM, a storage error: never left RUNNING
-            _give_back(study, trial, failures.reason(error), settings.max_retries)
+            _give_back(study, trial, error, settings.max_retries)
             raise
     if finished.state != TrialState.COMPLETE:
         failures.free_memory()
@@ -94,6 +104,8 @@ def reconcile(study: optuna.Study, settings: LoopSettings) -> list[int]:
     """Fail the trials whose worker died and queue their retries, and queue the retries that a
     worker killed in between left due; returns the numbers of the trials retried."""
     now, lost = time.time(), []
+    if outage.judging_waits(study, settings.heartbeat):
+        return lost
     trials = study.get_trials(deepcopy=False)
     for trial in (t for t in trials if t.state == TrialState.RUNNING):
         due = attrs.attempt(trial) <= settings.max_retries
@@ -109,15 +121,29 @@ def reconcile(study: optuna.Study, settings: LoopSettings) -> list[int]:
     return lost
 
 
-def _give_back(study: optuna.Study, trial: optuna.Trial, reason: str, max_retries: int) -> None:
-    if not _optuna.is_running(study, trial):
+def _give_back(study: optuna.Study, trial: optuna.Trial, error: BaseException,
+               max_retries: int) -> None:
+    """Fail the trial with the reason `error` gives and queue its retry, unless another worker
+    judged it first. A storage lost past the grace is tried once, without waiting (`outage`)."""
+    if not isinstance(error, StorageLost):
+        _fail_and_retry(study, trial, failures.reason(error), max_retries)
         return
-    due = attrs.attempt(_optuna.frozen(trial)) <= max_retries
-    trial.set_user_attr(attrs.REASON, reason)
-    trial.set_user_attr(attrs.RETRY_DUE, due)
-    failed = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-    if due:
-        retries.enqueue_retry(study, failed, resume=True)
+    try:
+        with without_waiting():
+            _fail_and_retry(study, trial, failures.reason(error), max_retries)
+    except StorageError:
+        pass
+
+
+def _fail_and_retry(study: optuna.Study, trial: optuna.Trial, reason: str,
+                    max_retries: int) -> None:
+    running = _optuna.frozen(trial)
+    if running.state != TrialState.RUNNING:
+        return
+    due = attrs.attempt(running) <= max_retries
+    if _optuna.fail_if_running(study, running, {attrs.REASON: reason, attrs.RETRY_DUE: due}) \
+            and due:
+        retries.enqueue_retry(study, _optuna.frozen(trial), resume=True)
 
 
 def _past(deadline: float | None) -> bool:

@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -38,7 +39,7 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import join_study, study_spec
 from torchsweep.sweeps.engine.signals import Stopped
-from torchsweep.sweeps.errors import SchedulerError
+from torchsweep.sweeps.errors import SchedulerError, StorageError
 from torchsweep.sweeps.launch.options import SlurmResources, minutes
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import STORAGE_ENV, mask_password, storage_url
@@ -117,6 +118,9 @@ class SlurmWorker(submitit.helpers.Checkpointable):
             if time_limit.is_set():
                 requeue(signal.SIGUSR2, None)
             raise SystemExit(stop.exit_code) from None
+        except StorageError as error:   # one line in the job's log, as `sweep worker` says it
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(error.exit_code) from None
 
 
 def status(study: str, root: Path, storage: str | None) -> list[dict[str, Any]]:

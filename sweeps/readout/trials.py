@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
-from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
+from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
 from torchsweep.trainer.files import EVALUATIONS, METRICS
 
 STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
@@ -73,9 +73,10 @@ def best_epoch(history: list[dict[str, float]], metric: str,
     return pick(scored, key=lambda m: m[metric])
 
 
-def load_study(name: str, root: Path, storage: str | None) -> optuna.Study:
+def load_study(name: str, root: Path, storage: str | None,
+               grace: float = DEFAULT_GRACE) -> optuna.Study:
     url = storage_url(root, storage)
-    opened = open_storage(url, create=False)
+    opened = open_storage(url, create=False, grace=grace)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return optuna.load_study(study_name=name, storage=opened,

@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine import _optuna
+from torchsweep.sweeps.engine import _optuna, outage
 from torchsweep.sweeps.engine.failures import failed, infeasible
 from torchsweep.sweeps.engine.objective import Observer
 from torchsweep.sweeps.engine.program.process import STOP_GRACE, ProgramProcess
@@ -106,8 +106,7 @@ class ProgramObjective:
                 self.observer.epoch_ended(trial.number, {"epoch": step, metric: row[metric]})
                 if not single:
                     continue   # Optuna takes intermediate values of single objectives only
-                trial.report(float(row[metric]), step)
-                if stopped is None and trial.should_prune():
+                if outage.report(trial, float(row[metric]), step) and stopped is None:
                     stopped = "pruned"
             if exited is not None:
                 return {"stopped": stopped, "reported": reported}

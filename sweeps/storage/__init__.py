@@ -5,6 +5,8 @@ file that several local worker processes can share through file locks, where SQL
 report "database is locked". Database URLs (postgresql://, mysql://, sqlite:///) go to
 Optuna's RDB storage; redis:// to its journal backend on Redis. PostgreSQL, MySQL/MariaDB and
 Redis serve workers on many machines; the journal file serves the processes of one machine.
+Every storage is opened as a `resilient.ResilientStorage`, which rides out a server's restart
+or a network's blip (`faults` says which errors those are).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 from torchsweep.sweeps.errors import StorageError
 
 EMBEDDED_FILE = "optuna.journal"
+DEFAULT_GRACE = 120.0     # seconds a worker waits for an unreachable storage (--storage-grace)
 ROOT_ENV = "SWEEP_ROOT"
 STORAGE_ENV = "SWEEP_STORAGE"
 
@@ -41,46 +44,79 @@ def mask_password(url: str) -> str:
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
 
 
-def open_storage(url: str, *, create: bool):
-    """An Optuna storage for `url`. With create=False a missing embedded file is an error, so
-    that looking at a study never leaves an empty storage behind."""
-    import optuna
+def open_storage(url: str, *, create: bool, grace: float = DEFAULT_GRACE):
+    """An Optuna storage for `url`, which retries what a lost connection interrupts for up to
+    `grace` seconds (see `resilient`), opening included. With create=False a missing embedded
+    file is an error, so that looking at a study never leaves an empty storage behind."""
+    from torchsweep.sweeps.storage.resilient import opened
 
     if _SCHEME_WITHOUT_SLASHES.match(url):
         raise StorageError(f"malformed storage URL {mask_password(url)}: expected SCHEME://..., "
                            f"e.g. postgresql://user:password@host/db, sqlite:///file.db or "
                            f"redis://host, or the path of a journal file")
     try:
-        if url.startswith("redis://") or url.startswith("rediss://"):
-            from optuna.storages.journal import JournalRedisBackend, JournalStorage
-
-            with warnings.catch_warnings():
-                # Optuna labels its Redis backend experimental; that is noise to a user.
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return JournalStorage(JournalRedisBackend(url))
-        if "://" in url:
-            if not create:
-                _require_sqlite_file(url)
-            return optuna.storages.RDBStorage(_with_driver(url),
-                                              engine_kwargs=_engine_options(url))
-        path = Path(url)
-        if not create and not path.is_file():
-            raise StorageError(f"no studies yet: {path} does not exist (run `sweep run STUDY` first)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        _require_complete_last_entry(path)
-        try:
-            return JournalStorage(JournalFileBackend(str(path)))
-        except (ValueError, LookupError, TypeError, AssertionError) as error:  # replaying it
-            first_line = (str(error).strip().splitlines() or [""])[0]
-            replay = f"Optuna cannot replay it: {type(error).__name__} {first_line}"
-            raise StorageError(_corrupt_journal(path, replay)) from None
+        return opened(lambda: _open(url, create), mask_password(url), grace)
     except StorageError:
         raise
     except Exception as error:  # drivers raise their own types; one line is what a user needs
         raise StorageError(f"cannot open storage {mask_password(url)}: "
                            f"{_reason(error, url)}") from None
+
+
+def _open(url: str, create: bool):
+    import optuna
+
+    from torchsweep.sweeps.storage import faults
+
+    if url.startswith("redis://") or url.startswith("rediss://"):
+        from optuna.storages.journal import JournalStorage
+
+        return JournalStorage(_redis_backend(url))
+    if "://" in url:
+        if not create:
+            _require_sqlite_file(url)
+        storage = optuna.storages.RDBStorage(_with_driver(url), engine_kwargs=_engine_options(url))
+        faults.raise_lost_connections(storage.engine)
+        # Optuna's cache of finished trials, which `optuna.load_study(storage=RDBStorage)`
+        # would add itself.
+        return optuna.storages.get_storage(storage)
+    path = Path(url)
+    if not create and not path.is_file():
+        raise StorageError(f"no studies yet: {path} does not exist (run `sweep run STUDY` first)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    _require_complete_last_entry(path)
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except (ValueError, LookupError, TypeError, AssertionError) as error:  # replaying it
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        replay = f"Optuna cannot replay it: {type(error).__name__} {first_line}"
+        raise StorageError(_corrupt_journal(path, replay)) from None
+
+
+def _redis_backend(url: str):
+    """Optuna's Redis journal, with a client that never retries by itself: redis-py redoes a
+    command whose reply was lost, and a journal entry appended twice is a trial created twice.
+    The engine retries instead, checking first (`resilient`). Timeouts bound a call to a
+    network that drops packets, so that the grace can be counted."""
+    import optuna
+    import redis
+    from optuna.storages.journal import JournalRedisBackend
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    with warnings.catch_warnings():
+        # Optuna labels its Redis backend experimental; that is noise to a user.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        backend = JournalRedisBackend(url)
+    if not hasattr(backend, "_redis"):   # Optuna's private client, replaced below
+        raise RuntimeError(f"Optuna {optuna.__version__}'s JournalRedisBackend has no _redis, "
+                           f"which torchsweep's sweeps/storage/__init__.py replaces")
+    backend._redis = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0),
+                                          **_timeouts(url, socket_timeout=SERVER_TIMEOUT,
+                                                      socket_connect_timeout=CONNECT_TIMEOUT))
+    return backend
 
 
 # SQLAlchemy picks one driver per bare scheme (psycopg 3 for postgresql://, mysqlclient for
@@ -100,12 +136,36 @@ def _with_driver(url: str) -> str:
     return f"{dialect}+{_DIALECTS[installed[0]]}://{rest}"
 
 
+# Seconds to connect, and for a server to answer a connected call: a network that drops
+# packets would otherwise hang a call for many minutes, past any grace.
+CONNECT_TIMEOUT = 10
+SERVER_TIMEOUT = 60
+
+
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Several workers on one SQLite file wait for its lock instead of failing at once.
         return {"connect_args": {"timeout": 60}}
+    if url.startswith("postgres"):
+        # libpq's keepalives notice a server that vanished without closing the connection.
+        timeouts = _timeouts(url, connect_timeout=CONNECT_TIMEOUT, keepalives=1,
+                             keepalives_idle=SERVER_TIMEOUT // 2, keepalives_interval=5,
+                             keepalives_count=3)
+    elif url.startswith("mysql"):
+        timeouts = _timeouts(url, connect_timeout=CONNECT_TIMEOUT, read_timeout=SERVER_TIMEOUT,
+                             write_timeout=SERVER_TIMEOUT)
+    else:
+        timeouts = {}
     # Workers live for hours: a connection the server or a proxy dropped is replaced, not used.
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "connect_args": timeouts}
+
+
+def _timeouts(url: str, **defaults) -> dict:
+    """`defaults`, less those the URL's query sets itself."""
+    from urllib.parse import parse_qs
+
+    given = parse_qs(urlsplit(url).query)
+    return {name: value for name, value in defaults.items() if name not in given}
 
 
 # `postgres:/host/db` or `sqlite:file.db`: a URL missing its slashes, which would otherwise be
