@@ -10,6 +10,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from torchsweep.trainer.goal import Goal
+
 console = Console()
 errors = Console(stderr=True)
 
@@ -227,7 +229,7 @@ class LiveView:
     """A live status line while a study runs: trials done/pruned/failed, best so far, and
     the running trial's epoch. It is the orchestrator's observer and an Optuna callback."""
 
-    def __init__(self, study: str, metric: str, goal: str):
+    def __init__(self, study: str, metric: str, goal: Goal):
         self.study, self.metric, self.goal = study, metric, goal
         self.counts = {"completed": 0, "pruned": 0, "failed": 0}
         self.best: float | None = None
@@ -254,9 +256,8 @@ class LiveView:
     def trial_finished(self, state: str, value: float | None) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
         if state == "completed" and value is not None:
-            better = self.best is None or (value > self.best if self.goal == "maximize"
-                                           else value < self.best)
-            self.best = value if better else self.best
+            if self.best is None or self.goal.better(value, self.best):
+                self.best = value
         self._live.update(self._render(), refresh=True)   # each finished trial shows at once
 
     def _render(self) -> str:

@@ -29,6 +29,7 @@ from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.errors import ConfigError
 from torchsweep.trainer.evaluations import EvaluationCallback, Evaluations, evaluate
 from torchsweep.trainer.files import BEST, CONFIG, EVALUATIONS, LAST, METRICS
+from torchsweep.trainer.goal import Goal
 from torchsweep.trainer.models import build_model
 from torchsweep.trainer.noise_scale import NoiseScale, backward_measured, small_batch
 from torchsweep.trainer.optim import Schedule, build_loss, build_optimizer
@@ -103,7 +104,8 @@ def resolve_device(name: str) -> torch.device:
 def fit(config: TrainConfig, *, out_dir: Path | None = None,
         callbacks: Iterable[EpochCallback] = (),
         evaluation_callbacks: Iterable[EvaluationCallback] = (), resume_from: Path | None = None,
-        monitor: str = "val_acc", goal: str | None = None, progress: bool = False) -> FitResult:
+        monitor: str = "val_acc", goal: Goal | str | None = None,
+        progress: bool = False) -> FitResult:
     """Train `config` for `config.epochs` epochs (or until a callback stops it).
 
     out_dir: where config.json, metrics.jsonl, evaluations.jsonl, last.pt and best.pt go
@@ -114,7 +116,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     monitor/goal: the metric that picks the best epoch and `best.pt` (goal defaults to the
     metric's natural direction).
     """
-    goal = goal or EPOCH_METRICS[monitor]
+    goal = Goal.from_name(goal) if goal else EPOCH_METRICS[monitor]
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -303,12 +305,10 @@ def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
     return lambda: torch.autocast(device.type, dtype=amp_dtype)
 
 
-def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:
+def _improved(value: float, best: dict | None, monitor: str, goal: Goal) -> bool:
     if not math.isfinite(value):
         return False
-    if best is None:
-        return True
-    return value > best[monitor] if goal == "maximize" else value < best[monitor]
+    return best is None or goal.better(value, best[monitor])
 
 
 def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler, shuffle,

@@ -190,7 +190,7 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
 
     storage = open_storage(job.url, create=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    goals = [objective.goal for objective in spec.objectives]
+    goals = [objective.goal.value for objective in spec.objectives]
     try:
         study = optuna.create_study(storage=storage, study_name=spec.name, load_if_exists=True,
                                     directions=goals, sampler=optuna.samplers.RandomSampler())

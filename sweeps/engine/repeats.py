@@ -33,6 +33,7 @@ from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.trainer import TrainConfig
 from torchsweep.trainer.files import BEST, LAST
+from torchsweep.trainer.goal import Goal
 
 DEFAULT_REPEATS = 1
 SEEDS_FOLDER = "seeds"       # under a trial's folder: <trial>/seeds/<seed>/
@@ -91,7 +92,7 @@ def seed_folder(trial_folder: str, seed: int) -> str:
     return f"{trial_folder}/{SEEDS_FOLDER}/{seed}"
 
 
-def train_seed(config: TrainConfig, seed: int, out: Path, metric: str, goal: str,
+def train_seed(config: TrainConfig, seed: int, out: Path, metric: str, goal: Goal,
                callbacks: Iterable[Callable[[dict], Any]] = ()) -> Any:
     """Train `config` again on `seed` in `out`, keeping its metrics and no checkpoint: the
     weights kept and exported are the trial's own (a repeat's other seeds, a confirmation)."""

@@ -58,9 +58,10 @@ from torchsweep.sweeps.study.parameter import Parameter
 from torchsweep.sweeps.study.rules import PROGRAM, TRAINER, Rules
 from torchsweep.sweeps.study.space import SearchSpace, parse_space
 from torchsweep.trainer.config import EPOCH_METRICS
+from torchsweep.trainer.goal import Goal
 
 HYPERBAND_ETA = 3  # W&B's default
-W_AND_B_GOAL = "minimize"   # W&B's default goal, for a program's metric
+W_AND_B_GOAL = Goal.MINIMIZE   # W&B's default goal, for a program's metric
 # W&B keys a file may carry that mean nothing to a local Optuna study.
 IGNORED_KEYS = ("controller", "job", "image_uri", "apiVersion", "kind")
 _OURS = ("sampler", "pruner", "prune_within", "keep_top_k", "trials", "repeats")
@@ -74,8 +75,11 @@ _SCHEDULER_KEYS = ("engine", "source", "optimizer", "search_space")
 @dataclass(frozen=True)
 class Objective:
     name: str
-    goal: str                   # maximize | minimize
+    goal: Goal                  # "maximize" or "minimize" is read as its Goal
     target: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "goal", Goal.from_name(self.goal))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +88,7 @@ class StudySpec:
     source: str                 # file path, 'bundled', or 'command line'
     description: str = ""
     method: str = "bayes"       # grid | random | bayes | custom
-    objectives: tuple[Objective, ...] = (Objective("val_acc", "maximize"),)
+    objectives: tuple[Objective, ...] = (Objective("val_acc", Goal.MAXIMIZE),)
     run_cap: int | None = None
     space: SearchSpace
     program: str | None = None            # the user's script, as written
@@ -122,7 +126,7 @@ class StudySpec:
         return self.objectives[0].name
 
     @property
-    def goal(self) -> str:
+    def goal(self) -> Goal:
         return self.objectives[0].goal
 
     @property
@@ -173,7 +177,7 @@ class StudySpec:
         if self.description:
             doc["description"] = self.description
         doc["method"] = self.method
-        metrics = [{"name": o.name, "goal": o.goal,
+        metrics = [{"name": o.name, "goal": o.goal.value,
                     **({"target": o.target} if o.target is not None else {})}
                    for o in self.objectives]
         doc.update({"metrics": metrics} if self.multi_objective else {"metric": metrics[0]})
@@ -316,7 +320,8 @@ def _parse_metric(raw: Any, where: str, rules: Rules, ignored: dict[str, Any]) -
     else:
         name = choice(raw.get("name"), EPOCH_METRICS, f"{where}.name")
         default_goal = EPOCH_METRICS[name]
-    return Objective(name, choice(raw.get("goal", default_goal), GOALS, f"{where}.goal"),
+    goal = choice(raw.get("goal", default_goal.value), GOALS, f"{where}.goal")
+    return Objective(name, Goal.from_name(goal),
                      number(raw["target"], f"{where}.target") if "target" in raw else None)
 
 
