@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Iterable, List, Optional
 
 import typer
 
@@ -17,7 +17,7 @@ from torchsweep.sweeps.tracking.choices import (
 )
 
 
-def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+def _choices(name: str, values: Iterable[str]) -> type[Enum]:
     return Enum(name, [(value, value) for value in values], type=str)
 
 

@@ -69,9 +69,14 @@ def noise_scale(result) -> None:
 
 
 def space_table(spec) -> None:
+    from torchsweep.sweeps.study.choices import PRUNERS, SAMPLERS
+
+    sampler, pruner = spec.sampler_name(), spec.pruner_name()
     within = f" within each {spec.prune_within}" if spec.prune_within else ""
-    table = Table(title=f"{spec.name}: {spec.sampler_name()} sampler, {spec.pruner_name()} "
-                        f"pruner{within}, {spec.goal} {spec.metric}")
+    table = Table(title=f"{spec.name}: {sampler} sampler, {pruner} pruner{within}, {spec.goal} "
+                        f"{spec.metric}",
+                  caption=f"{sampler}: {SAMPLERS[sampler].doc}\n{pruner}: {PRUNERS[pruner].doc}",
+                  caption_justify="left")
     for column in ("parameter", "distribution", "range / values", "when"):
         table.add_column(column)
     for name, parameter in spec.space.parameters.items():

@@ -28,13 +28,14 @@ from torchsweep.sweeps.engine.program.objective import ProgramObjective
 from torchsweep.sweeps.engine.pruners import build_pruner, epoch_samples
 from torchsweep.sweeps.engine.retention import retain_top_k
 from torchsweep.sweeps.engine.retries import requeue_failed
-from torchsweep.sweeps.engine.samplers import MULTI_OBJECTIVE_SAMPLERS, build_sampler
+from torchsweep.sweeps.engine.samplers import build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work
 from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
 from torchsweep.sweeps.study import STUDY_FILE, StudySpec, parse_study
+from torchsweep.sweeps.study.choices import PRUNERS, SAMPLERS, SAMPLES, multi_objective_samplers
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND
 from torchsweep.sweeps.tracking.study_run import log_study_run
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
@@ -123,12 +124,11 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
     """One worker, in this process: open the study with this worker's sampler, claim and run
     queued trials until none is left. Returns how many it finished."""
     spec = parse_study(job.spec, name=job.spec["name"], source=f"study '{job.spec['name']}'")
-    grid = spec.space.grid() if job.sampler == "grid" else None
     # Workers must not share a seed: the same sampler state proposes the same settings.
     seed = None if job.seed is None else job.seed + slot.index
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=spec.name, storage=open_storage(job.url, create=False),
-                              sampler=build_sampler(job.sampler, grid, seed),
+                              sampler=build_sampler(job.sampler, spec.space, seed),
                               pruner=build_pruner(job.pruner, spec, _epoch_samples(spec, job)))
     observer, tracker = observer or NullObserver(), tracker or job.tracker()
     if spec.runs_program:
@@ -151,9 +151,11 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
 
 
 def _epoch_samples(spec: StudySpec, job: WorkerJob) -> int | None:
-    """The pruner's unit (see `pruners`); not needed, and not counted, when nothing prunes on
-    samples (none, and wilcoxon, which compares seeds)."""
-    return None if job.pruner in ("none", "wilcoxon") else epoch_samples(spec, job.overrides)
+    """The pruner's unit (see `pruners`); not needed, and not counted, when the pruner's steps
+    are not samples (it compares seeds, or never prunes)."""
+    if PRUNERS[job.pruner].unit != SAMPLES:
+        return None
+    return epoch_samples(spec, job.overrides)
 
 
 def _work_and_sum_up(study: optuna.Study, spec: StudySpec, job: WorkerJob, options: RunOptions,
@@ -182,11 +184,11 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     else:
         TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
         _epoch_samples(spec, job)
-    if spec.multi_objective and job.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+    if spec.multi_objective and not SAMPLERS[job.sampler].multi_objective:
         raise StudyError(f"sampler {job.sampler}: cannot optimise several metrics; use "
-                         f"{', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+                         f"{', '.join(multi_objective_samplers())}")
     workers.check_gpus(options.gpus)
-    grid = spec.space.grid() if job.sampler == "grid" else None
+    grid = spec.space.grid() if SAMPLERS[job.sampler].grid else None
 
     storage = open_storage(job.url, create=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

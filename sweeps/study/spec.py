@@ -22,10 +22,9 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
     run_cap            the most trials the study runs
     project, entity    the W&B project and entity its runs are logged to
     name, description  text; name defaults to the file's stem
-    sampler (ours)     tpe, random, grid, cmaes, qmc or gp; overrides method
-    pruner (ours)      median, hyperband, successive_halving (the default without
-                       early_terminate), wilcoxon (with repeats: the default then) or none;
-                       overrides early_terminate
+    sampler (ours)     a name of `choices.SAMPLERS`; overrides method
+    pruner (ours)      a name of `choices.PRUNERS` (the default: `DEFAULT_PRUNER`, hyperband
+                       with early_terminate, wilcoxon with repeats); overrides early_terminate
     prune_within (ours) a parameter, e.g. batch_size: a trial is pruned only against trials
                        with its own value of it (each batch size's learning rates compete
                        among themselves, not against the batch sizes that learn faster per
@@ -50,7 +49,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from torchsweep.sweeps.errors import SpaceError
-from torchsweep.sweeps.study.choices import ENGINES, GOALS, METHODS, PRUNERS, SAMPLERS
+from torchsweep.sweeps.study.choices import (
+    DEFAULT_PRUNER,
+    EARLY_TERMINATE_PRUNER,
+    ENGINES,
+    GOALS,
+    METHODS,
+    NO_PRUNER,
+    PRUNERS,
+    REPEATS_PRUNER,
+    SAMPLERS,
+)
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND, check_command
 from torchsweep.sweeps.study.messages import check_keys, choice, mapping, number, show
 from torchsweep.sweeps.study.options import parse_param_option, parse_set_option
@@ -112,7 +121,7 @@ class StudySpec:
         # Here rather than in parse_study so that with_options is held to it too.
         try:
             self.space.check_combinations()
-            if self.sampler_name() == "grid":
+            if SAMPLERS[self.sampler_name()].grid:
                 self.space.grid()
             if self.prune_within is not None and self.prune_within not in self.space.parameters:
                 raise SpaceError(f"prune_within: {show(self.prune_within)} is not a parameter; "
@@ -148,13 +157,10 @@ class StudySpec:
     def pruner_name(self, repeats: int | None = None) -> str:
         """The pruner, for `repeats` seeds per configuration (default: the study's)."""
         if self.multi_objective:
-            return "none"   # Optuna prunes single-objective studies only
+            return NO_PRUNER
         if (repeats or self.repeats or 1) > 1:   # a value per seed, not per epoch
-            return self.pruner or "wilcoxon"
-        # Successive halving (first cut at 1 epoch, eta 3) rather than the median pruner: on
-        # mnist1d it ended as high as the median pruner and the hand-written Optuna script on
-        # each of 3 seeds, with 54-81% of the median pruner's epochs (bench/RESULTS.md).
-        return self.pruner or ("hyperband" if self.early_terminate else "successive_halving")
+            return self.pruner or REPEATS_PRUNER
+        return self.pruner or (EARLY_TERMINATE_PRUNER if self.early_terminate else DEFAULT_PRUNER)
 
     def notices(self) -> list[str]:
         """What the user should hear once about how this study runs."""
