@@ -7,13 +7,15 @@ from pathlib import Path
 
 import optuna
 import pytest
-from cli_helpers import sweep
+from cli_helpers import one_line_error, sweep, sweep_json
 
+from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.pruners import FACTORIES as PRUNER_FACTORIES
 from torchsweep.sweeps.engine.pruners import PruneWithin, build_pruner
 from torchsweep.sweeps.engine.samplers import FACTORIES as SAMPLER_FACTORIES
 from torchsweep.sweeps.engine.samplers import build_sampler
-from torchsweep.sweeps.errors import SpaceError, StudyError
+from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.storage import open_storage, storage_url
 from torchsweep.sweeps.study import parse_study
 from torchsweep.sweeps.study.choices import DEFAULT_PRUNER, PRUNERS, SAMPLERS
 from torchsweep.sweeps.study.distributions import FORMS
@@ -48,12 +50,26 @@ def test_each_sampler_builds_an_optuna_sampler(name):
 
 
 def test_an_unknown_name_is_an_error_never_a_default():
-    """A study recorded by another version of sweep may name what this one lacks."""
-    with pytest.raises(StudyError, match="^pruner 'asha': not a pruner of this version of "
+    with pytest.raises(SpaceError, match="^pruner 'asha': not a pruner of this version of "
                                          "sweep; use median, hyperband, successive_halving, "):
         build_pruner("asha", study(), 1000)
-    with pytest.raises(StudyError, match="^sampler 'annealing': not a sampler of this "):
+    with pytest.raises(SpaceError, match="^sampler 'annealing': not a sampler of this "):
         build_sampler("annealing", study().space, 0)
+
+
+@pytest.mark.parametrize("setting, name", [("pruner", "asha"), ("sampler", "annealing")])
+def test_a_worker_refuses_a_name_another_version_recorded(tmp_path, setting, name):
+    """Workers read the study's sampler and pruner from the storage, which a newer sweep may
+    have written: one line, exit 2, and no trial claimed."""
+    space = ("--param", "lr=log:0.01..0.2", "--set", "epochs=1", "--set", "model=mlp",
+             "--root", tmp_path)
+    assert sweep_json("create", "newer", *space, "--trials", "1")["queued"] == 1
+    stored = optuna.load_study(study_name="newer",
+                               storage=open_storage(storage_url(tmp_path, None), create=False))
+    stored.set_user_attr(attrs.SETTINGS, {**attrs.shared_settings(stored), setting: name})
+    one_line_error(sweep("worker", "newer", "--root", tmp_path, "--wandb", "disabled"), 2,
+                   f"error: {setting} '{name}': not a {setting} of this version of sweep; use ")
+    assert [t.state for t in stored.get_trials()] == [optuna.trial.TrialState.WAITING]
 
 
 def test_the_study_file_and_the_command_line_offer_the_registrys_names():

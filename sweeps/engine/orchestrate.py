@@ -35,7 +35,12 @@ from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
 from torchsweep.sweeps.study import STUDY_FILE, StudySpec, parse_study
-from torchsweep.sweeps.study.choices import PRUNERS, SAMPLERS, SAMPLES, multi_objective_samplers
+from torchsweep.sweeps.study.choices import (
+    SAMPLES,
+    multi_objective_samplers,
+    pruner_choice,
+    sampler_choice,
+)
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND
 from torchsweep.sweeps.tracking.study_run import log_study_run
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
@@ -153,7 +158,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
 def _epoch_samples(spec: StudySpec, job: WorkerJob) -> int | None:
     """The pruner's unit (see `pruners`); not needed, and not counted, when the pruner's steps
     are not samples (it compares seeds, or never prunes)."""
-    if PRUNERS[job.pruner].unit != SAMPLES:
+    if pruner_choice(job.pruner).unit != SAMPLES:
         return None
     return epoch_samples(spec, job.overrides)
 
@@ -184,11 +189,11 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     else:
         TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
         _epoch_samples(spec, job)
-    if spec.multi_objective and not SAMPLERS[job.sampler].multi_objective:
+    if spec.multi_objective and not sampler_choice(job.sampler).multi_objective:
         raise StudyError(f"sampler {job.sampler}: cannot optimise several metrics; use "
                          f"{', '.join(multi_objective_samplers())}")
     workers.check_gpus(options.gpus)
-    grid = spec.space.grid() if SAMPLERS[job.sampler].grid else None
+    grid = spec.space.grid() if sampler_choice(job.sampler).grid else None
 
     storage = open_storage(job.url, create=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -33,10 +33,10 @@ from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.choices import (
     NO_PRUNER,
-    PRUNERS,
     REPEATS_PRUNER,
     SAMPLES,
     SEEDS,
+    pruner_choice,
     pruners_with,
 )
 from torchsweep.trainer import TrainConfig
@@ -94,7 +94,7 @@ def replaced_pruner(spec: StudySpec, given: str | None, repeats: int) -> str | N
 
 
 def _unit(pruner: str | None) -> str | None:
-    return PRUNERS[pruner].unit if pruner else None
+    return pruner_choice(pruner).unit if pruner else None
 
 
 def seeds(first: int, repeats: int) -> list[int]:

@@ -9,8 +9,12 @@ one module in the engine's folder, one line in its registry and one line here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping, TypeVar
 
+from torchsweep.sweeps.errors import SpaceError
 from torchsweep.trainer.goal import Goal
+
+Choice = TypeVar("Choice")
 
 # What a pruner's steps count: the training samples seen (a user's program: its own steps),
 # or a configuration's seeds (repeats); a pruner that never prunes has no unit.
@@ -64,6 +68,23 @@ SAMPLERS: dict[str, SamplerChoice] = {
 METHODS = {"bayes": "tpe", "random": "random", "grid": "grid", "custom": "tpe"}
 ENGINES = ("optuna", "wandb", "ax")   # W&B's scheduler.engine
 GOALS = tuple(goal.value for goal in Goal)   # as a study file writes them
+
+
+def pruner_choice(name: str) -> PrunerChoice:
+    """The pruner's entry; a name the table lacks (a study that another version of sweep
+    recorded) is an error."""
+    return _entry(PRUNERS, name, "pruner")
+
+
+def sampler_choice(name: str) -> SamplerChoice:
+    return _entry(SAMPLERS, name, "sampler")
+
+
+def _entry(table: Mapping[str, Choice], name: str, what: str) -> Choice:
+    if name not in table:
+        raise SpaceError(f"{what} {name!r}: not a {what} of this version of sweep; use "
+                         f"{', '.join(table)}")
+    return table[name]
 
 
 def pruners_with(unit: str | None) -> tuple[str, ...]:

@@ -59,6 +59,7 @@ from torchsweep.sweeps.study.choices import (
     PRUNERS,
     REPEATS_PRUNER,
     SAMPLERS,
+    sampler_choice,
 )
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND, check_command
 from torchsweep.sweeps.study.messages import check_keys, choice, mapping, number, show
@@ -121,7 +122,7 @@ class StudySpec:
         # Here rather than in parse_study so that with_options is held to it too.
         try:
             self.space.check_combinations()
-            if SAMPLERS[self.sampler_name()].grid:
+            if sampler_choice(self.sampler_name()).grid:
                 self.space.grid()
             if self.prune_within is not None and self.prune_within not in self.space.parameters:
                 raise SpaceError(f"prune_within: {show(self.prune_within)} is not a parameter; "

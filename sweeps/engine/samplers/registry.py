@@ -7,8 +7,8 @@ from typing import Callable
 import optuna
 
 from torchsweep.sweeps.engine.samplers import cmaes, gp, grid, qmc, random, tpe
-from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.study import SearchSpace
+from torchsweep.sweeps.study.choices import sampler_choice
 
 FACTORIES: dict[str, Callable[[SearchSpace, int | None], optuna.samplers.BaseSampler]] = {
     "tpe": tpe.build,
@@ -21,8 +21,5 @@ FACTORIES: dict[str, Callable[[SearchSpace, int | None], optuna.samplers.BaseSam
 
 
 def build_sampler(name: str, space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
-    build = FACTORIES.get(name)
-    if build is None:   # a study recorded by another version of sweep
-        raise StudyError(f"sampler {name!r}: not a sampler of this version of sweep; use "
-                         f"{', '.join(FACTORIES)}")
-    return build(space, seed)
+    sampler_choice(name)   # an unknown name is an error, never a default
+    return FACTORIES[name](space, seed)
