@@ -26,8 +26,8 @@ from torchsweep.sweeps.readout.report.study_plots import learning_curves, search
 from torchsweep.sweeps.readout.report.to_target import NEAR_BEST_MARGIN, near_best_target
 from torchsweep.sweeps.readout.trials import TrialRecord, goal, records
 from torchsweep.trainer.atomic import write_text_atomic
+from torchsweep.trainer.files import PICTURE
 from torchsweep.trainer.goal import Goal
-from torchsweep.trainer.picture import PICTURE
 
 REPORT_FILE = "report.html"   # under <root>/<study>/ unless -o says otherwise
 
