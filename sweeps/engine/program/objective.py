@@ -29,7 +29,8 @@ from torchsweep.sweeps.engine.program.records import RunRecords
 from torchsweep.sweeps.errors import InfeasibleDraw
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.command import build_command, json_text
-from torchsweep.sweeps.tracking.wandb_runs import Tracker, write_sweep_params
+from torchsweep.sweeps.tracking._wandb import write_sweep_params
+from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer.atomic import write_text_atomic
 
 POLL = 0.2                  # seconds between looks at the program and its run
