@@ -45,3 +45,12 @@ def test_no_module_grows_past_one_concept(package):
     long = {str(path.relative_to(PROJECT)): lines for path in (PROJECT / package).rglob("*.py")
             if (lines := len(path.read_text().splitlines())) > MODULE_LINE_LIMIT}
     assert not long, f"split these by concept: {long}"
+
+
+def test_attributes_are_written_through_attrs_only():
+    """sweeps/attrs.py names each study and trial attribute and is the one place that writes
+    one, so what is written and what is read cannot drift apart."""
+    writers = {str(path.relative_to(PROJECT)) for package in PACKAGES
+               for path in (PROJECT / package).rglob("*.py")
+               if ".set_user_attr(" in path.read_text()}
+    assert writers == {"sweeps/attrs.py"}, f"write these through sweeps/attrs.py: {writers}"

@@ -78,5 +78,5 @@ def confirm(study: optuna.Study, root: Path, top: int, count: int,
     # Ties keep the study's order (sorted is stable).
     confirmed.sort(key=lambda row: -aim.sign * row["mean"])
     outcome = {"metric": metric, "goal": aim.value, "seeds": seeds, "trials": confirmed}
-    study.set_user_attr(attrs.CONFIRMATIONS, [*attrs.confirmations(study), outcome])
+    attrs.add_confirmation(study, outcome)
     return outcome

@@ -215,9 +215,9 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
         # A study continued keeps its seeds per configuration unless --repeats says otherwise:
         # means over different numbers of seeds do not compare.
         job = _job(spec, options, {**_given(options), "repeats": recorded})
-    _record(study, attrs.SETTINGS, {"sampler": job.sampler, "pruner": job.pruner,
-                                    "keep_top_k": job.keep, "wandb_project": job.wandb_project,
-                                    "wandb_entity": job.wandb_entity, "repeats": job.repeats})
+    attrs.record_settings(study, {"sampler": job.sampler, "pruner": job.pruner,
+                                  "keep_top_k": job.keep, "wandb_project": job.wandb_project,
+                                  "wandb_entity": job.wandb_entity, "repeats": job.repeats})
     # Trials a crash left RUNNING are failed (and retried) first, so that --retry-failed and
     # --restart-failed see them too.
     reconcile(study, job.loop)
@@ -296,14 +296,8 @@ def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions) -> 
         raise StudyError(f"study '{spec.name}' was created with a different search space; "
                          "use a new study name, or pass --allow-space-change to continue it")
     if recorded != fingerprint or attrs.spec_document(study) is None:
-        study.set_user_attr(attrs.FINGERPRINT, fingerprint)
-        study.set_user_attr(attrs.SPEC, spec.to_dict())
+        attrs.record_space(study, fingerprint, spec.to_dict())
         import yaml
 
         write_text_atomic(Path(options.root) / spec.name / STUDY_FILE,
                           yaml.safe_dump(spec.to_dict(), sort_keys=False))
-
-
-def _record(study: optuna.Study, name: str, value: Any) -> None:
-    if study.user_attrs.get(name) != value:
-        study.set_user_attr(name, value)

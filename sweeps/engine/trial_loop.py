@@ -113,8 +113,7 @@ def _give_back(study: optuna.Study, trial: optuna.Trial, reason: str, max_retrie
     if not _optuna.is_running(study, trial):
         return
     due = attrs.attempt(_optuna.frozen(trial)) <= max_retries
-    trial.set_user_attr(attrs.REASON, reason)
-    trial.set_user_attr(attrs.RETRY_DUE, due)
+    attrs.record_retry_due(trial, reason, due)
     failed = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     if due:
         retries.enqueue_retry(study, failed, resume=True)

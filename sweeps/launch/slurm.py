@@ -96,7 +96,7 @@ def submit(study: str, options: RunOptions, resources: SlurmResources) -> Submit
             raise SchedulerError(f"sbatch refused the jobs: "
                                  f"{reason[0] if reason else error}") from None
     array = jobs[0].job_id.split("_")[0]
-    found.set_user_attr(attrs.SLURM_ARRAYS, [*attrs.slurm_arrays(found), array])
+    attrs.add_slurm_array(found, array)
     return Submitted(array=array, jobs=[job.job_id for job in jobs], logs=logs)
 
 
