@@ -99,8 +99,8 @@ def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-# Rich measures every cell (about 1 ms a row); past this many rows a plain aligned table keeps
-# `sweep show` on a large study well under a second.
+# Rich measures every cell; past this many rows a plain aligned table keeps `sweep show` on a
+# large study fast (bench/RESULTS.md, "CLI latency").
 RICH_ROW_LIMIT = 200
 
 

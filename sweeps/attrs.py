@@ -119,11 +119,6 @@ def repeats(trial: Any) -> dict[str, Any] | None:
     return trial.user_attrs.get(REPEATS)
 
 
-def seed_values(trial: Any, metric: str) -> list[float]:
-    """Each seed's best-epoch value of `metric` ([] for a trial without repeats)."""
-    return list(((repeats(trial) or {}).get("values") or {}).get(metric, []))
-
-
 def seed_dirs(trial: Any) -> list[str]:
     """Every seed's folder, the trial's own first ([] for a trial without repeats)."""
     return list((repeats(trial) or {}).get("dirs", []))

@@ -90,10 +90,10 @@ class TrainConfig:
                          choices=("default", "kaiming_normal", "xavier_uniform", "normal"))
     # --- optimisation ---
     epochs: int = _setting(10, "passes over the training split", low=1, unit="epochs")
-    # More than one lets a sweep's pruner stop a bad trial within an epoch (hyperband's first
-    # rung at half an epoch: see bench/RESULTS.md). Each pass is a validation forward over
-    # 1/4 as many samples as a training epoch at val_fraction 0.2: on mnist1d (bench/
-    # evaluations.py, loaded machine) 2 cost 0-15% more time than 1, and 4 cost 17-21%.
+    # More than one lets a sweep's pruner stop a bad trial within an epoch (a first rung at
+    # half an epoch). Each pass is a validation forward over 1/4 as many samples as a training
+    # epoch at val_fraction 0.2; what 2 and 4 cost: bench/RESULTS.md, "What an evaluation
+    # costs".
     evaluations_per_epoch: int = _setting(
         2, "validation passes per epoch, at even shares of the training split (sweeps prune "
         "at each)", low=1, unit="evaluations")

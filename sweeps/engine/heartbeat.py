@@ -21,9 +21,9 @@ from optuna.trial import FrozenTrial
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import _optuna
 
-DEFAULT_INTERVAL = 10.0      # seconds
 # A worker blocked for a while (the journal file's lock left by a killed process is broken
-# after 30 s) must not look dead: six missed beats is a minute at the default interval.
+# after 30 s) must not look dead: six missed beats is a minute at the default interval
+# (--heartbeat, engine/options.py).
 MISSED_BEATS = 6
 
 

@@ -3,7 +3,7 @@ uploaded with W&B's own sync.
 
 What W&B's names say about a run (made offline or online, synced, started when) is read in
 tracking/_wandb.py. Run ids name their trial (`t3-...`, `study-...`, see
-tracking.new_run_id), so listing never opens a log.
+wandb_runs.new_run_id), so listing never opens a log.
 """
 from __future__ import annotations
 
