@@ -21,8 +21,13 @@ from torchsweep.cli.options import (
     root,
     value,
 )
-from torchsweep.sweeps.engine import options as defaults
-from torchsweep.sweeps.launch.options import DEFAULT_TIME, SlurmResources, minutes, sbatch_options
+from torchsweep.sweeps.engine import run_options as defaults
+from torchsweep.sweeps.launch.slurm_resources import (
+    DEFAULT_TIME,
+    SlurmResources,
+    minutes,
+    sbatch_options,
+)
 
 launch = typer.Typer(no_args_is_help=True, help="Start a study's workers on a cluster: Slurm "
                      "job arrays, or a Kubernetes Job to apply.")

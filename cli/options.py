@@ -8,7 +8,7 @@ from typing import Annotated, Iterable, List, Optional
 
 import typer
 
-from torchsweep.sweeps.engine import options as defaults
+from torchsweep.sweeps.engine import run_options as defaults
 from torchsweep.sweeps.study import PRUNERS, SAMPLERS
 from torchsweep.sweeps.tracking.choices import (
     CHECKPOINT_ARTIFACTS,

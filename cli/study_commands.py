@@ -44,7 +44,7 @@ from torchsweep.cli.options import (
     root,
     value,
 )
-from torchsweep.sweeps.engine import options as defaults
+from torchsweep.sweeps.engine import run_options as defaults
 
 
 @command()

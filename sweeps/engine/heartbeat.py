@@ -23,7 +23,7 @@ from torchsweep.sweeps.engine import _optuna
 
 # A worker blocked for a while (the journal file's lock left by a killed process is broken
 # after 30 s) must not look dead: six missed beats is a minute at the default interval
-# (--heartbeat, engine/options.py).
+# (--heartbeat, engine/run_options.py).
 MISSED_BEATS = 6
 
 

@@ -35,11 +35,11 @@ from typing import Any, Iterator
 import submitit
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine.options import RunOptions
+from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import join_study, study_spec
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.sweeps.errors import SchedulerError
-from torchsweep.sweeps.launch.options import SlurmResources, minutes
+from torchsweep.sweeps.launch.slurm_resources import SlurmResources, minutes
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import STORAGE_ENV, mask_password, storage_url
 from torchsweep.trainer.errors import ConfigError

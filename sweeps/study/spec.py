@@ -63,7 +63,7 @@ from torchsweep.sweeps.study.choices import (
 )
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND, check_command
 from torchsweep.sweeps.study.messages import check_keys, choice, mapping, number, show
-from torchsweep.sweeps.study.options import parse_param_option, parse_set_option
+from torchsweep.sweeps.study.param_grammar import parse_param_option, parse_set_option
 from torchsweep.sweeps.study.parameter import Parameter
 from torchsweep.sweeps.study.rules import PROGRAM, TRAINER, Rules
 from torchsweep.sweeps.study.space import SearchSpace, parse_space
