@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from torchsweep.cli.boundary import app, command
-from torchsweep.cli.options import (
+from torchsweep.cli.parameters import (
     ArtifactsOption,
     HeartbeatOption,
     JsonOption,

@@ -9,7 +9,7 @@ import typer
 
 from torchsweep.cli import output
 from torchsweep.cli.boundary import command
-from torchsweep.cli.options import (
+from torchsweep.cli.parameters import (
     DEFAULT_LOG_CHECKPOINTS,
     AllowSpaceChangeOption,
     ArtifactsOption,

@@ -10,7 +10,7 @@ import typer
 
 from torchsweep.cli import output
 from torchsweep.cli.boundary import command
-from torchsweep.cli.options import SetOption, root
+from torchsweep.cli.parameters import SetOption, root
 
 
 @command()

@@ -8,7 +8,7 @@ import typer
 
 from torchsweep.cli import output
 from torchsweep.cli.boundary import command
-from torchsweep.cli.options import RootOption, StudyName, positive, root
+from torchsweep.cli.parameters import RootOption, StudyName, positive, root
 
 
 @command()
