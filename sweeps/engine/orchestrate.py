@@ -23,11 +23,11 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import repeats, signals, trial_queue, workers
 from torchsweep.sweeps.engine.artifacts import open_artifacts
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
-from torchsweep.sweeps.engine.run_options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
 from torchsweep.sweeps.engine.program.objective import ProgramObjective
 from torchsweep.sweeps.engine.pruners import build_pruner, epoch_samples
 from torchsweep.sweeps.engine.retention import retain_top_k
 from torchsweep.sweeps.engine.retries import requeue_failed
+from torchsweep.sweeps.engine.run_options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
 from torchsweep.sweeps.engine.samplers import build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work

@@ -35,8 +35,8 @@ from typing import Any, Iterator
 import submitit
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import join_study, study_spec
+from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.sweeps.errors import SchedulerError
 from torchsweep.sweeps.launch.slurm_resources import SlurmResources, minutes
