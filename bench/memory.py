@@ -15,8 +15,8 @@ from pathlib import Path
 from common import print_table, write_json
 
 from torchsweep.sweeps.engine.objective import NullObserver
-from torchsweep.sweeps.engine.options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import run_study
+from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.study.catalog import resolve
 
 

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.options import (
+from torchsweep.cli.parameters import (
     ArtifactsOption,
     HeartbeatOption,
     JsonOption,
@@ -22,8 +22,13 @@ from torchsweep.cli.options import (
     root,
     value,
 )
-from torchsweep.sweeps.engine import options as defaults
-from torchsweep.sweeps.launch.options import DEFAULT_TIME, SlurmResources, minutes, sbatch_options
+from torchsweep.sweeps.engine import run_options as defaults
+from torchsweep.sweeps.launch.slurm_resources import (
+    DEFAULT_TIME,
+    SlurmResources,
+    minutes,
+    sbatch_options,
+)
 
 # Named, so `sweep` composes it as the group `sweep launch`.
 app = typer.Typer(name="launch", no_args_is_help=True, help="Start a study's workers on a "

@@ -13,6 +13,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from torchsweep.trainer.goal import Goal
+
 console = Console()
 errors = Console(stderr=True)
 
@@ -89,9 +91,14 @@ def noise_scale(result) -> None:
 
 
 def space_table(spec) -> None:
+    from torchsweep.sweeps.study.choices import PRUNERS, SAMPLERS
+
+    sampler, pruner = spec.sampler_name(), spec.pruner_name()
     within = f" within each {spec.prune_within}" if spec.prune_within else ""
-    table = Table(title=f"{spec.name}: {spec.sampler_name()} sampler, {spec.pruner_name()} "
-                        f"pruner{within}, {spec.goal} {spec.metric}")
+    table = Table(title=f"{spec.name}: {sampler} sampler, {pruner} pruner{within}, {spec.goal} "
+                        f"{spec.metric}",
+                  caption=f"{sampler}: {SAMPLERS[sampler].doc}\n{pruner}: {PRUNERS[pruner].doc}",
+                  caption_justify="left")
     for column in ("parameter", "distribution", "range / values", "when"):
         table.add_column(column)
     for name, parameter in spec.space.parameters.items():
@@ -119,8 +126,8 @@ def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-# Rich measures every cell (about 1 ms a row); past this many rows a plain aligned table keeps
-# `sweep show` on a large study well under a second.
+# Rich measures every cell; past this many rows a plain aligned table keeps `sweep show` on a
+# large study fast (bench/RESULTS.md, "CLI latency").
 RICH_ROW_LIMIT = 200
 
 
@@ -254,7 +261,7 @@ class LiveView:
     """A live status line while a study runs: trials done/pruned/failed, best so far, and
     the running trial's epoch. It is the orchestrator's observer and an Optuna callback."""
 
-    def __init__(self, study: str, metric: str, goal: str):
+    def __init__(self, study: str, metric: str, goal: Goal):
         self.study, self.metric, self.goal = study, metric, goal
         self.counts = {"completed": 0, "pruned": 0, "failed": 0}
         self.best: float | None = None
@@ -281,9 +288,8 @@ class LiveView:
     def trial_finished(self, state: str, value: float | None) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
         if state == "completed" and value is not None:
-            better = self.best is None or (value > self.best if self.goal == "maximize"
-                                           else value < self.best)
-            self.best = value if better else self.best
+            if self.best is None or self.goal.better(value, self.best):
+                self.best = value
         self._live.update(self._render(), refresh=True)   # each finished trial shows at once
 
     def _render(self) -> str:

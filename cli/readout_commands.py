@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.options import RootOption, StorageOption, StudyName, root
+from torchsweep.cli.parameters import RootOption, StorageOption, StudyName, root
 from torchsweep.sweeps.readout.dashboard import DEFAULT_PORT, LOCALHOST
 
 DEFAULT_CONFIRM_SEEDS = 3   # fresh seeds per trial that `sweep best --confirm` trains

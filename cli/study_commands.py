@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.options import (
+from torchsweep.cli.parameters import (
     DEFAULT_LOG_CHECKPOINTS,
     AllowSpaceChangeOption,
     ArtifactsOption,
@@ -44,7 +44,7 @@ from torchsweep.cli.options import (
     root,
     value,
 )
-from torchsweep.sweeps.engine import options as defaults
+from torchsweep.sweeps.engine import run_options as defaults
 
 
 app = typer.Typer()

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.options import SetOption, root
+from torchsweep.cli.parameters import SetOption, root
 
 
 app = typer.Typer()

@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from torchsweep.cli import output
-from torchsweep.cli.options import RootOption, StudyName, positive, root
+from torchsweep.cli.parameters import RootOption, StudyName, positive, root
 
 
 app = typer.Typer()

@@ -2,8 +2,9 @@
 
 What `sweep run` records is what `sweep show`, `sweep best`, retention, retries, reports and
 workers on other machines read back, possibly from another version of this program: so each
-key is written here once, and read only through the functions below. Optuna-free: a study or
-a trial is anything with `user_attrs` (and, for trials, `system_attrs`).
+key is named here once, written only through the writers and read only through the readers
+below. Optuna-free: a study or a trial is anything with `user_attrs` and `set_user_attr`
+(and, for trials, `system_attrs`, which the engine writes through engine/_optuna.py).
 
 Retries use Optuna's own keys, the ones `optuna.storages.RetryHeartbeatStaleTrialCallback`
 writes (`failed_trial`, `retry_history`), so optuna-dashboard and that callback's
@@ -121,11 +122,6 @@ def repeats(trial: Any) -> dict[str, Any] | None:
     return trial.user_attrs.get(REPEATS)
 
 
-def seed_values(trial: Any, metric: str) -> list[float]:
-    """Each seed's best-epoch value of `metric` ([] for a trial without repeats)."""
-    return list(((repeats(trial) or {}).get("values") or {}).get(metric, []))
-
-
 def seed_dirs(trial: Any) -> list[str]:
     """Every seed's folder, the trial's own first ([] for a trial without repeats)."""
     return list((repeats(trial) or {}).get("dirs", []))
@@ -186,3 +182,77 @@ def retry_system_attrs(failed: Any) -> dict[str, Any]:
                  if not key.startswith(OURS)}
     return {**inherited, RETRIED_TRIAL: inherited.get(RETRIED_TRIAL, failed.number),
             RETRY_HISTORY: [*retry_history(failed), failed.number]}
+
+
+# --- study writers ---
+
+def record_space(study: Any, fingerprint: str, spec_document: dict[str, Any]) -> None:
+    study.set_user_attr(FINGERPRINT, fingerprint)
+    study.set_user_attr(SPEC, spec_document)
+
+
+def record_settings(study: Any, settings: dict[str, Any]) -> None:
+    """The settings workers share; written only when they changed (every run records them)."""
+    if shared_settings(study) != settings:
+        study.set_user_attr(SETTINGS, settings)
+
+
+def record_kept_checkpoints(study: Any, kept: dict[int, str]) -> None:
+    study.set_user_attr(CHECKPOINTS, {str(number): path for number, path in kept.items()})
+
+
+def add_slurm_array(study: Any, array: str) -> None:
+    study.set_user_attr(SLURM_ARRAYS, [*slurm_arrays(study), array])
+
+
+def add_confirmation(study: Any, outcome: dict[str, Any]) -> None:
+    study.set_user_attr(CONFIRMATIONS, [*confirmations(study), outcome])
+
+
+# --- trial writers ---
+
+def record_start(trial: Any, params: dict[str, Any], folder: str, job: str | None,
+                 config: dict[str, Any] | None = None) -> None:
+    """What a trial runs with, and where: as soon as it is drawn."""
+    trial.set_user_attr(PARAMS, params)
+    if config is not None:
+        trial.set_user_attr(CONFIG, config)
+    trial.set_user_attr(TRIAL_DIR, folder)
+    if job:
+        trial.set_user_attr(JOB, job)
+
+
+def record_config(trial: Any, config: dict[str, Any]) -> None:
+    trial.set_user_attr(CONFIG, config)
+
+
+def record_summary(trial: Any, summary: dict[str, Any],
+                   reliability: dict[str, list[float]] | None = None) -> None:
+    trial.set_user_attr(SUMMARY, summary)
+    if reliability:
+        trial.set_user_attr(BEST_RELIABILITY, reliability)
+
+
+def record_repeats(trial: Any, repeats: dict[str, Any]) -> None:
+    trial.set_user_attr(REPEATS, repeats)
+
+
+def record_reason(trial: Any, reason: str, error: str | None = None) -> None:
+    """Why the trial did not complete, with its error (a traceback, a message) if any."""
+    trial.set_user_attr(REASON, reason)
+    if error is not None:
+        trial.set_user_attr(ERROR, error)
+
+
+def record_resumed_at(trial: Any, epoch: int) -> None:
+    trial.set_user_attr(RESUMED_AT, epoch)
+
+
+def retry_due(reason: str, due: bool) -> dict[str, Any]:
+    """The user attributes of a trial whose worker died or was stopped: why, and whether its
+    retry is queued (written with the trial's failure, in `_optuna.fail_if_running`)."""
+    return {REASON: reason, RETRY_DUE: due}
+
+
+def record_last_artifact(trial: Any, folder: str, artifact_id: str, epoch: int) -> None:
+    trial.set_user_attr(LAST_ARTIFACT, {"dir": folder, "id": artifact_id, "epoch": epoch})

@@ -19,8 +19,25 @@ def test_imports_flow_one_way_and_the_trainer_stands_alone():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=PROJECT, timeout=120)
     report = done.stdout + done.stderr
-    assert "Contracts: 2 kept, 0 broken." in report, report
+    contracts = (PROJECT / "pyproject.toml").read_text().count("[[tool.importlinter.contracts]]")
+    assert f"Contracts: {contracts} kept, 0 broken." in report, report
     assert done.returncode == 0, report
+
+
+@pytest.mark.parametrize("layer, heavy", [("sweeps.study", {"torch", "optuna"}),
+                                          ("sweeps.readout", {"torch"})])
+def test_a_torch_free_layer_stays_so_when_every_module_of_it_is_imported(layer, heavy):
+    """What import-linter cannot see: the imports it is told to ignore (an export loads its
+    checkpoint through the trainer) stay inside the functions that need them."""
+    code = ("import importlib, pkgutil, sys\n"
+            f"import torchsweep.{layer} as layer\n"
+            "for module in pkgutil.walk_packages(layer.__path__, layer.__name__ + '.'):\n"
+            "    importlib.import_module(module.name)\n"
+            f"print(sorted(set({sorted(heavy)!r}) & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=PROJECT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"importing {layer} loads {done.stdout}"
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -28,3 +45,12 @@ def test_no_module_grows_past_one_concept(package):
     long = {str(path.relative_to(PROJECT)): lines for path in (PROJECT / package).rglob("*.py")
             if (lines := len(path.read_text().splitlines())) > MODULE_LINE_LIMIT}
     assert not long, f"split these by concept: {long}"
+
+
+def test_attributes_are_written_through_attrs_only():
+    """sweeps/attrs.py names each study and trial attribute and is the one place that writes
+    one, so what is written and what is read cannot drift apart."""
+    writers = {str(path.relative_to(PROJECT)) for package in PACKAGES
+               for path in (PROJECT / package).rglob("*.py")
+               if ".set_user_attr(" in path.read_text()}
+    assert writers == {"sweeps/attrs.py"}, f"write these through sweeps/attrs.py: {writers}"

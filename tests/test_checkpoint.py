@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from torch import nn
 
 from torchsweep.trainer import atomic
 from torchsweep.trainer.checkpoint import (
@@ -27,6 +28,7 @@ from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.errors import CheckpointError, WriteError
 from torchsweep.trainer.files import BEST, CONFIG, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
 from torchsweep.trainer.loop import fit
+from torchsweep.trainer.models import build_model
 
 CPU = torch.device("cpu")
 
@@ -272,13 +274,21 @@ def test_export_round_trip(trained, tmp_path):
     assert val_acc > 0.5  # it learned something, so equality is not trivial
 
 
-def test_export_strips_wrapper_prefixes(trained, tmp_path):
+WRAPPERS = {"compiled": torch.compile, "DataParallel": nn.DataParallel,
+            "DataParallel of compiled": lambda model: nn.DataParallel(torch.compile(model)),
+            "compiled DataParallel": lambda model: torch.compile(nn.DataParallel(model))}
+
+
+@pytest.mark.parametrize("wrap", WRAPPERS.values(), ids=WRAPPERS)
+def test_export_takes_a_model_saved_wrapped(trained, tmp_path, wrap):
+    """torch.compile (`_orig_mod.`) and DataParallel or DDP (`module.`), in either order."""
     run, result = trained
     state = load_checkpoint(run / BEST)
     keys = list(state["model"])
-    prefixes = ["_orig_mod.", "module.", "module._orig_mod.", "_orig_mod.module."]
-    state["model"] = {prefixes[i % len(prefixes)] + key: value
-                      for i, key in enumerate(keys) for value in [state["model"][key]]}
+    model = build_model(result.config, (1, 8, 8), 10)
+    model.load_state_dict(state["model"])
+    state["model"] = wrap(model).state_dict()
+    assert set(state["model"]).isdisjoint(keys)     # the wrappers' prefixes are there
     save_atomic(state, tmp_path / "wrapped.pt")
     export_model(tmp_path / "wrapped.pt", tmp_path / "export")
     with safe_open(str(tmp_path / "export" / EXPORT_WEIGHTS), framework="pt") as file:

@@ -14,7 +14,7 @@ from private_postgres import PrivatePostgres
 from worker_helpers import QUIET, TINY_SPACE, finish, start, trials
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine.options import RunOptions
+from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import create_study
 from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.storage import open_storage, storage_url

@@ -1,4 +1,4 @@
-"""trainer.models: the built-in architectures, user factories, init schemes, prefix stripping."""
+"""trainer.models: the built-in architectures, user factories, init schemes."""
 import math
 import textwrap
 
@@ -13,7 +13,6 @@ from torchsweep.trainer.models import (
     build_model,
     count_parameters,
     initialise,
-    strip_wrapper_prefixes,
 )
 
 
@@ -192,26 +191,3 @@ def test_user_factory_that_cannot_load(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ConfigError, match="^model: cannot load"):
         build_model(TrainConfig(model="user_models_empty:net"), (1, 8, 8), 10)
-
-
-# --- wrapper prefixes ---------------------------------------------------------------------
-
-def test_strip_wrapper_prefixes():
-    t = torch.zeros(1)
-    state = {"_orig_mod.0.weight": t, "module.1.bias": t, "module.module.2.weight": t,
-             "_orig_mod.module.3.weight": t, "module._orig_mod.4.weight": t, "5.weight": t,
-             "layer.module.6.weight": t}
-    assert list(strip_wrapper_prefixes(state)) == [
-        "0.weight", "1.bias", "2.weight", "3.weight", "4.weight", "5.weight",
-        "layer.module.6.weight"]
-    assert strip_wrapper_prefixes(state)["0.weight"] is t
-
-
-def test_stripped_compiled_state_dict_loads_into_plain_model():
-    model = build_model(TrainConfig(), (1, 8, 8), 10)
-    wrapped = nn.DataParallel(model)  # keys become module.*
-    prefixed = {f"_orig_mod.{k}": v for k, v in wrapped.state_dict().items()}
-    fresh = build_model(TrainConfig(), (1, 8, 8), 10)
-    fresh.load_state_dict(strip_wrapper_prefixes(prefixed))
-    for key, value in model.state_dict().items():
-        assert torch.equal(fresh.state_dict()[key], value)

@@ -30,8 +30,8 @@ from worker_helpers import (
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import signals, trial_loop, trial_queue
 from torchsweep.sweeps.engine.objective import NullObserver
-from torchsweep.sweeps.engine.options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import run_study
+from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.sweeps.engine.trial_loop import LoopSettings
 from torchsweep.sweeps.storage import open_storage, storage_url

@@ -14,6 +14,7 @@ from torchsweep.sweeps.readout.report.figures import FADED
 from torchsweep.sweeps.readout.report.study_plots import learning_curves
 from torchsweep.sweeps.readout.report.to_target import near_best_target, to_target
 from torchsweep.sweeps.readout.trials import TrialRecord
+from torchsweep.trainer.goal import Goal
 
 FAST = ("--set", "epochs=2", "--wandb", "disabled", "--sampler", "grid")
 BATCH_PLOTS = {"batch-steps", "noise-scale", "batch-time", "batch-lr"}
@@ -28,17 +29,17 @@ HISTORY = [{"epoch": 1, "val_acc": 0.6, "steps": 10, "samples_seen": 320, "wall_
 
 
 def test_to_target_is_the_first_epoch_that_reached_it():
-    assert to_target(HISTORY, "val_acc", 0.85, "maximize") == {
+    assert to_target(HISTORY, "val_acc", 0.85, Goal.MAXIMIZE) == {
         "epoch": 2, "steps": 20, "samples_seen": 640, "wall_seconds": 3.0}
-    assert to_target(HISTORY, "val_acc", 0.6, "maximize")["epoch"] == 1
-    assert to_target(HISTORY, "val_acc", 0.95, "maximize") is None
-    assert to_target(HISTORY, "val_acc", 0.7, "minimize")["epoch"] == 1
-    assert to_target([], "val_acc", 0.5, "maximize") is None
+    assert to_target(HISTORY, "val_acc", 0.6, Goal.MAXIMIZE)["epoch"] == 1
+    assert to_target(HISTORY, "val_acc", 0.95, Goal.MAXIMIZE) is None
+    assert to_target(HISTORY, "val_acc", 0.7, Goal.MINIMIZE)["epoch"] == 1
+    assert to_target([], "val_acc", 0.5, Goal.MAXIMIZE) is None
 
 
 def test_a_study_without_a_target_aims_just_short_of_its_best():
-    assert near_best_target(0.99, "maximize") == pytest.approx(0.9405)
-    assert near_best_target(0.2, "minimize") == pytest.approx(0.21)
+    assert near_best_target(0.99, Goal.MAXIMIZE) == pytest.approx(0.9405)
+    assert near_best_target(0.2, Goal.MINIMIZE) == pytest.approx(0.21)
 
 
 # --- the critical batch size ----------------------------------------------------------------
@@ -85,7 +86,7 @@ def test_batch_size_plots_mark_the_critical_batch_size():
     # A slower trial at 64 must not count: each batch size is judged by its best.
     histories.append(history(9, "pruned", 64, 500))
     histories.append(history(10, "pruned", 1024, 10, epochs=1))  # never reached it
-    steps, noise, seconds, lrs = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    steps, noise, seconds, lrs = batch_size_plots(histories, "val_acc", Goal.MAXIMIZE, 0.9)
     assert [p.slug for p in (steps, noise, seconds, lrs)] == [
         "batch-steps", "noise-scale", "batch-time", "batch-lr"]
     traces = {trace.name: trace for trace in steps.figure.data}
@@ -108,7 +109,7 @@ def test_steps_that_halve_up_to_the_largest_batch_still_draw():
     """The bend above every batch size tried: S_min is 0, which a log axis cannot start at."""
     sizes = [16, 32, 128]
     histories = [history(i, "completed", b, 16000 / b) for i, b in enumerate(sizes)]
-    steps, *_ = batch_size_plots(histories, "val_acc", "maximize", 0.9)
+    steps, *_ = batch_size_plots(histories, "val_acc", Goal.MAXIMIZE, 0.9)
     assert "the critical batch size is above 128" in steps.finding
     assert all(math.isfinite(v) for v in steps.figure.layout.yaxis.range)
 
@@ -119,18 +120,18 @@ def test_steps_to_target_are_read_within_epochs_where_the_trial_evaluated_there(
     trials = [history(i, "completed", b, 100) for i, b in enumerate([16, 32, 64])]
     trials[0].evaluations = [{**row, "epoch": row["epoch"] - 0.5, "steps": row["steps"] - 25}
                              for row in trials[0].epochs]
-    steps, *_ = batch_size_plots(trials, "val_acc", "maximize", 0.9)
+    steps, *_ = batch_size_plots(trials, "val_acc", Goal.MAXIMIZE, 0.9)
     assert list(next(t for t in steps.figure.data if t.name == "fewest steps").y) == [75, 100, 100]
 
 
 def test_no_trial_at_the_target_is_a_note_not_an_empty_plot():
-    (note,) = batch_size_plots([history(0, "completed", 32, 100)], "val_acc", "maximize", 0.99)
+    (note,) = batch_size_plots([history(0, "completed", 32, 100)], "val_acc", Goal.MAXIMIZE, 0.99)
     assert note.figure is None and "No trial reached val_acc ≥ 0.99" in note.caption
 
 
 def test_learning_curves_fade_the_pruned_trials():
     plot = learning_curves([history(0, "completed", 32, 100), history(1, "pruned", 64, 50),
-                            history(2, "pruned", 64, 40)], "val_acc", "maximize", 0.9, False)
+                            history(2, "pruned", 64, 40)], "val_acc", Goal.MAXIMIZE, 0.9, False)
     completed, *pruned = plot.figure.data
     assert completed.opacity == 1 and completed.name == "trial 0"
     assert all(t.opacity == FADED and t.legendgroup == "pruned" for t in pruned)
@@ -144,13 +145,13 @@ def test_learning_curves_are_drawn_on_samples_seen():
     evaluated.evaluations = [{"epoch": 0.5, "samples": 500, "val_acc": 0.3},
                              {"epoch": 1.0, "samples": 1000, "val_acc": 0.5}]
     older = history(1, "completed", 64, 50)
-    plot = learning_curves([evaluated, older], "val_acc", "maximize", None, False)
+    plot = learning_curves([evaluated, older], "val_acc", Goal.MAXIMIZE, None, False)
     assert list(plot.figure.data[0].x) == [500, 1000]
     assert list(plot.figure.data[0].y) == [0.3, 0.5]
     assert list(plot.figure.data[1].x) == [m["samples_seen"] for m in older.epochs]
     assert plot.figure.layout.xaxis.title.text == "samples seen"
     # a user's program reports its own steps
-    program = learning_curves([older], "val_acc", "maximize", None, True)
+    program = learning_curves([older], "val_acc", Goal.MAXIMIZE, None, True)
     assert program.figure.layout.xaxis.title.text == "step"
 
 

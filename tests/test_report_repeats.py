@@ -9,6 +9,7 @@ from torchsweep.sweeps.readout.report.noise_scale_plot import verdict
 from torchsweep.sweeps.readout.report.smoothing_plots import points, trade_off
 from torchsweep.sweeps.readout.stats import interval
 from torchsweep.sweeps.readout.trials import TrialRecord
+from torchsweep.trainer.goal import Goal
 
 # --- on known numbers ------------------------------------------------------------------------
 
@@ -39,11 +40,11 @@ def repeated(number, batch_size, steps, lr, noise):
 def test_batch_size_curve_has_error_bars_and_says_whether_lr_was_tuned():
     sizes = [16, 64, 256]
     trials = [repeated(i, b, 40 * (1 + 64 / b), 0.1, 50) for i, b in enumerate(sizes)]
-    steps, noise, _, _ = batch_size_plots(trials, "val_acc", "maximize", 0.9)
+    steps, noise, _, _ = batch_size_plots(trials, "val_acc", Goal.MAXIMIZE, 0.9)
     best = next(t for t in steps.figure.data if t.name == "fewest steps")
     assert best.error_y.visible and all(bar > 0 for bar in best.error_y.array)
     one_seed = [history(i, "completed", b, 40 * (1 + 64 / b)) for i, b in enumerate(sizes)]
-    (steps_of_one, *_) = batch_size_plots(one_seed, "val_acc", "maximize", 0.9)
+    (steps_of_one, *_) = batch_size_plots(one_seed, "val_acc", Goal.MAXIMIZE, 0.9)
     assert not next(t for t in steps_of_one.figure.data if t.name == "fewest steps").error_y.visible
     assert "one standard deviation over a trial's seeds" in steps.caption
     assert "not tuned per batch size" in steps.caption and "Shallue" in steps.caption
@@ -63,11 +64,11 @@ def smoothed(number, smoothing, accuracies, ece):
 def test_the_trade_off_sentence_is_computed_from_the_trials():
     trials = [smoothed(0, 0.0, [0.90, 0.92], 0.08), smoothed(1, 0.1, [0.93, 0.95], 0.03),
               smoothed(2, 0.3, [0.80, 0.82], 0.20)]
-    sentence = trade_off(points(trials, "val_acc", "maximize"), "val_acc", "maximize")
+    sentence = trade_off(points(trials, "val_acc", Goal.MAXIMIZE), "val_acc", Goal.MAXIMIZE)
     assert sentence.startswith("Best smoothing ε = 0.1: val_acc 0.94 ± ")
     assert "(95% t interval over 2 seeds)" in sentence
     assert "against ε = 0: accuracy 0.91 → 0.94, ECE 0.08 → 0.03, ECE after temperature " \
            "scaling 0.04 → 0.015." in sentence
     one_seed = [TrialRecord(t.number, t.state, t.params, t.config, t.epochs) for t in trials]
-    assert "one seed, so no interval" in trade_off(points(one_seed, "val_acc", "maximize"),
-                                                   "val_acc", "maximize")
+    assert "one seed, so no interval" in trade_off(points(one_seed, "val_acc", Goal.MAXIMIZE),
+                                                   "val_acc", Goal.MAXIMIZE)

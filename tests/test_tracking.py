@@ -245,7 +245,7 @@ def test_fifty_trials_leave_open_files_and_threads_flat(tmp_path):
     from wandb.sdk import wandb_setup
 
     from torchsweep.sweeps.engine.objective import NullObserver
-    from torchsweep.sweeps.engine.options import RunOptions
+    from torchsweep.sweeps.engine.run_options import RunOptions
     from torchsweep.sweeps.engine.orchestrate import run_study
     from torchsweep.sweeps.study.catalog import resolve
 

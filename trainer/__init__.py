@@ -10,6 +10,7 @@ _LAZY = {
     "TrainConfig": "config",
     "EPOCH_METRICS": "config",
     "EPOCH_DIAGNOSTICS": "config",
+    "Goal": "goal",
     "ConfigError": "errors",
     "DataError": "errors",
     "CheckpointError": "errors",

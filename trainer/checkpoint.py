@@ -137,14 +137,17 @@ def restore_rng(state: dict[str, Any]) -> None:
 def export_model(checkpoint_path: Path, directory: Path) -> Path:
     """Write the checkpoint's weights as safetensors and its config as JSON into `directory`."""
     from safetensors.torch import save_file
-
-    from torchsweep.trainer.models import strip_wrapper_prefixes
+    from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
     payload = load_checkpoint(checkpoint_path)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    weights = {key: tensor.contiguous().clone()
-               for key, tensor in strip_wrapper_prefixes(payload["model"]).items()}
+    state = dict(payload["model"])
+    # A model saved wrapped: torch.compile's `_orig_mod.` and DataParallel's or DDP's
+    # `module.`, in either order (`module._orig_mod.` when DDP wraps a compiled model).
+    for prefix in ("_orig_mod.", "module.", "_orig_mod."):
+        consume_prefix_in_state_dict_if_present(state, prefix)
+    weights = {key: tensor.contiguous().clone() for key, tensor in state.items()}
     metadata = {"input_shape": json.dumps(list(payload["input_shape"])),
                 "num_classes": str(payload["num_classes"]), "epoch": str(payload["epoch"])}
     save_file(weights, str(directory / EXPORT_WEIGHTS), metadata=metadata)

@@ -16,24 +16,25 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from torchsweep.trainer.errors import ConfigError
+from torchsweep.trainer.goal import Goal
 
 # Metrics `fit` reports after every epoch. Sweeps may optimise any of them; the goal says
 # which direction is better, so a study can default `metric.goal` sensibly.
-EPOCH_METRICS: dict[str, str] = {
-    "train_loss": "minimize",
-    "train_acc": "maximize",
-    "val_loss": "minimize",
-    "val_acc": "maximize",
-    "val_nll": "minimize",             # cross-entropy without label smoothing
-    "val_ece": "minimize",             # expected calibration error, 15 bins
-    "val_overconfidence": "minimize",  # mean confidence - accuracy; < 0 is underconfident
-    "val_ece_tempered": "minimize",    # ECE after temperature scaling on the validation split
-    "lr": "maximize",
-    "epoch_seconds": "minimize",
-    "samples_per_second": "maximize",
-    "steps": "minimize",               # optimizer steps so far (running total)
-    "samples_seen": "minimize",        # training samples so far (running total)
-    "wall_seconds": "minimize",        # training and evaluation time so far (running total)
+EPOCH_METRICS: dict[str, Goal] = {
+    "train_loss": Goal.MINIMIZE,
+    "train_acc": Goal.MAXIMIZE,
+    "val_loss": Goal.MINIMIZE,
+    "val_acc": Goal.MAXIMIZE,
+    "val_nll": Goal.MINIMIZE,             # cross-entropy without label smoothing
+    "val_ece": Goal.MINIMIZE,             # expected calibration error, 15 bins
+    "val_overconfidence": Goal.MINIMIZE,  # mean confidence - accuracy; < 0 is underconfident
+    "val_ece_tempered": Goal.MINIMIZE,    # ECE after temperature scaling on the validation split
+    "lr": Goal.MAXIMIZE,
+    "epoch_seconds": Goal.MINIMIZE,
+    "samples_per_second": Goal.MAXIMIZE,
+    "steps": Goal.MINIMIZE,               # optimizer steps so far (running total)
+    "samples_seen": Goal.MINIMIZE,        # training samples so far (running total)
+    "wall_seconds": Goal.MINIMIZE,        # training and evaluation time so far (running total)
 }
 # Also in an epoch's row, but neither direction is better, so no study may optimise them:
 #   val_temperature   the T that calibrates the validation logits (> 1: overconfident)
@@ -89,10 +90,10 @@ class TrainConfig:
                          choices=("default", "kaiming_normal", "xavier_uniform", "normal"))
     # --- optimisation ---
     epochs: int = _setting(10, "passes over the training split", low=1, unit="epochs")
-    # More than one lets a sweep's pruner stop a bad trial within an epoch (hyperband's first
-    # rung at half an epoch: see bench/RESULTS.md). Each pass is a validation forward over
-    # 1/4 as many samples as a training epoch at val_fraction 0.2: on mnist1d (bench/
-    # evaluations.py, loaded machine) 2 cost 0-15% more time than 1, and 4 cost 17-21%.
+    # More than one lets a sweep's pruner stop a bad trial within an epoch (a first rung at
+    # half an epoch). Each pass is a validation forward over 1/4 as many samples as a training
+    # epoch at val_fraction 0.2; what 2 and 4 cost: bench/RESULTS.md, "What an evaluation
+    # costs".
     evaluations_per_epoch: int = _setting(
         2, "validation passes per epoch, at even shares of the training split (sweeps prune "
         "at each)", low=1, unit="evaluations")

@@ -7,3 +7,4 @@ EVALUATIONS = "evaluations.jsonl"   # one per evaluation, within epochs too (tra
 CONFIG = "config.json"      # the resolved TrainConfig
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_CONFIG = "config.json"
+PICTURE = "model.svg"       # the exported model's autograd graph (trainer.picture)

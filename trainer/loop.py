@@ -29,6 +29,7 @@ from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.errors import ConfigError
 from torchsweep.trainer.evaluations import EvaluationCallback, Evaluations, evaluate
 from torchsweep.trainer.files import BEST, CONFIG, EVALUATIONS, LAST, METRICS
+from torchsweep.trainer.goal import Goal
 from torchsweep.trainer.models import build_model
 from torchsweep.trainer.noise_scale import NoiseScale, backward_measured, small_batch
 from torchsweep.trainer.optim import Schedule, build_loss, build_optimizer
@@ -103,7 +104,7 @@ def resolve_device(name: str) -> torch.device:
 def fit(config: TrainConfig, *, out_dir: Path | None = None,
         callbacks: Iterable[EpochCallback] = (),
         evaluation_callbacks: Iterable[EvaluationCallback] = (), resume_from: Path | None = None,
-        monitor: str = "val_acc", goal: str | None = None, progress: bool = False,
+        monitor: str = "val_acc", goal: Goal | str | None = None, progress: bool = False,
         before_write: Callable[[], None] | None = None) -> FitResult:
     """Train `config` for `config.epochs` epochs (or until a callback stops it).
 
@@ -118,7 +119,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     raises ends the run with nothing more written (a sweep's trial that another worker took
     over while this process was paused).
     """
-    goal = goal or EPOCH_METRICS[monitor]
+    goal = Goal.from_name(goal) if goal else EPOCH_METRICS[monitor]
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -309,12 +310,10 @@ def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
     return lambda: torch.autocast(device.type, dtype=amp_dtype)
 
 
-def _improved(value: float, best: dict | None, monitor: str, goal: str) -> bool:
+def _improved(value: float, best: dict | None, monitor: str, goal: Goal) -> bool:
     if not math.isfinite(value):
         return False
-    if best is None:
-        return True
-    return value > best[monitor] if goal == "maximize" else value < best[monitor]
+    return best is None or goal.better(value, best[monitor])
 
 
 def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler, shuffle,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib
 import math
 
-import torch
 from torch import nn
 
 from torchsweep.trainer.config import TrainConfig
@@ -121,19 +120,3 @@ def initialise(model: nn.Module, scheme: str) -> None:
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
-
-def strip_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop `_orig_mod.` (torch.compile) and `module.` (DataParallel/DDP) key prefixes.
-
-    They nest in either order (`module._orig_mod.` when DDP wraps a compiled model).
-    """
-    cleaned = {}
-    for key, tensor in state_dict.items():
-        stripped = True
-        while stripped:
-            stripped = False
-            for prefix in ("_orig_mod.", "module."):
-                if key.startswith(prefix):
-                    key, stripped = key[len(prefix):], True
-        cleaned[key] = tensor
-    return cleaned

@@ -12,8 +12,7 @@ import warnings
 from pathlib import Path
 
 from torchsweep.trainer.atomic import write_text_atomic
-
-PICTURE = "model.svg"
+from torchsweep.trainer.files import PICTURE
 
 
 def graphviz_missing() -> str | None:

@@ -46,8 +46,7 @@ class Artifacts:
             with shielded(), open(Path(root) / folder / LAST, "rb") as checkpoint:
                 self.store.write(self.prefix + name, checkpoint)
                 previous = attrs.last_artifact(frozen(trial))
-                trial.set_user_attr(attrs.LAST_ARTIFACT, {"dir": folder, "id": self.prefix + name,
-                                                          "epoch": epoch})
+                attrs.record_last_artifact(trial, folder, self.prefix + name, epoch)
                 if previous is not None:
                     self.store.remove(previous["id"])
             return False

@@ -14,7 +14,6 @@ study (no single ranking) are refused.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -69,16 +68,15 @@ def confirm(study: optuna.Study, root: Path, top: int, count: int,
             result = train_seed(config, seed, out, metric, aim)
             # A seed whose loss diverged scores the worst value there is.
             value = result.best[metric] if result.status == "completed" and result.best \
-                else (-math.inf if aim == "maximize" else math.inf)
+                else aim.worst
             values.append(value)
             progress(record.number, seed, value)
         confirmed.append({"trial": record.number, "study_rank": study_rank,
                           "params": record.params,
                           "study_value": record.value, "values": values,
                           **interval(values).to_dict()})
-    sign = -1 if aim == "maximize" else 1
     # Ties keep the study's order (sorted is stable).
-    confirmed.sort(key=lambda row: sign * row["mean"])
-    outcome = {"metric": metric, "goal": aim, "seeds": seeds, "trials": confirmed}
-    study.set_user_attr(attrs.CONFIRMATIONS, [*attrs.confirmations(study), outcome])
+    confirmed.sort(key=lambda row: -aim.sign * row["mean"])
+    outcome = {"metric": metric, "goal": aim.value, "seeds": seeds, "trials": confirmed}
+    attrs.add_confirmation(study, outcome)
     return outcome

@@ -30,16 +30,14 @@ class TrialFailed(Exception):
 
 def failed(trial: optuna.Trial, reason: str, detail: str) -> TrialFailed:
     """Record why `trial` failed (reason, and the detail as its `error`); raise what returns."""
-    trial.set_user_attr(attrs.REASON, reason)
-    trial.set_user_attr(attrs.ERROR, detail)
+    attrs.record_reason(trial, reason, detail)
     return TrialFailed(f"{reason}: {detail.splitlines()[0]}")
 
 
 def infeasible(trial: optuna.Trial, error: Exception) -> optuna.TrialPruned:
     """A draw the study's rules refuse: told to Optuna as pruned, which samplers learn from
     (TPE skips failed trials), so the search moves away from it."""
-    trial.set_user_attr(attrs.REASON, "infeasible")
-    trial.set_user_attr(attrs.ERROR, str(error))
+    attrs.record_reason(trial, "infeasible", str(error))
     _logger.warning("trial %d is infeasible: %s", trial.number, error)
     return optuna.TrialPruned(f"infeasible: {error}")
 

@@ -29,9 +29,9 @@ from torchsweep.sweeps.engine import _optuna
 from torchsweep.sweeps.errors import StorageError
 from torchsweep.sweeps.storage.resilient import Unreachable, without_waiting
 
-DEFAULT_INTERVAL = 10.0      # seconds
 # A worker blocked for a while (the journal file's lock left by a killed process is broken
-# after 30 s) must not look dead: six missed beats is a minute at the default interval.
+# after 30 s) must not look dead: six missed beats is a minute at the default interval
+# (--heartbeat, engine/run_options.py).
 MISSED_BEATS = 6
 # Beats not recorded for this many intervals: before writing, ask whether the trial is ours.
 UNSURE_AFTER = 2

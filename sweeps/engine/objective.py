@@ -69,11 +69,7 @@ class Objective:
         except (InfeasibleDraw, ConfigError) as error:   # settings drawn that cannot train
             raise failures.infeasible(trial, error) from None
         folder = f"{self.spec.name}/trials/{trial.number:05d}"
-        trial.set_user_attr(attrs.PARAMS, params)
-        trial.set_user_attr(attrs.CONFIG, config.to_dict())
-        trial.set_user_attr(attrs.TRIAL_DIR, folder)
-        if self.job:
-            trial.set_user_attr(attrs.JOB, self.job)
+        attrs.record_start(trial, params, folder, self.job, config=config.to_dict())
         self.observer.trial_started(trial.number, params)
         run = self.tracker.start_trial_run(
             study=self.spec.name, trial_number=trial.number, study_dir=self.root / self.spec.name,
@@ -100,7 +96,7 @@ class Objective:
                 uploads = (self.artifacts.uploader(trial, self.root, folder),)
             resume = retries.resume_point(self.root, trial)
             if resume is not None:
-                trial.set_user_attr(attrs.RESUMED_AT, resume.epoch)
+                attrs.record_resumed_at(trial, resume.epoch)
             result = fit(config, out_dir=self.root / folder,
                          callbacks=(run.log, observe, *uploads), evaluation_callbacks=(report,),
                          resume_from=resume.checkpoint if resume else None,
@@ -116,9 +112,8 @@ class Objective:
             raise
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished
             reason = failures.reason(error)
-            trial.set_user_attr(attrs.REASON, reason)
-            if isinstance(error, Exception):
-                trial.set_user_attr(attrs.ERROR, traceback.format_exc(limit=20))
+            attrs.record_reason(trial, reason, traceback.format_exc(limit=20)
+                                if isinstance(error, Exception) else None)
             run.finish(reason if reason in ("interrupted", "preempted") else "failed",
                        {"error": f"{type(error).__name__}: {error}"})
             if reason == "out_of_memory":
@@ -136,9 +131,7 @@ class Objective:
                    "samples_trained": result.samples_trained,
                    "epochs_trained": round(result.samples_trained / result.train_samples, 4),
                    "pruned_at": stopped_at if result.status != "completed" else None}
-        trial.set_user_attr(attrs.SUMMARY, summary)
-        if result.best_reliability:
-            trial.set_user_attr(attrs.BEST_RELIABILITY, result.best_reliability)
+        attrs.record_summary(trial, summary, result.best_reliability)
         if status == "completed":
             spreads = [interval(column) for column in zip(*values)]
             flat = _flat_summary(summary, self.spec.metric)
@@ -150,7 +143,7 @@ class Objective:
             return means if self.spec.multi_objective else means[0]
         # A diverged loss is a dead end the sampler should learn to avoid, like a pruned trial.
         reason = "diverged" if status == "diverged" else "pruned"
-        trial.set_user_attr(attrs.REASON, reason)
+        attrs.record_reason(trial, reason)
         run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
         raise optuna.TrialPruned(f"{reason} at epoch {stopped_at:g}")
 
@@ -185,7 +178,7 @@ class Objective:
         names = [objective.name for objective in self.spec.objectives]
         by_metric = {name: [v[i] for v in values] for i, name in enumerate(names)}
         spreads = {name: interval(column) for name, column in by_metric.items()}
-        trial.set_user_attr(attrs.REPEATS, {
+        attrs.record_repeats(trial, {
             "seeds": seeds, "dirs": dirs, "values": by_metric, "planned": self.repeats,
             "mean": {name: s.mean for name, s in spreads.items()},
             "std": {name: s.std for name, s in spreads.items()}})

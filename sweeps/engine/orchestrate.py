@@ -29,12 +29,12 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import repeats, signals, trial_queue, workers
 from torchsweep.sweeps.engine.artifacts import open_artifacts
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
-from torchsweep.sweeps.engine.options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
 from torchsweep.sweeps.engine.program.objective import ProgramObjective
 from torchsweep.sweeps.engine.pruners import build_pruner, epoch_samples
 from torchsweep.sweeps.engine.retention import retain_top_k
 from torchsweep.sweeps.engine.retries import requeue_failed
-from torchsweep.sweeps.engine.samplers import MULTI_OBJECTIVE_SAMPLERS, build_sampler
+from torchsweep.sweeps.engine.run_options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
+from torchsweep.sweeps.engine.samplers import build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work
 from torchsweep.sweeps.errors import StorageLost, StudyError
@@ -42,6 +42,12 @@ from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
 from torchsweep.sweeps.storage.doctor import persistence_warning
 from torchsweep.sweeps.study import STUDY_FILE, StudySpec, parse_study
+from torchsweep.sweeps.study.choices import (
+    SAMPLES,
+    multi_objective_samplers,
+    pruner_choice,
+    sampler_choice,
+)
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND
 from torchsweep.sweeps.tracking.study_run import log_study_run
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
@@ -135,13 +141,12 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
     """One worker, in this process: open the study with this worker's sampler, claim and run
     queued trials until none is left. Returns how many it finished."""
     spec = parse_study(job.spec, name=job.spec["name"], source=f"study '{job.spec['name']}'")
-    grid = spec.space.grid() if job.sampler == "grid" else None
     # Workers must not share a seed: the same sampler state proposes the same settings.
     seed = None if job.seed is None else job.seed + slot.index
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=spec.name,
                               storage=open_storage(job.url, create=False, grace=job.storage_grace),
-                              sampler=build_sampler(job.sampler, grid, seed),
+                              sampler=build_sampler(job.sampler, spec.space, seed),
                               pruner=build_pruner(job.pruner, spec, _epoch_samples(spec, job)))
     observer, tracker = observer or NullObserver(), tracker or job.tracker()
     if spec.runs_program:
@@ -164,9 +169,11 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
 
 
 def _epoch_samples(spec: StudySpec, job: WorkerJob) -> int | None:
-    """The pruner's unit (see `pruners`); not needed, and not counted, when nothing prunes on
-    samples (none, and wilcoxon, which compares seeds)."""
-    return None if job.pruner in ("none", "wilcoxon") else epoch_samples(spec, job.overrides)
+    """The pruner's unit (see `pruners`); not needed, and not counted, when the pruner's steps
+    are not samples (it compares seeds, or never prunes)."""
+    if pruner_choice(job.pruner).unit != SAMPLES:
+        return None
+    return epoch_samples(spec, job.overrides)
 
 
 def _work_and_sum_up(study: optuna.Study, spec: StudySpec, job: WorkerJob, options: RunOptions,
@@ -206,11 +213,11 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     else:
         TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
         _epoch_samples(spec, job)
-    if spec.multi_objective and job.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+    if spec.multi_objective and not sampler_choice(job.sampler).multi_objective:
         raise StudyError(f"sampler {job.sampler}: cannot optimise several metrics; use "
-                         f"{', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+                         f"{', '.join(multi_objective_samplers())}")
     workers.check_gpus(options.gpus)
-    grid = spec.space.grid() if job.sampler == "grid" else None
+    grid = spec.space.grid() if sampler_choice(job.sampler).grid else None
 
     study, created = _create_or_load(spec, job)
     _record_space(study, spec, options, created)
@@ -228,9 +235,9 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
         # A study continued keeps its seeds per configuration unless --repeats says otherwise:
         # means over different numbers of seeds do not compare.
         job = _job(spec, options, {**_given(options), "repeats": recorded})
-    _record(study, attrs.SETTINGS, {"sampler": job.sampler, "pruner": job.pruner,
-                                    "keep_top_k": job.keep, "wandb_project": job.wandb_project,
-                                    "wandb_entity": job.wandb_entity, "repeats": job.repeats})
+    attrs.record_settings(study, {"sampler": job.sampler, "pruner": job.pruner,
+                                  "keep_top_k": job.keep, "wandb_project": job.wandb_project,
+                                  "wandb_entity": job.wandb_entity, "repeats": job.repeats})
     # Trials a crash left RUNNING are failed (and retried) first, so that --retry-failed and
     # --restart-failed see them too.
     reconcile(study, job.loop)
@@ -260,7 +267,7 @@ def _create_or_load(spec: StudySpec, job: WorkerJob) -> tuple[optuna.Study, bool
     """The study, and whether this launch created it (another may have, a moment before)."""
     storage = open_storage(job.url, create=True, grace=job.storage_grace)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    goals = [objective.goal for objective in spec.objectives]
+    goals = [objective.goal.value for objective in spec.objectives]
     sampler = optuna.samplers.RandomSampler()
     try:
         study = optuna.create_study(storage=storage, study_name=spec.name, directions=goals,
@@ -336,8 +343,7 @@ def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions,
         raise StudyError(f"study '{spec.name}' was created with a different search space; "
                          "use a new study name, or pass --allow-space-change to continue it")
     if recorded != fingerprint or attrs.spec_document(study) is None:
-        study.set_user_attr(attrs.FINGERPRINT, fingerprint)
-        study.set_user_attr(attrs.SPEC, spec.to_dict())
+        attrs.record_space(study, fingerprint, spec.to_dict())
         import yaml
 
         write_text_atomic(Path(options.root) / spec.name / STUDY_FILE,
@@ -359,7 +365,3 @@ def _creators_fingerprint(study: optuna.Study) -> str | None:
         signals.check()
     return study.user_attrs.get(attrs.FINGERPRINT)
 
-
-def _record(study: optuna.Study, name: str, value: Any) -> None:
-    if study.user_attrs.get(name) != value:
-        study.set_user_attr(name, value)

@@ -31,13 +31,21 @@ from typing import Any, Callable, Iterable
 
 from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.study import StudySpec
+from torchsweep.sweeps.study.choices import (
+    NO_PRUNER,
+    REPEATS_PRUNER,
+    SAMPLES,
+    SEEDS,
+    pruner_choice,
+    pruners_with,
+)
 from torchsweep.trainer import TrainConfig
 from torchsweep.trainer.files import BEST, LAST
+from torchsweep.trainer.goal import Goal
 
 DEFAULT_REPEATS = 1
 SEEDS_FOLDER = "seeds"       # under a trial's folder: <trial>/seeds/<seed>/
 WILCOXON_P = 0.1             # Optuna's default p_threshold
-EPOCH_PRUNERS = ("median", "hyperband", "successive_halving")
 
 
 def resolve(spec: StudySpec, given: int | None) -> int:
@@ -62,25 +70,31 @@ def pruner(spec: StudySpec, given: str | None, repeats: int) -> str:
     without repeats is refused."""
     name = given or spec.pruner
     if spec.multi_objective:
-        return "none"   # Optuna prunes single-objective studies only
-    if repeats > 1 and given in EPOCH_PRUNERS:
+        return NO_PRUNER
+    if repeats > 1 and _unit(given) == SAMPLES:
+        fitting = " or ".join(pruners_with(SEEDS) + pruners_with(None))
         raise StudyError(f"pruner {given} compares trials epoch by epoch; with repeats "
-                         f"{repeats} a trial reports one value per seed: use pruner "
-                         "wilcoxon (the default with repeats) or none")
-    if repeats == 1 and name == "wilcoxon":
-        raise StudyError("pruner wilcoxon compares a configuration's seeds with the best "
+                         f"{repeats} a trial reports one value per seed: use pruner {fitting} "
+                         f"({REPEATS_PRUNER} is the default with repeats)")
+    if repeats == 1 and _unit(name) == SEEDS:
+        raise StudyError(f"pruner {name} compares a configuration's seeds with the best "
                          "one's: it needs repeats of 2 or more")
     if replaced_pruner(spec, given, repeats):
-        return "wilcoxon"
+        return REPEATS_PRUNER
     return given or spec.pruner_name(repeats)
 
 
 def replaced_pruner(spec: StudySpec, given: str | None, repeats: int) -> str | None:
     """The notice for a study file's epoch pruner that repeats replace, else None."""
-    if repeats > 1 and not given and spec.pruner in EPOCH_PRUNERS and not spec.multi_objective:
+    if repeats > 1 and not given and _unit(spec.pruner) == SAMPLES and not spec.multi_objective:
         return (f"pruner {spec.pruner}: compares epochs, and with repeats {repeats} a trial "
-                "reports one value per seed, so the wilcoxon pruner compares seeds instead")
+                f"reports one value per seed, so the {REPEATS_PRUNER} pruner compares seeds "
+                "instead")
     return None
+
+
+def _unit(pruner: str | None) -> str | None:
+    return pruner_choice(pruner).unit if pruner else None
 
 
 def seeds(first: int, repeats: int) -> list[int]:
@@ -91,7 +105,7 @@ def seed_folder(trial_folder: str, seed: int) -> str:
     return f"{trial_folder}/{SEEDS_FOLDER}/{seed}"
 
 
-def train_seed(config: TrainConfig, seed: int, out: Path, metric: str, goal: str,
+def train_seed(config: TrainConfig, seed: int, out: Path, metric: str, goal: Goal,
                callbacks: Iterable[Callable[[dict], Any]] = ()) -> Any:
     """Train `config` again on `seed` in `out`, keeping its metrics and no checkpoint: the
     weights kept and exported are the trial's own (a repeat's other seeds, a confirmation)."""

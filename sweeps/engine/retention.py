@@ -32,7 +32,7 @@ def retain_top_k(study: optuna.Study, root: Path, k: int, *,
         kept = _retain_folders(study, root, {t.number for t in top})
     else:
         kept = _retain_checkpoints(study, root, top)
-    study.set_user_attr(attrs.CHECKPOINTS, {str(number): path for number, path in kept.items()})
+    attrs.record_kept_checkpoints(study, kept)
     return kept
 
 

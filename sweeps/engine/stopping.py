@@ -12,14 +12,13 @@ class StopAtTarget:
     """metric.target: stop once any completed trial of the study, from any worker, reaches it."""
 
     def __init__(self, spec: StudySpec):
-        self.target, self.maximize = spec.target, spec.goal == "maximize"
+        self.target, self.goal = spec.target, spec.goal
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if self.target is None:
             return
         best = ranked(study)[:1]
-        if best and ((best[0].value >= self.target) if self.maximize
-                     else (best[0].value <= self.target)):
+        if best and self.goal.reaches(best[0].value, self.target):
             study.stop()
 
 

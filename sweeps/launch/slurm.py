@@ -36,11 +36,11 @@ from typing import Any, Iterator
 import submitit
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine.options import RunOptions
 from torchsweep.sweeps.engine.orchestrate import join_study, study_spec
+from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.sweeps.errors import SchedulerError, StorageError
-from torchsweep.sweeps.launch.options import SlurmResources, minutes
+from torchsweep.sweeps.launch.slurm_resources import SlurmResources, minutes
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import STORAGE_ENV, mask_password, storage_url
 from torchsweep.trainer.errors import ConfigError
@@ -97,7 +97,7 @@ def submit(study: str, options: RunOptions, resources: SlurmResources) -> Submit
             raise SchedulerError(f"sbatch refused the jobs: "
                                  f"{reason[0] if reason else error}") from None
     array = jobs[0].job_id.split("_")[0]
-    found.set_user_attr(attrs.SLURM_ARRAYS, [*attrs.slurm_arrays(found), array])
+    attrs.add_slurm_array(found, array)
     return Submitted(array=array, jobs=[job.job_id for job in jobs], logs=logs)
 
 

@@ -17,6 +17,7 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import CheckpointError, ExportError
 from torchsweep.sweeps.readout.trials import TrialRecord, is_multi_objective, ranked_records
 from torchsweep.trainer.atomic import write_json_atomic
+from torchsweep.trainer.files import PICTURE
 
 PARAMS_FILE = "params.json"
 METRICS_FILE = "metrics.json"
@@ -79,7 +80,7 @@ def _picture(study: optuna.Study, root: Path, directory: Path) -> tuple[str | No
     or why there is none (no Graphviz), as one line."""
     if attrs.runs_program(study):
         return None, None
-    from torchsweep.trainer.picture import PICTURE, draw_export, graphviz_missing
+    from torchsweep.trainer.picture import draw_export, graphviz_missing
 
     missing = graphviz_missing()
     if missing:

@@ -21,6 +21,7 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
 from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
 from torchsweep.trainer.files import EVALUATIONS, METRICS
+from torchsweep.trainer.goal import Goal
 
 STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
                TrialState.FAIL: "failed", TrialState.RUNNING: "running",
@@ -64,13 +65,12 @@ class TrialRecord:
 
 
 def best_epoch(history: list[dict[str, float]], metric: str,
-               goal: str) -> dict[str, float] | None:
+               goal: Goal) -> dict[str, float] | None:
     """The epoch with the best value of `metric` (the first of equals), None if none ran."""
     scored = [m for m in history if metric in m]
     if not scored:
         return None
-    pick = max if goal == "maximize" else min
-    return pick(scored, key=lambda m: m[metric])
+    return goal.best(scored, key=lambda m: m[metric])
 
 
 def load_study(name: str, root: Path, storage: str | None,
@@ -99,14 +99,9 @@ def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["name"])
 
 
-def goals(study: optuna.Study) -> list[str]:
-    return ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize"
-            for d in study.directions]
-
-
-def goal(study: optuna.Study) -> str:
+def goal(study: optuna.Study) -> Goal:
     """The (first) objective's goal."""
-    return goals(study)[0]
+    return Goal.from_name(study.directions[0].name)
 
 
 def is_multi_objective(study: optuna.Study) -> bool:
@@ -121,8 +116,8 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
     else:
         candidates = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                       if t.values is not None]
-    sign = -1 if goal(study) == "maximize" else 1
-    return sorted(candidates, key=lambda t: (sign * t.values[0], t.number))
+    sign = goal(study).sign
+    return sorted(candidates, key=lambda t: (-sign * t.values[0], t.number))
 
 
 def records(study: optuna.Study, root: Path | None = None) -> list[TrialRecord]:

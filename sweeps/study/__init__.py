@@ -3,10 +3,10 @@
 The public API is below; the modules behind it hold one concept each: `messages` (how a problem
 is worded), `choices` (the words for method, sampler, pruner and goal), `distributions` (W&B's,
 drawn with Optuna), `parameter` (one parameter block), `space` (the whole search space),
-`feasibility` (settings that cannot work together), `options` (the `--param`/`--set` grammar),
-`rules` (whose settings: the trainer's or a program's), `spec` (a whole study), `studyfile`
-(reading one from YAML) and `catalog` (finding a study by what the user typed). Each name is
-imported when first used, so the CLI pays only for what a command needs.
+`feasibility` (settings that cannot work together), `param_grammar` (the `--param`/`--set`
+grammar), `rules` (whose settings: the trainer's or a program's), `spec` (a whole study),
+`studyfile` (reading one from YAML) and `catalog` (finding a study by what the user typed).
+Each name is imported when first used, so the CLI pays only for what a command needs.
 """
 from importlib import import_module
 
@@ -14,7 +14,7 @@ _PUBLIC = {
     "STUDY_FILE": "catalog", "bundled_names": "catalog", "bundled_path": "catalog",
     "resolve": "catalog",
     "DISTRIBUTIONS": "distributions",
-    "parse_param_option": "options", "parse_set_option": "options",
+    "parse_param_option": "param_grammar", "parse_set_option": "param_grammar",
     "Parameter": "parameter", "parse_parameter": "parameter",
     "SearchSpace": "space", "parse_space": "space",
     "GOALS": "choices", "METHODS": "choices", "PRUNERS": "choices", "SAMPLERS": "choices",

@@ -1,6 +1,7 @@
 """W&B's sweep distributions, drawn with Optuna.
 
-W&B distributions on Optuna. Native ones are drawn under the parameter's own name; transformed
+W&B distributions on Optuna, one `FORMS` entry each: its keys, how it is drawn and how it is
+shown. Native ones are drawn under the parameter's own name; transformed
 ones draw a float x under `NAME~latent` and map it back exactly as W&B defines the distribution,
 so no distribution is silently approximated:
 
@@ -41,6 +42,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from torchsweep.sweeps.study.messages import num
 
 if TYPE_CHECKING:
     from torchsweep.sweeps.study.parameter import Parameter
@@ -115,9 +118,66 @@ def _unit(p: "Parameter") -> tuple[float, float, bool]:
     return 0.0, 1.0, False
 
 
+# --- how a value is drawn with an Optuna trial ---
+
+def _fixed(p: "Parameter", trial: Any) -> Any:
+    return p.value
+
+
+def _categorical(p: "Parameter", trial: Any) -> Any:
+    choices = [encode(v) for v in p.values]
+    return p.values[choices.index(trial.suggest_categorical(p.name, choices))]
+
+
+def _integer(p: "Parameter", trial: Any) -> int:
+    return trial.suggest_int(p.name, p.min, p.max)
+
+
+def _float(p: "Parameter", trial: Any) -> Any:
+    """A float drawn over the form's latent range: the value itself, or decoded into it."""
+    form = FORMS[p.distribution]
+    low, high, log = form.latent(p)
+    if form.decode is None:
+        return trial.suggest_float(p.name, low, high, log=log)
+    return form.decode(p, trial.suggest_float(p.name + LATENT, low, high, log=log))
+
+
+# --- how a parameter is shown in `sweep space`, its `when` aside ---
+
+def _step(p: "Parameter") -> str:
+    return f" step {num(p.q)}" if p.q is not None else ""
+
+
+def _ranged(kind: str) -> Callable[["Parameter"], str]:
+    def describe(p: "Parameter") -> str:
+        low, high, _ = FORMS[p.distribution].latent(p)
+        return f"{kind} {num(low)}..{num(high)}{_step(p)}"
+    return describe
+
+
+def _inverse_range(p: "Parameter") -> str:
+    low, high, _ = FORMS[p.distribution].latent(p)   # the value is 1 / the draw
+    return f"inverse log-uniform {num(1 / high)}..{num(1 / low)}"
+
+
+def _shaped(kind: str, *keys: str) -> Callable[["Parameter"], str]:
+    def describe(p: "Parameter") -> str:
+        return " ".join([kind, *(f"{key}={num(getattr(p, key))}" for key in keys)]) + _step(p)
+    return describe
+
+
+def _listed(p: "Parameter") -> str:
+    return "{" + ", ".join(num(v) for v in p.values) + "}"
+
+
+def _weighted(p: "Parameter") -> str:
+    shares = (f"{num(value)} {share:.0%}" for value, share in zip(p.values, p.probabilities))
+    return "{" + ", ".join(shares) + "}"
+
+
 @dataclass(frozen=True)
 class Form:
-    """What a W&B distribution takes, and how it is drawn with Optuna."""
+    """What a W&B distribution takes, how it is drawn with Optuna, and how it is shown."""
     required: tuple[str, ...]
     defaults: Mapping[str, float] = field(default_factory=dict)  # W&B's, for optional keys
     # (low, high, log) of the float Optuna draws; None: no float draw (constant, categorical, int)
@@ -129,6 +189,10 @@ class Form:
     ends: tuple[str | None, str | None] = ("min", "max")  # the key setting the draw's low/high end
     # False for the normal family: its tails reach any value, so no value is certain up front.
     bounded: bool = True
+    # Every value is known up front: `when` may test it, grid may walk it.
+    discrete: bool = False
+    draw: Callable[["Parameter", Any], Any] = _float   # (parameter, Optuna trial) -> value
+    describe: Callable[["Parameter"], str] = _ranged("uniform")   # '{16, 32}', 'uniform 0..1'
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -140,37 +204,46 @@ _Q = {"q": 1.0}
 _GAUSS = {"mu": 0.0, "sigma": 1.0}
 _BETA = {"a": 1.0, "b": 1.0}
 _NO_ENDS = (None, None)
+_LOG = _ranged("log-uniform")
+_NORMAL, _LOG_NORMAL = _shaped("normal", "mu", "sigma"), _shaped("log-normal", "mu", "sigma")
+_BETA_SHAPE = _shaped("beta", "a", "b")
 FORMS: dict[str, Form] = {
-    "constant": Form(("value",)),
-    "categorical": Form(("values",)),
-    "categorical_w_probabilities": Form(("values", "probabilities"), latent=_unit, decode=_pick),
-    "int_uniform": Form(BOUNDS, integer=True),
+    "constant": Form(("value",), discrete=True, draw=_fixed,
+                     describe=lambda p: f"fixed {num(p.value)}"),
+    "categorical": Form(("values",), discrete=True, draw=_categorical, describe=_listed),
+    "categorical_w_probabilities": Form(("values", "probabilities"), latent=_unit, decode=_pick,
+                                        discrete=True, describe=_weighted),
+    "int_uniform": Form(BOUNDS, integer=True, discrete=True, draw=_integer,
+                        describe=lambda p: f"integer {p.min}..{p.max}"),
     "uniform": Form(BOUNDS, latent=_linear),
     "q_uniform": Form(BOUNDS, _Q, latent=_linear, decode=_quantized(same)),
-    "log_uniform": Form(BOUNDS, latent=_log_exponents),
-    "log_uniform_values": Form(BOUNDS, latent=_log_values, positive=True),
-    "q_log_uniform": Form(BOUNDS, _Q, latent=_log_exponents, decode=_quantized(same)),
+    "log_uniform": Form(BOUNDS, latent=_log_exponents, describe=_LOG),
+    "log_uniform_values": Form(BOUNDS, latent=_log_values, positive=True, describe=_LOG),
+    "q_log_uniform": Form(BOUNDS, _Q, latent=_log_exponents, decode=_quantized(same),
+                          describe=_LOG),
     "q_log_uniform_values": Form(BOUNDS, _Q, latent=_log_values, decode=_quantized(same),
-                                  positive=True),
-    "inv_log_uniform": Form(BOUNDS, latent=_log_exponents, decode=_inverse),
+                                  positive=True, describe=_LOG),
+    "inv_log_uniform": Form(BOUNDS, latent=_log_exponents, decode=_inverse,
+                            describe=_inverse_range),
     "inv_log_uniform_values": Form(BOUNDS, latent=_inverse_values, decode=_inverse,
-                                    positive=True, ends=("max", "min")),
-    "normal": Form((), _GAUSS, latent=_quantile, decode=_normal, ends=_NO_ENDS, bounded=False),
+                                    positive=True, ends=("max", "min"), describe=_inverse_range),
+    "normal": Form((), _GAUSS, latent=_quantile, decode=_normal, ends=_NO_ENDS, bounded=False,
+                   describe=_NORMAL),
     "q_normal": Form((), {**_GAUSS, **_Q}, latent=_quantile, decode=_quantized(_normal),
-                     ends=_NO_ENDS, bounded=False),
+                     ends=_NO_ENDS, bounded=False, describe=_NORMAL),
     "log_normal": Form((), _GAUSS, latent=_quantile, decode=_log_normal, ends=_NO_ENDS,
-                       bounded=False),
+                       bounded=False, describe=_LOG_NORMAL),
     "q_log_normal": Form((), {**_GAUSS, **_Q}, latent=_quantile,
-                         decode=_quantized(_log_normal), ends=_NO_ENDS, bounded=False),
-    "beta": Form((), _BETA, latent=_quantile, decode=_beta, ends=_NO_ENDS),
+                         decode=_quantized(_log_normal), ends=_NO_ENDS, bounded=False,
+                         describe=_LOG_NORMAL),
+    "beta": Form((), _BETA, latent=_quantile, decode=_beta, ends=_NO_ENDS, describe=_BETA_SHAPE),
     "q_beta": Form((), {**_BETA, **_Q}, latent=_quantile, decode=_quantized(_beta),
-                   ends=_NO_ENDS),
+                   ends=_NO_ENDS, describe=_BETA_SHAPE),
 }
 DISTRIBUTIONS = tuple(FORMS)
 PARAMETER_KEYS = tuple(dict.fromkeys(
     ["distribution", *(key for form in FORMS.values() for key in form.keys), "when"]))
-# Distributions whose every value is known up front: `when` may test them, grid may walk them.
-DISCRETE = ("constant", "categorical", "categorical_w_probabilities", "int_uniform")
+DISCRETE = tuple(name for name, form in FORMS.items() if form.discrete)
 
 
 def encode(value: Any) -> Any:

@@ -29,7 +29,6 @@ from torchsweep.sweeps.study.distributions import (
     BOUNDS,
     DISTRIBUTIONS,
     FORMS,
-    LATENT,
     PARAMETER_KEYS,
     Form,
     encode,
@@ -64,20 +63,7 @@ class Parameter:
     def suggest(self, trial: Any) -> Any:
         """Draw with an Optuna trial; returns the decoded, validated value."""
         form = FORMS[self.distribution]
-        if self.distribution == "constant":
-            value = self.value
-        elif self.distribution == "categorical":
-            choices = [encode(v) for v in self.values]
-            value = self.values[choices.index(trial.suggest_categorical(self.name, choices))]
-        elif self.distribution == "int_uniform":
-            value = trial.suggest_int(self.name, self.min, self.max)
-        else:
-            low, high, log = form.latent(self)
-            if form.decode is None:
-                value = trial.suggest_float(self.name, low, high, log=log)
-            else:
-                draw = trial.suggest_float(self.name + LATENT, low, high, log=log)
-                value = form.decode(self, draw)
+        value = form.draw(self, trial)
         try:
             return self.rules.check_value(self.name, value, f"parameters.{self.name}")
         except SpaceError as error:
@@ -100,25 +86,7 @@ class Parameter:
 
     def describe(self) -> str:
         """Short text for a table, `when` aside: '{16, 32, 64}', 'log-uniform 1e-4..0.1'."""
-        d = self.distribution
-        if d == "constant":
-            return f"fixed {num(self.value)}"
-        if d == "categorical":
-            return "{" + ", ".join(num(v) for v in self.values) + "}"
-        if d == "categorical_w_probabilities":
-            return "{" + ", ".join(f"{num(v)} {share:.0%}"
-                                   for v, share in zip(self.values, self.probabilities)) + "}"
-        if d == "int_uniform":
-            return f"integer {self.min}..{self.max}"
-        step = f" step {num(self.q)}" if d.startswith("q_") else ""
-        if self.mu is not None:
-            kind = "log-normal" if "log" in d else "normal"
-            return f"{kind} mu={num(self.mu)} sigma={num(self.sigma)}{step}"
-        low, high, _ = FORMS[d].latent(self)
-        if d.startswith("inv"):  # the value is 1 / the draw
-            return f"inverse log-uniform {num(1 / high)}..{num(1 / low)}"
-        kind = "log-uniform" if "log" in d else "uniform"
-        return f"{kind} {num(low)}..{num(high)}{step}"
+        return FORMS[self.distribution].describe(self)
 
     def to_dict(self) -> dict:
         """The W&B block, with distribution and defaults spelt out; parse_parameter reads it."""
@@ -244,7 +212,7 @@ def _check_reach(p: Parameter, where: str) -> None:
     """
     if p.distribution == "constant" or p.values is not None:
         return  # each listed value was checked as it was read
-    if p.rules.requires_integers(p.name) and not (p.distribution == "int_uniform" or
+    if p.rules.requires_integers(p.name) and not (FORMS[p.distribution].integer or
                                                (p.q is not None and float(p.q).is_integer())):
         raise SpaceError(f"{where}.distribution: {p.name} takes whole numbers but "
                          f"{p.distribution} draws fractions; use int_uniform, values, or a q_ "

@@ -22,10 +22,9 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
     run_cap            the most trials the study runs
     project, entity    the W&B project and entity its runs are logged to
     name, description  text; name defaults to the file's stem
-    sampler (ours)     tpe, random, grid, cmaes, qmc or gp; overrides method
-    pruner (ours)      median, hyperband, successive_halving (the default without
-                       early_terminate), wilcoxon (with repeats: the default then) or none;
-                       overrides early_terminate
+    sampler (ours)     a name of `choices.SAMPLERS`; overrides method
+    pruner (ours)      a name of `choices.PRUNERS` (the default: `DEFAULT_PRUNER`, hyperband
+                       with early_terminate, wilcoxon with repeats); overrides early_terminate
     prune_within (ours) a parameter, e.g. batch_size: a trial is pruned only against trials
                        with its own value of it (each batch size's learning rates compete
                        among themselves, not against the batch sizes that learn faster per
@@ -50,17 +49,29 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from torchsweep.sweeps.errors import SpaceError
-from torchsweep.sweeps.study.choices import ENGINES, GOALS, METHODS, PRUNERS, SAMPLERS
+from torchsweep.sweeps.study.choices import (
+    DEFAULT_PRUNER,
+    EARLY_TERMINATE_PRUNER,
+    ENGINES,
+    GOALS,
+    METHODS,
+    NO_PRUNER,
+    PRUNERS,
+    REPEATS_PRUNER,
+    SAMPLERS,
+    sampler_choice,
+)
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND, check_command
 from torchsweep.sweeps.study.messages import check_keys, choice, mapping, number, show
-from torchsweep.sweeps.study.options import parse_param_option, parse_set_option
+from torchsweep.sweeps.study.param_grammar import parse_param_option, parse_set_option
 from torchsweep.sweeps.study.parameter import Parameter
 from torchsweep.sweeps.study.rules import PROGRAM, TRAINER, Rules
 from torchsweep.sweeps.study.space import SearchSpace, parse_space
 from torchsweep.trainer.config import EPOCH_METRICS
+from torchsweep.trainer.goal import Goal
 
 HYPERBAND_ETA = 3  # W&B's default
-W_AND_B_GOAL = "minimize"   # W&B's default goal, for a program's metric
+W_AND_B_GOAL = Goal.MINIMIZE   # W&B's default goal, for a program's metric
 # W&B keys a file may carry that mean nothing to a local Optuna study.
 IGNORED_KEYS = ("controller", "job", "image_uri", "apiVersion", "kind")
 _OURS = ("sampler", "pruner", "prune_within", "keep_top_k", "trials", "repeats")
@@ -74,8 +85,11 @@ _SCHEDULER_KEYS = ("engine", "source", "optimizer", "search_space")
 @dataclass(frozen=True)
 class Objective:
     name: str
-    goal: str                   # maximize | minimize
+    goal: Goal                  # "maximize" or "minimize" is read as its Goal
     target: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "goal", Goal.from_name(self.goal))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +98,7 @@ class StudySpec:
     source: str                 # file path, 'bundled', or 'command line'
     description: str = ""
     method: str = "bayes"       # grid | random | bayes | custom
-    objectives: tuple[Objective, ...] = (Objective("val_acc", "maximize"),)
+    objectives: tuple[Objective, ...] = (Objective("val_acc", Goal.MAXIMIZE),)
     run_cap: int | None = None
     space: SearchSpace
     program: str | None = None            # the user's script, as written
@@ -108,7 +122,7 @@ class StudySpec:
         # Here rather than in parse_study so that with_options is held to it too.
         try:
             self.space.check_combinations()
-            if self.sampler_name() == "grid":
+            if sampler_choice(self.sampler_name()).grid:
                 self.space.grid()
             if self.prune_within is not None and self.prune_within not in self.space.parameters:
                 raise SpaceError(f"prune_within: {show(self.prune_within)} is not a parameter; "
@@ -122,7 +136,7 @@ class StudySpec:
         return self.objectives[0].name
 
     @property
-    def goal(self) -> str:
+    def goal(self) -> Goal:
         return self.objectives[0].goal
 
     @property
@@ -144,13 +158,10 @@ class StudySpec:
     def pruner_name(self, repeats: int | None = None) -> str:
         """The pruner, for `repeats` seeds per configuration (default: the study's)."""
         if self.multi_objective:
-            return "none"   # Optuna prunes single-objective studies only
+            return NO_PRUNER
         if (repeats or self.repeats or 1) > 1:   # a value per seed, not per epoch
-            return self.pruner or "wilcoxon"
-        # Successive halving (first cut at 1 epoch, eta 3) rather than the median pruner: on
-        # mnist1d it ended as high as the median pruner and the hand-written Optuna script on
-        # each of 3 seeds, with 54-81% of the median pruner's epochs (bench/RESULTS.md).
-        return self.pruner or ("hyperband" if self.early_terminate else "successive_halving")
+            return self.pruner or REPEATS_PRUNER
+        return self.pruner or (EARLY_TERMINATE_PRUNER if self.early_terminate else DEFAULT_PRUNER)
 
     def notices(self) -> list[str]:
         """What the user should hear once about how this study runs."""
@@ -173,7 +184,7 @@ class StudySpec:
         if self.description:
             doc["description"] = self.description
         doc["method"] = self.method
-        metrics = [{"name": o.name, "goal": o.goal,
+        metrics = [{"name": o.name, "goal": o.goal.value,
                     **({"target": o.target} if o.target is not None else {})}
                    for o in self.objectives]
         doc.update({"metrics": metrics} if self.multi_objective else {"metric": metrics[0]})
@@ -316,7 +327,8 @@ def _parse_metric(raw: Any, where: str, rules: Rules, ignored: dict[str, Any]) -
     else:
         name = choice(raw.get("name"), EPOCH_METRICS, f"{where}.name")
         default_goal = EPOCH_METRICS[name]
-    return Objective(name, choice(raw.get("goal", default_goal), GOALS, f"{where}.goal"),
+    goal = choice(raw.get("goal", default_goal.value), GOALS, f"{where}.goal")
+    return Objective(name, Goal.from_name(goal),
                      number(raw["target"], f"{where}.target") if "target" in raw else None)
 
 

@@ -1,10 +1,9 @@
 """A study's W&B runs on disk (`<root>/<study>/wandb/`): listed with their sync state, and
 uploaded with W&B's own sync.
 
-W&B names a run's folder `offline-run-<time>-<id>` (`run-<time>-<id>` for a run made online,
-which W&B uploaded as it ran) and, once `wandb sync` has uploaded a run's `run-<id>.wandb` log,
-leaves `run-<id>.wandb.synced` beside it: that marker is the sync state. Run ids name their
-trial (`t3-...`, `study-...`, see tracking.new_run_id), so listing never opens a log.
+What W&B's names say about a run (made offline or online, synced, started when) is read in
+tracking/_wandb.py. Run ids name their trial (`t3-...`, `study-...`, see
+wandb_runs.new_run_id), so listing never opens a log.
 """
 from __future__ import annotations
 
@@ -14,14 +13,13 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from torchsweep.sweeps.errors import StudyNotFound, SyncError
+from torchsweep.sweeps.tracking import _wandb
 from torchsweep.sweeps.tracking.wandb_runs import WANDB_FOLDER
 
-_FOLDER = re.compile(r"^(?P<offline>offline-)?run-(?P<time>\d{8}_\d{6})-")
 _ID = re.compile(r"^(?:t(?P<trial>\d+)|study)-")
 
 
@@ -47,30 +45,20 @@ def list_runs(root: Path, study: str) -> list[LocalRun]:
     if not (Path(root) / study).is_dir():
         raise StudyNotFound(f"no study '{study}' under {root}")
     folder = runs_folder(root, study)
-    runs = [_local_run(path, study) for path in folder.iterdir()
-            if not path.is_symlink() and _FOLDER.match(path.name)] if folder.is_dir() else []
+    runs = [_local_run(found, study) for found in _wandb.run_folders(folder)] \
+        if folder.is_dir() else []
     # Folder times are in seconds: within one, trials in order, then the study run.
-    return sorted((run for run in runs if run is not None),
-                  key=lambda run: (run.started, run.trial is None, run.trial or 0))
+    return sorted(runs, key=lambda run: (run.started, run.trial is None, run.trial or 0))
 
 
-def _local_run(folder: Path, study: str) -> LocalRun | None:
-    log = next(folder.glob("run-*.wandb"), None)
-    if log is None:
-        return None
-    run_id = log.stem[len("run-"):]
-    named = _ID.match(run_id)
+def _local_run(found: _wandb.RunFolder, study: str) -> LocalRun:
+    named = _ID.match(found.run_id)
     trial = int(named["trial"]) if named and named["trial"] else None
     name = (f"{study}-t{trial}" if trial is not None else
-            f"{study}-summary" if named else run_id)
-    folder_name = _FOLDER.match(folder.name)
-    if not folder_name["offline"]:
-        sync = "online"
-    else:
-        sync = "synced" if log.with_suffix(".wandb.synced").exists() else "unsynced"
-    started = datetime.strptime(folder_name["time"], "%Y%m%d_%H%M%S").isoformat()
-    return LocalRun(name=name, trial=trial, run_id=run_id, sync=sync, started=started,
-                    folder=folder)
+            f"{study}-summary" if named else found.run_id)
+    sync = "online" if not found.offline else "synced" if found.synced else "unsynced"
+    return LocalRun(name=name, trial=trial, run_id=found.run_id, sync=sync,
+                    started=found.started.isoformat(), folder=found.path)
 
 
 def sync_runs(root: Path, study: str, *, project: str | None, entity: str | None,

@@ -26,6 +26,7 @@ from torchsweep.sweeps.readout.trials import (
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.tracking.background import TrackingWarning, first_line
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
+from torchsweep.trainer.goal import Goal
 
 TRIALS_TABLE = "trials"
 IMPORTANCES_TABLE = "parameter_importances"
@@ -40,7 +41,7 @@ def log_study_run(study: optuna.Study, spec: StudySpec, tracker: Tracker, *, roo
     run = tracker.start_wandb_run(
         Path(root) / spec.name, "study", name=f"{spec.name}-summary", group=spec.name,
         job_type="study", tags=[sampler],
-        config={"study": spec.name, "metric": spec.metric, "goal": spec.goal,
+        config={"study": spec.name, "metric": spec.metric, "goal": spec.goal.value,
                 "sampler": sampler, "storage": storage_shown})
     if run is None:
         return
@@ -80,14 +81,14 @@ def _log_trials(run, trials: list[TrialRecord], metric: str) -> None:
 
 
 def _log_history(run, trials: list[TrialRecord], best_first: list[TrialRecord], metric: str,
-                 aim: str) -> None:
+                 aim: Goal) -> None:
     best_key = f"best_{metric}"
     run.define_metric("trial")
     for key in (metric, best_key):
         run.define_metric(key, step_metric="trial")
     best = None
     for trial in (t for t in trials if t.state == "completed" and t.value is not None):
-        if best is None or (trial.value > best if aim == "maximize" else trial.value < best):
+        if best is None or aim.better(trial.value, best):
             best = trial.value
         run.log({"trial": trial.number, metric: trial.value, best_key: best})
     if best_first:

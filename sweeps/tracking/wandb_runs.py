@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from torchsweep.sweeps.tracking import _wandb
 from torchsweep.sweeps.tracking.background import (
     ENDED_NORMALLY,
     BackgroundRun,
@@ -37,13 +38,10 @@ DEFAULT_HOST = "https://api.wandb.ai"
 SETTINGS = {
     "init_timeout": 20.0,       # W&B waits 90 s to start a run; a trial waits on it
     "finish_timeout": 60.0,     # W&B waits for uploads without limit; a trial waits on it
-    # W&B writes the run's file every 15 s: a killed trial keeps what was written, and
-    # `wandb leet` shows a running trial's epochs once they are written.
-    "x_transaction_log_flush_interval": 2.0,
+    _wandb.FLUSH_INTERVAL: 2.0,
 }
-# The study run lists the environment's packages once; every trial would list the same ones
-# again, at half a second or more of CPU each.
-TRIAL_SETTINGS = {"x_save_requirements": False}
+# The study run lists the environment's packages once; every trial would list the same ones.
+TRIAL_SETTINGS = {_wandb.SAVE_REQUIREMENTS: False}
 _STEP_DOWN = {"online": "offline", "offline": "disabled"}
 
 
@@ -135,12 +133,11 @@ class Tracker:
         environment = {
             "WANDB_RUN_ID": run_id, "WANDB_NAME": f"{study}-t{trial_number}",
             "WANDB_RUN_GROUP": study, "WANDB_JOB_TYPE": "trial", "WANDB_TAGS": ",".join(tags),
-            "WANDB_DIR": str(study_dir), "WANDB_SWEEP_PARAM_PATH": str(sweep_params),
+            "WANDB_DIR": str(study_dir), _wandb.SWEEP_PARAM_PATH: str(sweep_params),
             "WANDB_MODE": self.mode if self.mode != "disabled" else "offline",
             "WANDB_PROJECT": self.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
             # Records reach the file (and the pruner) within a second, not W&B's 15 s.
-            _env_name("x_transaction_log_flush_interval"): os.environ.get(
-                _env_name("x_transaction_log_flush_interval"), "1")}
+            **_wandb.environment({_wandb.FLUSH_INTERVAL: 1})}
         if self.entity:
             environment["WANDB_ENTITY"] = self.entity
         return run_id, environment
@@ -156,7 +153,7 @@ class Tracker:
             except Exception as error:
                 # A failed start can leave a folder with the run's first records: it must not
                 # be listed, or synced, as a run.
-                for folder in (study_dir / WANDB_FOLDER).glob(f"*-{run_id}"):
+                for folder in _wandb.folders_of(study_dir / WANDB_FOLDER, run_id):
                     shutil.rmtree(folder, ignore_errors=True)
                 self._step_down(error, study_dir.name, init["name"])
         return None
@@ -167,7 +164,8 @@ class Tracker:
         study_dir.mkdir(parents=True, exist_ok=True)
         return wandb.init(project=self.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
                           entity=self.entity, dir=str(study_dir), mode=self.mode,
-                          reinit="create_new", settings=_settings(wandb, settings), **init)
+                          reinit="create_new",
+                          settings=_wandb.settings(wandb, {**SETTINGS, **settings}), **init)
 
     def _step_down(self, error: Exception, study: str, run: str) -> None:
         failed, self.mode = self.mode, _STEP_DOWN[self.mode]
@@ -175,27 +173,3 @@ class Tracker:
                 if self.mode == "offline" else "going on without W&B")
         warnings.warn(f"W&B could not start {run} {failed} ({first_line(error)}); {then}",
                       TrackingWarning, stacklevel=4)
-
-
-def _settings(wandb, extra: dict[str, Any]):
-    ours = {name: value for name, value in {**SETTINGS, **extra}.items()
-            # A private (x_) setting may be gone from a later W&B, whose Settings refuse it.
-            if name in wandb.Settings.model_fields and _env_name(name) not in os.environ}
-    return wandb.Settings(silent=True, console="off", **ours)
-
-
-def _env_name(setting: str) -> str:
-    private = setting.startswith("x_")
-    return ("WANDB__" + setting[2:] if private else "WANDB_" + setting).upper()
-
-
-def write_sweep_params(path: Path, values: dict[str, Any]) -> None:
-    """W&B's sweep-parameter file, which `wandb.init` reads into `wandb.config` when
-    WANDB_SWEEP_PARAM_PATH names it: `wandb_version: 1`, then `name: {value: v}` per value."""
-    import yaml
-
-    from torchsweep.trainer.atomic import write_text_atomic
-
-    body = yaml.safe_dump({name: {"value": value} for name, value in values.items()},
-                          default_flow_style=False, sort_keys=False, allow_unicode=True)
-    write_text_atomic(path, "wandb_version: 1\n\n" + body)

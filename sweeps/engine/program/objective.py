@@ -29,7 +29,8 @@ from torchsweep.sweeps.engine.program.records import RunRecords
 from torchsweep.sweeps.errors import InfeasibleDraw
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.command import build_command, json_text
-from torchsweep.sweeps.tracking.wandb_runs import Tracker, write_sweep_params
+from torchsweep.sweeps.tracking._wandb import write_sweep_params
+from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer.atomic import write_text_atomic
 
 POLL = 0.2                  # seconds between looks at the program and its run
@@ -56,10 +57,7 @@ class ProgramObjective:
         except InfeasibleDraw as error:
             raise infeasible(trial, error) from None
         folder = trial_folder(self.spec.name, _optuna.frozen(trial), trial.number)
-        trial.set_user_attr(attrs.PARAMS, values)
-        trial.set_user_attr(attrs.TRIAL_DIR, folder)
-        if self.job:
-            trial.set_user_attr(attrs.JOB, self.job)
+        attrs.record_start(trial, values, folder, self.job)
         self.observer.trial_started(trial.number, values)
         # Absolute: the program may change its working folder.
         records, program = self._start(trial, values, (self.root / folder).resolve())
@@ -120,14 +118,14 @@ class ProgramObjective:
                records: RunRecords) -> float | tuple[float, ...]:
         names = [objective.name for objective in self.spec.objectives]
         reported = outcome["reported"]
-        trial.set_user_attr(attrs.CONFIG, records.config)
-        trial.set_user_attr(attrs.SUMMARY, {
+        attrs.record_config(trial, records.config)
+        attrs.record_summary(trial, {
             "epochs_run": len(reported),
             "pruned_at": reported[-1][0] if outcome["stopped"] == "pruned" else None,
             "best": {name: records.summary[name] for name in names if name in records.summary},
             "exit_code": program.exit_code})
         if outcome["stopped"] == "pruned":
-            trial.set_user_attr(attrs.REASON, "pruned")
+            attrs.record_reason(trial, "pruned")
             raise optuna.TrialPruned(f"pruned at step {reported[-1][0]}")
         if outcome["stopped"] == "timed_out":
             raise failed(trial, "timed_out", f"the program logged nothing for "

@@ -24,7 +24,7 @@ class RunRecords:
     """The program's run, followed from the moment its file appears until `close()`."""
 
     def __init__(self, study_dir: Path, run_id: str):
-        self._pattern, self._run_id = f"*-{run_id}/run-{run_id}.wandb", run_id
+        self._run_id = run_id
         self._folder = Path(study_dir) / WANDB_FOLDER
         self._rows: queue.Queue = queue.Queue()
         self._reader = None
@@ -37,10 +37,10 @@ class RunRecords:
     def new_rows(self) -> list[dict[str, Any]]:
         """History rows written since the last call (starts following once the file exists)."""
         if self._reader is None:
-            found = sorted(self._folder.glob(self._pattern))
-            if not found:
+            found = _wandb.run_file(self._folder, self._run_id)
+            if found is None:
                 return []
-            self._reader = _wandb.follow_records(found[-1])
+            self._reader = _wandb.follow_records(found)
             self._thread = threading.Thread(target=self._read, daemon=True,
                                             name=f"records-{self._run_id}")
             self._thread.start()

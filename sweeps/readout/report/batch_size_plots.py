@@ -22,6 +22,7 @@ from torchsweep.sweeps.readout.report.to_target import to_target
 from torchsweep.sweeps.readout.stats import interval
 from torchsweep.sweeps.readout.trials import TrialRecord
 from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.goal import Goal
 
 METHOD = ("The critical batch size comes from fitting the fewest steps per batch size to "
           "S(B) = S_min·(1 + B_crit/B) (McCandlish et al. 2018): well below B_crit doubling "
@@ -45,7 +46,7 @@ def varies_batch_size(trials: list[TrialRecord]) -> bool:
     return len({t.config.get("batch_size") for t in trials if t.config}) > 1
 
 
-def batch_size_plots(trials: list[TrialRecord], metric: str, goal: str,
+def batch_size_plots(trials: list[TrialRecord], metric: str, goal: Goal,
                      target: float) -> list[Plot]:
     reached = _reached(trials, metric, goal, target)
     aim = f"{metric} {comparison(goal)} {target:.4g}"
@@ -106,7 +107,7 @@ def lr_tuning(trials: list[TrialRecord]) -> str:
             "together with batch_size before trusting this curve.")
 
 
-def _reached(trials: list[TrialRecord], metric: str, goal: str,
+def _reached(trials: list[TrialRecord], metric: str, goal: Goal,
              target: float) -> list[Reached]:
     found = []
     for trial in trials:

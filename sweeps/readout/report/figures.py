@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from torchsweep.trainer.goal import Goal
+
 HEIGHT = 460            # pixels; the width follows the page
 FADED = 0.3             # opacity of pruned trials: there to see, not to read first
 PRUNED_COLOR = "#8c8c8c"
@@ -35,8 +37,8 @@ def styled(figure: Any, *, x_title: str, y_title: str, log_x: bool = False,
     return figure
 
 
-def comparison(goal: str) -> str:
-    return "≥" if goal == "maximize" else "≤"
+def comparison(goal: Goal) -> str:
+    return "≥" if goal is Goal.MAXIMIZE else "≤"
 
 
 def hover_params(params: dict[str, Any], names: list[str]) -> str:

@@ -19,6 +19,7 @@ from torchsweep.sweeps.readout.report.critical_batch import CriticalBatchFit
 from torchsweep.sweeps.readout.report.figures import FADED, Plot, styled
 from torchsweep.sweeps.readout.report.to_target import to_target
 from torchsweep.sweeps.readout.trials import TrialRecord
+from torchsweep.trainer.goal import Goal
 
 COLUMN = "grad_noise_scale"
 AGREEMENT = 2.0        # a factor within which the estimate and the fit are said to agree
@@ -34,7 +35,7 @@ def _measured(trial: TrialRecord) -> list[tuple[float, float]]:
             and m[COLUMN] > 0]
 
 
-def at_target(trial: TrialRecord, metric: str, goal: str, target: float) -> float | None:
+def at_target(trial: TrialRecord, metric: str, goal: Goal, target: float) -> float | None:
     """The noise scale of the last epoch measured up to the one that reached the target."""
     hit = to_target(trial.epochs, metric, target, goal)
     if hit is None:
@@ -44,7 +45,7 @@ def at_target(trial: TrialRecord, metric: str, goal: str, target: float) -> floa
 
 
 def noise_scale_plot(trials: list[TrialRecord], fit: CriticalBatchFit | None, metric: str,
-                     goal: str, target: float) -> Plot:
+                     goal: Goal, target: float) -> Plot:
     title = "Gradient noise scale over training, beside the fitted critical batch size"
     drawn = [(t, _measured(t)) for t in trials if t.config]
     drawn = [(t, points) for t, points in drawn if points]

@@ -26,7 +26,8 @@ from torchsweep.sweeps.readout.report.study_plots import learning_curves, search
 from torchsweep.sweeps.readout.report.to_target import NEAR_BEST_MARGIN, near_best_target
 from torchsweep.sweeps.readout.trials import TrialRecord, goal, records
 from torchsweep.trainer.atomic import write_text_atomic
-from torchsweep.trainer.picture import PICTURE
+from torchsweep.trainer.files import PICTURE
+from torchsweep.trainer.goal import Goal
 
 REPORT_FILE = "report.html"   # under <root>/<study>/ unless -o says otherwise
 
@@ -41,7 +42,7 @@ class Section:
 class Report:
     study: str
     metric: str
-    goal: str
+    goal: Goal
     target: float | None
     target_source: str        # where the target came from, said on the page
     counts: dict[str, int]    # trials per state
@@ -73,8 +74,8 @@ def build_report(study: optuna.Study, root: Path, target: float | None = None) -
     return Report(study.study_name, metric, aim, target, source, counts, sections)
 
 
-def _resolve_target(study: optuna.Study, trials: list[TrialRecord], metric: str, goal: str,
-                    given: float | None) -> tuple[float | None, str]:
+def _resolve_target(study: optuna.Study, trials: list[TrialRecord], metric: str,
+                    goal: Goal, given: float | None) -> tuple[float | None, str]:
     if given is not None:
         return given, "--target"
     spec_target = attrs.metric_target(study)
@@ -83,7 +84,7 @@ def _resolve_target(study: optuna.Study, trials: list[TrialRecord], metric: str,
     values = [m[metric] for trial in trials for m in trial.epochs if metric in m]
     if not values:
         return None, "none: no epoch has finished yet"
-    best = max(values) if goal == "maximize" else min(values)
+    best = goal.best(values)
     return near_best_target(best, goal), (
         f"{NEAR_BEST_MARGIN:.0%} short of the best {metric} any trial reached, as the study "
         "sets no metric.target; pass --target to choose another")

@@ -13,9 +13,10 @@ import plotly.graph_objects as go
 from torchsweep.sweeps.readout.report.figures import Plot, styled
 from torchsweep.sweeps.readout.report.smoothing_plots import best_per_level, points
 from torchsweep.sweeps.readout.trials import TrialRecord
+from torchsweep.trainer.goal import Goal
 
 
-def reliability_plot(trials: list[TrialRecord], metric: str, goal: str) -> Plot:
+def reliability_plot(trials: list[TrialRecord], metric: str, goal: Goal) -> Plot:
     title = "Reliability diagram of the best trial at each smoothing level"
     best = best_per_level(points(trials, metric, goal), metric, goal)
     drawn = {level: point.trial for level, point in best.items() if point.trial.reliability}

@@ -26,6 +26,7 @@ from torchsweep.sweeps.readout.report.figures import (
 )
 from torchsweep.sweeps.readout.stats import Interval, interval
 from torchsweep.sweeps.readout.trials import TrialRecord, best_epoch, varying
+from torchsweep.trainer.goal import Goal
 
 ROWS = (("val_acc", "accuracy"), ("val_ece", "ECE (15 bins)"),
         ("val_overconfidence", "confidence − accuracy"))
@@ -52,7 +53,7 @@ def varies_label_smoothing(trials: list[TrialRecord]) -> bool:
     return len({t.config.get("label_smoothing") for t in trials if t.config}) > 1
 
 
-def points(trials: list[TrialRecord], metric: str, goal: str) -> list[Point]:
+def points(trials: list[TrialRecord], metric: str, goal: Goal) -> list[Point]:
     """Every trial with a validation epoch that has calibration metrics, at its best epochs."""
     found = []
     for trial in trials:
@@ -64,20 +65,19 @@ def points(trials: list[TrialRecord], metric: str, goal: str) -> list[Point]:
     return found
 
 
-def best_per_level(found: list[Point], metric: str, goal: str) -> dict[float, Point]:
+def best_per_level(found: list[Point], metric: str, goal: Goal) -> dict[float, Point]:
     """Each smoothing level's best completed trial by the mean of its seeds' `metric`."""
-    sign = 1 if goal == "maximize" else -1
     best: dict[float, Point] = {}
     for point in found:
         if point.trial.state != "completed":
             continue
         held = best.get(point.smoothing)
-        if held is None or sign * point.spread(metric).mean > sign * held.spread(metric).mean:
+        if held is None or goal.better(point.spread(metric).mean, held.spread(metric).mean):
             best[point.smoothing] = point
     return dict(sorted(best.items()))
 
 
-def smoothing_plot(trials: list[TrialRecord], metric: str, goal: str) -> Plot:
+def smoothing_plot(trials: list[TrialRecord], metric: str, goal: Goal) -> Plot:
     title = "Accuracy and calibration against label smoothing"
     found = points(trials, metric, goal)
     if not found:
@@ -115,14 +115,13 @@ def smoothing_plot(trials: list[TrialRecord], metric: str, goal: str) -> Plot:
                 f"crosses are pruned trials, read after fewer epochs.{bars}", figure)
 
 
-def trade_off(found: list[Point], metric: str, goal: str) -> str:
+def trade_off(found: list[Point], metric: str, goal: Goal) -> str:
     """The trade-off in one sentence: the best smoothing with its interval, and what it did to
     accuracy and calibration against no smoothing (or the smallest ε tried)."""
     best = best_per_level(found, metric, goal)
     if not best:
         return "No trial completed, so no smoothing level can be named best yet."
-    sign = 1 if goal == "maximize" else -1
-    winner = max(best.values(), key=lambda p: sign * p.spread(metric).mean)
+    winner = goal.best(best.values(), key=lambda p: p.spread(metric).mean)
     score = winner.spread(metric)
     interval_text = (f"{score.text()} (95% t interval over {score.n} seeds)" if score.n > 1
                      else f"{score.mean:.4g} (one seed, so no interval: --repeats N gives one)")

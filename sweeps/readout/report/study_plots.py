@@ -17,6 +17,7 @@ from torchsweep.sweeps.readout.report.figures import (
     styled,
 )
 from torchsweep.sweeps.readout.trials import TrialRecord, is_multi_objective, varying
+from torchsweep.trainer.goal import Goal
 
 
 def search_plots(study: optuna.Study, metric: str) -> list[Plot]:
@@ -80,7 +81,7 @@ def _importances(study: optuna.Study, metric: str, completed: list, first: dict)
                 "the completed trials): tune the long bars, fix the short ones.", figure)
 
 
-def learning_curves(trials: list[TrialRecord], metric: str, goal: str,
+def learning_curves(trials: list[TrialRecord], metric: str, goal: Goal,
                     target: float | None, program: bool) -> Plot:
     """On samples seen, the axis the pruner compares trials on (a program's: its own step)."""
     title = "Learning curves"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Iterable, List, Optional
 
 import typer
 
-from torchsweep.sweeps.engine import options as defaults
+from torchsweep.sweeps.engine import run_options as defaults
 from torchsweep.sweeps.study import PRUNERS, SAMPLERS
 from torchsweep.sweeps.tracking.choices import (
     CHECKPOINT_ARTIFACTS,
@@ -17,7 +17,7 @@ from torchsweep.sweeps.tracking.choices import (
 )
 
 
-def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+def _choices(name: str, values: Iterable[str]) -> type[Enum]:
     return Enum(name, [(value, value) for value in values], type=str)
 
 

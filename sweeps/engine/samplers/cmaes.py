@@ -1,0 +1,10 @@
+"""`cmaes`: Optuna's CmaEsSampler."""
+from __future__ import annotations
+
+import optuna
+
+from torchsweep.sweeps.study import SearchSpace
+
+
+def build(space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.CmaEsSampler(seed=seed)
