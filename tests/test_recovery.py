@@ -22,6 +22,7 @@ from worker_helpers import (
     epochs_saved,
     finish,
     in_state,
+    is_running,
     start,
     trials,
     wait_for,
@@ -137,14 +138,6 @@ def test_a_signal_exits_with_its_code_and_leaves_no_running_trial(tmp_path, sign
     retried = {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING) if attrs.is_retry(t)}
     assert retried == {t.number for t in stopped}
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no partial files
-
-
-def is_running(pid: int) -> bool:
-    """The process exists and is not a zombie (orphans may wait a while to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_workers_of_a_killed_parent_stop_and_leave_their_trials_resumable(tmp_path):
