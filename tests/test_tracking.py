@@ -7,6 +7,7 @@ tests read those files as W&B (and `wandb sync`) would. Only the failure test re
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -315,28 +316,39 @@ def test_unreachable_server_falls_back_to_offline_runs(tmp_path):
     assert {run.sync for run in runs} == {"unsynced"}
 
 
+# The slower mlp's epochs: each of its 12 training batches of 128 digits waits 50 ms or more.
+EPOCH_AT_LEAST = 12 * 0.05      # seconds
+FLUSH = 2.0                     # seconds between writes of a run's file (README)
+
+
 def test_a_killed_sweep_leaves_an_offline_run_that_still_syncs(tmp_path):
+    """W&B writes a trial's run file every 2 s as sweep ships it (W&B's own default is 15 s),
+    so a trial killed mid-run leaves an offline run with its epochs so far: every epoch logged
+    a flush and a second before the kill is in it. The epochs are the clock: each takes
+    EPOCH_AT_LEAST or more, so epoch n - GAP was logged that long before epoch n was."""
+    gap = math.ceil((FLUSH + 1) / EPOCH_AT_LEAST)
     command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "run", "killed",
-               "--param", "lr=0.01..0.1", *FAST, "--set", "epochs=500", "--trials", "1",
+               "--param", "lr=0.01..0.1", "--set", "model=failing_models:slower_mlp", "--set",
+               "width=8", "--set", "batch_size=128", "--set", "epochs=500", "--set",
+               "evaluations_per_epoch=1", "--set", "noise_scale_every=0", "--trials", "1",
                "--wandb", "offline", "--root", tmp_path, "--json"]
-    env = _own_env(WANDB__TRANSACTION_LOG_FLUSH_INTERVAL="0.2")
+    tests = str(Path(__file__).parent)
+    env = _own_env(PYTHONPATH=os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
     # Its own process group: the kill takes W&B's service down with it, like a lost machine.
     process = subprocess.Popen(list(map(str, command)), env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "killed" / "trials" / "00000" / "metrics.jsonl"
     try:
-        deadline = time.monotonic() + 90
-        while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.1)
-        time.sleep(0.6)    # a few flushes of the run's file
+        logged = wait_for(lambda: metrics.is_file() and
+                          (count := len(metrics.read_text().splitlines())) > gap and count,
+                          timeout=240, what=f"{gap + 1} epochs", process=process)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     [run] = list_runs(tmp_path, "killed")
     assert run.sync == "unsynced"
     seen = leet_summary(run.folder)
-    assert seen["state"] == "running" and seen["summary"]["epoch"] >= 1
+    assert seen["state"] == "running" and seen["summary"]["epoch"] >= logged - gap, (logged, seen)
     assert "Would sync 1 run(s)" in subprocess.run(
         [sys.executable, "-m", "wandb", "sync", "--dry-run", run.folder],
         capture_output=True, text=True, timeout=60).stderr
