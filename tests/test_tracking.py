@@ -70,9 +70,13 @@ def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("tracked")
     study = root / "tracked.yaml"
     study.write_text(STUDY)
-    report = sweep_json("run", study, "--root", root, *FAST, "--wandb", "offline",
-                        "--tensorboard", "--log-checkpoints", "all", "--sampler", "grid",
-                        "--set", "noise_scale_every=1")
+    # No project or entity from the environment: the runs go to the default project.
+    result = sweep("run", study, "--root", root, *FAST, "--wandb", "offline", "--tensorboard",
+                   "--log-checkpoints", "all", "--sampler", "grid", "--set",
+                   "noise_scale_every=1", "--json", env={"WANDB_PROJECT": None,
+                                                         "WANDB_ENTITY": None})
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
     runs = {run.name: run for run in list_runs(root, "tracked")}
     trials = {}
     for trial in report["trials"]:
@@ -99,6 +103,7 @@ def test_a_run_per_trial_grouped_by_study_with_a_study_run(tracked):
     for number in range(4):
         run = seen[f"tracked-t{number}"]
         assert run["name"] == f"tracked-t{number}" and "grid" in run["tags"]
+        assert run["project"] == "sweep"
         config = run["config"]
         assert config["study"] == "tracked" and config["trial_number"] == number
         assert config["storage"] == str(root / "optuna.journal")

@@ -74,7 +74,8 @@ class WorkerJob:
     repeats: int = 1                       # seeds each configuration trains with
 
     def tracker(self) -> Tracker:
-        return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard)
+        return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
+                       study_project=self.spec.get("project"), study_entity=self.spec.get("entity"))
 
 
 def run_study(spec: StudySpec, options: RunOptions, observer: Observer | None = None) -> Outcome:

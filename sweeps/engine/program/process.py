@@ -37,10 +37,11 @@ class ProgramProcess:
         with open(self.folder / STDOUT, "ab") as out, open(self.folder / STDERR, "ab") as err:
             self._process = subprocess.Popen(self.command, env=self.env, stdin=subprocess.DEVNULL,
                                              stdout=out, stderr=err, start_new_session=True)
+        # Its own session: a signal to `sweep`'s process group does not reach it.
         self._watchdog = subprocess.Popen(
-            [sys.executable, "-I", "-S", watchdog.__file__, str(self._process.pid), str(self.grace)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            [sys.executable, "-I", "-S", watchdog.__file__, str(self._process.pid),
+             str(self.grace)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
