@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from worker_helpers import finish, is_running, start, trials, wait_for
 
 from torchsweep.sweeps import attrs
+from torchsweep.sweeps.errors import StorageError
 from torchsweep.sweeps.tracking.local_runs import list_runs
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -112,8 +113,8 @@ def test_failing_programs_fail_their_trials_and_the_sweep_goes_on(tmp_path):
     hung = sweep_process("run", "hanging.yaml", "--root", "runs", "--json", "--wandb", "disabled",
                          "--trial-timeout", "3", cwd=folder)
     assert hung.returncode == 0, hung.stderr
-    trials = report["trials"] + json.loads(hung.stdout)["trials"]
-    by_mode = {t["params"]["mode"]: t for t in trials}
+    ran = report["trials"] + json.loads(hung.stdout)["trials"]
+    by_mode = {t["params"]["mode"]: t for t in ran}
     assert {mode: (t["state"], t["reason"]) for mode, t in by_mode.items()} == {
         "crash": ("failed", "error"), "silent": ("failed", "no_metric"),
         "hang": ("failed", "timed_out"), "fine": ("completed", None)}
@@ -138,6 +139,14 @@ def _trial_processes(root: Path) -> list[int]:
     return found
 
 
+def _reported_an_epoch(root: Path) -> bool:
+    """Whether the sweep has read an epoch from its program's W&B run: the program trains."""
+    try:
+        return any(t.intermediate_values for t in trials("study", root))
+    except (StorageError, KeyError):      # no journal, or no study in it, yet
+        return False
+
+
 def test_ctrl_c_reaches_the_program_and_leaves_no_process(tmp_path):
     folder = project(tmp_path, QUICKSTART.replace("epochs: {value: 6}", "epochs: {value: 200}"),
                      "quickstart.py")
@@ -147,10 +156,8 @@ def test_ctrl_c_reaches_the_program_and_leaves_no_process(tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     root = folder / "runs"
     try:
-        # Training: the sweep has read an epoch from the program's W&B run.
-        wait_for(lambda: (root / "optuna.journal").is_file() and any(
-            t.intermediate_values for t in trials("study", root)), timeout=120,
-            what="an epoch reported", process=process, every=0.2)
+        wait_for(lambda: _reported_an_epoch(root), timeout=120, what="an epoch reported",
+                 process=process, every=0.2)
         assert _trial_processes(root), "the program is not running"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 130, process.stderr.read()

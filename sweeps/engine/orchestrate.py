@@ -75,7 +75,8 @@ class WorkerJob:
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
-                       study_project=self.spec.get("project"), study_entity=self.spec.get("entity"))
+                       study_project=self.spec.get("project"),
+                       study_entity=self.spec.get("entity"))
 
 
 def run_study(spec: StudySpec, options: RunOptions, observer: Observer | None = None) -> Outcome:
