@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import sweep_process
 from optuna.trial import TrialState
+from wandb_helpers import leet_summary
 from worker_helpers import finish, is_running, start, trials, wait_for
 
 from torchsweep.sweeps import attrs
@@ -42,12 +43,6 @@ def run(folder: Path, *args, env: dict | None = None) -> dict:
     done = sweep_process("run", "study.yaml", "--root", "runs", "--json", *args, cwd=folder,
                          env={"EPOCH_SECONDS": "0.05", **(env or {})})
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def leet_summary(run_folder: Path) -> dict:
-    done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary",
-                           "--json", str(run_folder)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
 

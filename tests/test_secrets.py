@@ -3,7 +3,6 @@ prints or writes (checkpoints, configs, metrics, W&B's offline runs, exports).""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -11,6 +10,7 @@ import uuid
 import pytest
 from cli_helpers import sweep, sweep_process
 from needs import POSTGRES, needs_server
+from wandb_helpers import closed_port
 
 from torchsweep.sweeps.storage import mask_password
 from torchsweep.sweeps.tracking.local_runs import list_runs
@@ -79,13 +79,6 @@ def test_no_secret_reaches_output_files_wandb_or_exports(tmp_path, database):
         {str(path): [] for path in written}
 
 
-def _closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on: W&B's server, unreachable."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_an_online_sweep_that_cannot_reach_wandb_writes_its_key_nowhere(tmp_path):
     """W&B online (an API key, a server that does not answer): the sweep steps down to offline
     runs and finishes, and the key is in nothing it printed and no file it, W&B or the
@@ -99,7 +92,7 @@ def test_an_online_sweep_that_cannot_reach_wandb_writes_its_key_nowhere(tmp_path
         folder.mkdir()
     env = {name: value for name, value in os.environ.items() if not name.startswith("WANDB_")}
     env.update({name: str(folder) for name, folder in folders.items()})
-    env.update(WANDB_API_KEY=key, WANDB_BASE_URL=f"http://127.0.0.1:{_closed_port()}",
+    env.update(WANDB_API_KEY=key, WANDB_BASE_URL=f"http://127.0.0.1:{closed_port()}",
                WANDB_INIT_TIMEOUT="2", WANDB_SILENT="true")
     root = tmp_path / "root"
     command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "run",

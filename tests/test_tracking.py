@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import one_line_error, sweep, sweep_json
+from wandb_helpers import leet_summary
 from worker_helpers import SLOW_SPACE, epochs_saved, finish, start, wait_for
 
 from torchsweep.sweeps.tracking.local_runs import list_runs, runs_folder
@@ -38,11 +39,6 @@ parameters:
 def broken_dataset(config):
     """A dataset factory (`dataset=test_tracking:broken_dataset`) that fails inside training."""
     raise RuntimeError("injected data failure")
-
-
-def leet_summary(run_dir: Path) -> dict:
-    """W&B's own reading of a run: config, summary, state, tags, exit code."""
-    return json.loads(_wandb("leet", "inspect", "--summary", "--json", run_dir))
 
 
 def leet_records(run_dir: Path) -> list[dict]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from cli_helpers import one_line_error, sweep, sweep_json
+from wandb_helpers import closed_port, leet_summary
 
 from torchsweep.sweeps.tracking.local_runs import list_runs
 
@@ -36,13 +36,6 @@ parameters:
   epochs: {value: 1}
 """
 NO_WANDB_SETTINGS = {"WANDB_PROJECT": None, "WANDB_ENTITY": None}
-
-
-def leet_summary(run_dir: Path) -> dict:
-    done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary",
-                           "--json", str(run_dir)], capture_output=True, text=True, timeout=60,
-                          check=True)
-    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +93,6 @@ def test_runs_land_in_the_study_folder_not_in_wandb_dir(projects):
     assert list(elsewhere.rglob("*")) == []
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_sync_leaves_the_runs_wandb_marked_synced_alone(projects):
     """W&B's own sync marks a run it uploaded with an empty `run-<id>.wandb.synced` beside its
     log (wandb-core's runsync.markSynced; `wandb sync` skips such runs). With W&B unreachable,
@@ -113,7 +100,7 @@ def test_sync_leaves_the_runs_wandb_marked_synced_alone(projects):
     try and needs no network."""
     root, _, runs = projects
     unreachable = {"WANDB_API_KEY": "a" * 40, **NO_WANDB_SETTINGS,
-                   "WANDB_BASE_URL": f"http://127.0.0.1:{_closed_port()}"}
+                   "WANDB_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
     found = list_runs(root, "projects")
     for run in found[1:]:
         (run.folder / f"run-{run.run_id}.wandb.synced").touch()
