@@ -97,11 +97,11 @@ def slow_mlp(input_shape, num_classes, config) -> nn.Module:
 
 
 def slower_mlp(input_shape, num_classes, config) -> nn.Module:
-    """The mlp, each forward pass 50 ms longer: epochs whose length is mostly that wait, so
-    that they measure out time about as well on a loaded machine as on an idle one."""
+    """The mlp, each forward pass 250 ms longer: epochs of seconds that are mostly that wait,
+    so that they measure out time about as well on a loaded machine as on an idle one."""
     from torchsweep.trainer.models import build_model
 
-    return _Slowed(build_model(config.replace(model="mlp"), input_shape, num_classes), 0.05)
+    return _Slowed(build_model(config.replace(model="mlp"), input_shape, num_classes), 0.25)
 
 
 HOLD = "SWEEP_TEST_HOLD"

@@ -7,7 +7,6 @@ tests read those files as W&B (and `wandb sync`) would. Only the failure test re
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -317,17 +316,17 @@ def test_unreachable_server_falls_back_to_offline_runs(tmp_path):
     assert {run.sync for run in runs} == {"unsynced"}
 
 
-# The slower mlp's epochs: each of its 12 training batches of 128 digits waits 50 ms or more.
-EPOCH_AT_LEAST = 12 * 0.05      # seconds
-FLUSH = 2.0                     # seconds between writes of a run's file (README)
+# The slower mlp's epochs: each of its 12 training batches of 128 digits waits 250 ms or more,
+# so an epoch outlasts W&B's flush of a run's file (every 2 s, README) by a second or more.
+EPOCH_AT_LEAST = 12 * 0.25      # seconds
+WATCHED = 2                     # epochs in which the run's file must grow
 
 
 def test_a_killed_sweep_leaves_an_offline_run_that_still_syncs(tmp_path):
     """W&B writes a trial's run file every 2 s as sweep ships it (W&B's own default is 15 s),
-    so a trial killed mid-run leaves an offline run with its epochs so far: every epoch logged
-    a flush and a second before the kill is in it. The epochs are the clock: each takes
-    EPOCH_AT_LEAST or more, so epoch n - GAP was logged that long before epoch n was."""
-    gap = math.ceil((FLUSH + 1) / EPOCH_AT_LEAST)
+    so a trial killed mid-run leaves an offline run with its epochs so far. The epochs are the
+    clock: each outlasts a flush, so the file grows within each epoch (two epochs running
+    could not both hold a write 15 s apart), and at the kill it holds all but the last."""
     command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "run", "killed",
                "--param", "lr=0.01..0.1", "--set", "model=failing_models:slower_mlp", "--set",
                "width=8", "--set", "batch_size=128", "--set", "epochs=500", "--set",
@@ -338,21 +337,45 @@ def test_a_killed_sweep_leaves_an_offline_run_that_still_syncs(tmp_path):
     # Its own process group: the kill takes W&B's service down with it, like a lost machine.
     process = subprocess.Popen(list(map(str, command)), env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    metrics = tmp_path / "killed" / "trials" / "00000" / "metrics.jsonl"
+    watch = _RunFileWatch(tmp_path / "killed")
     try:
-        logged = wait_for(lambda: metrics.is_file() and
-                          (count := len(metrics.read_text().splitlines())) > gap and count,
-                          timeout=240, what=f"{gap + 1} epochs", process=process)
+        wait_for(lambda: len(watch.look()) > WATCHED, timeout=300,
+                 what=f"{WATCHED + 1} epochs", process=process)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    assert watch.grew[1:WATCHED + 1] == [True] * WATCHED, watch.grew
+    logged = len(watch.grew) - 1
     [run] = list_runs(tmp_path, "killed")
     assert run.sync == "unsynced"
     seen = leet_summary(run.folder)
-    assert seen["state"] == "running" and seen["summary"]["epoch"] >= logged - gap, (logged, seen)
+    assert seen["state"] == "running" and seen["summary"]["epoch"] >= logged - 1, (logged, seen)
     assert "Would sync 1 run(s)" in subprocess.run(
         [sys.executable, "-m", "wandb", "sync", "--dry-run", run.folder],
         capture_output=True, text=True, timeout=60).stderr
+
+
+class _RunFileWatch:
+    """A trial's epochs as its metrics.jsonl shows them, and whether its W&B run file grew
+    between each epoch and the next."""
+
+    def __init__(self, study_dir: Path):
+        self.study_dir, self.size = study_dir, 0
+        self.grew: list[bool] = []    # [n]: between epoch n's line and the next (0: before 1)
+
+    def look(self) -> list[bool]:
+        """Called often, so that a look falls between each two events. The lines are read
+        first: a write seen with a new line is counted after it, where a flush of that epoch
+        belongs (a flush of the one before would be a second late)."""
+        metrics = self.study_dir / "trials" / "00000" / "metrics.jsonl"
+        epochs = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+        while len(self.grew) <= epochs:
+            self.grew.append(False)
+        run_file = next(self.study_dir.glob("wandb/*/run-*.wandb"), None)
+        size = run_file.stat().st_size if run_file else 0
+        if size != self.size:
+            self.size, self.grew[-1] = size, True
+        return self.grew[1:]
 
 
 @pytest.mark.parametrize("signum, state, exit_code", [
