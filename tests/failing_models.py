@@ -114,3 +114,43 @@ def slow_to_build(input_shape, num_classes, config) -> nn.Module:
 
     time.sleep(BUILD_SECONDS)
     return build_model(config.replace(model="mlp"), input_shape, num_classes)
+
+
+def slower_mlp(input_shape, num_classes, config) -> nn.Module:
+    """The mlp, each forward pass 250 ms longer: epochs of seconds that are mostly that wait,
+    so that they measure out time about as well on a loaded machine as on an idle one."""
+    from torchsweep.trainer.models import build_model
+
+    return _Slowed(build_model(config.replace(model="mlp"), input_shape, num_classes), 0.25)
+
+
+HOLD = "SWEEP_TEST_HOLD"
+_HELD_AT = 18    # training batches: past the first epoch (12 batches of 128 digits), mid-second
+
+
+class _Held(nn.Module):
+    def __init__(self, inner: nn.Module, hold: str):
+        super().__init__()
+        self.inner, self.hold, self.batches = inner, hold, 0
+
+    def forward(self, inputs):
+        import os
+        import time
+
+        if self.training:
+            self.batches += 1
+            while self.batches >= _HELD_AT and os.path.exists(self.hold):
+                time.sleep(0.01)
+        return self.inner(inputs)
+
+
+def held_mlp(input_shape, num_classes, config) -> nn.Module:
+    """The mlp, held in its second epoch (its first one checkpointed) for as long as the file
+    named by $SWEEP_TEST_HOLD exists: a test stops trials midway at a moment it chooses, with
+    no race against the clock. Once the file is gone it trains at full speed."""
+    import os
+
+    from torchsweep.trainer.models import build_model
+
+    return _Held(build_model(config.replace(model="mlp"), input_shape, num_classes),
+                 os.environ[HOLD])

@@ -6,12 +6,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from cli_helpers import sweep_process
+from optuna.trial import TrialState
+from wandb_helpers import leet_summary
+from worker_helpers import finish, is_running, start, trials, wait_for
 
+from torchsweep.sweeps import attrs
+from torchsweep.sweeps.errors import StorageError
 from torchsweep.sweeps.tracking.local_runs import list_runs
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -42,12 +46,6 @@ def run(folder: Path, *args, env: dict | None = None) -> dict:
     return json.loads(done.stdout)
 
 
-def leet_summary(run_folder: Path) -> dict:
-    done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary",
-                           "--json", str(run_folder)], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
-
-
 def program_runs(folder: Path) -> dict[int, Path]:
     """Trial number -> the folder of the program's own W&B run."""
     return {run.trial: run.folder for run in list_runs(folder / "runs", "study")
@@ -72,11 +70,14 @@ def test_a_quickstart_script_runs_as_a_bayes_hyperband_study(tmp_path):
 
 
 def test_a_pruned_program_is_stopped_before_its_last_epoch(tmp_path):
-    """From trial 3 on the program learns nothing; the median pruner stops it at epoch 3."""
+    """From trial 3 on the program learns nothing; the median pruner stops it. It waits after
+    its epoch 7 of 8 until it is stopped, so however late W&B's file reaches the pruner, only
+    the pruner can end it before its last epoch (it fails the trial if it is not stopped)."""
     folder = project(tmp_path, QUICKSTART.replace(
         "early_terminate: {type: hyperband, min_iter: 1, eta: 3}\n", "pruner: median\n").replace(
-        "epochs: {value: 6}", "epochs: {value: 8}\n  bad_after: {value: 3}"), "quickstart.py")
-    report = run(folder, "--trials", "4", "--sampler", "random", env={"EPOCH_SECONDS": "0.4"})
+        "epochs: {value: 6}", "epochs: {value: 8}\n  bad_after: {value: 3}\n"
+        "  stall_at: {value: 7}"), "quickstart.py")
+    report = run(folder, "--trials", "4", "--sampler", "random", "--wandb", "disabled")
     states = [t["state"] for t in report["trials"]]
     assert states == ["completed", "completed", "completed", "pruned"], states
     pruned = report["trials"][3]
@@ -89,16 +90,26 @@ def test_a_pruned_program_is_stopped_before_its_last_epoch(tmp_path):
     assert not (folder / "runs" / "study" / "trials" / "00003" / "model.txt").exists()
 
 
+MISBEHAVING = """\
+program: misbehaving.py
+method: grid
+metric: {{name: val_loss}}
+parameters:
+  mode: {{values: [{modes}]}}
+"""
+
+
 def test_failing_programs_fail_their_trials_and_the_sweep_goes_on(tmp_path):
-    folder = project(tmp_path, """\
-        program: misbehaving.py
-        method: grid
-        metric: {name: val_loss}
-        parameters:
-          mode: {values: [crash, silent, hang, fine]}
-        """.replace("        ", ""), "misbehaving.py")
-    report = run(folder, "--trial-timeout", "10", "--max-failures", "5")  # start-up included
-    by_mode = {t["params"]["mode"]: t for t in report["trials"]}
+    folder = project(tmp_path, MISBEHAVING.format(modes="crash, silent, fine"), "misbehaving.py")
+    report = run(folder, "--max-failures", "5", "--wandb", "disabled")
+    # A hanging program in a study of its own: --trial-timeout counts from the program's start,
+    # W&B's start-up included, which on a busy machine could outlast it for the others too.
+    (folder / "hanging.yaml").write_text(MISBEHAVING.format(modes="hang"))
+    hung = sweep_process("run", "hanging.yaml", "--root", "runs", "--json", "--wandb", "disabled",
+                         "--trial-timeout", "3", cwd=folder)
+    assert hung.returncode == 0, hung.stderr
+    ran = report["trials"] + json.loads(hung.stdout)["trials"]
+    by_mode = {t["params"]["mode"]: t for t in ran}
     assert {mode: (t["state"], t["reason"]) for mode, t in by_mode.items()} == {
         "crash": ("failed", "error"), "silent": ("failed", "no_metric"),
         "hang": ("failed", "timed_out"), "fine": ("completed", None)}
@@ -123,6 +134,14 @@ def _trial_processes(root: Path) -> list[int]:
     return found
 
 
+def _reported_an_epoch(root: Path) -> bool:
+    """Whether the sweep has read an epoch from its program's W&B run: the program trains."""
+    try:
+        return any(t.intermediate_values for t in trials("study", root))
+    except (StorageError, KeyError):      # no journal, or no study in it, yet
+        return False
+
+
 def test_ctrl_c_reaches_the_program_and_leaves_no_process(tmp_path):
     folder = project(tmp_path, QUICKSTART.replace("epochs: {value: 6}", "epochs: {value: 200}"),
                      "quickstart.py")
@@ -131,20 +150,99 @@ def test_ctrl_c_reaches_the_program_and_leaves_no_process(tmp_path):
     process = subprocess.Popen(command, cwd=folder, env={**os.environ, "EPOCH_SECONDS": "0.2"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     root = folder / "runs"
-    deadline = time.monotonic() + 60
-    while not _trial_processes(root) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _trial_processes(root), "the program never started"
-    time.sleep(4)                                            # it is training now
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) == 130, process.stderr.read()
-    deadline = time.monotonic() + 10
-    while _trial_processes(root) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _trial_processes(root) == []
+    try:
+        wait_for(lambda: _reported_an_epoch(root), timeout=120, what="an epoch reported",
+                 process=process, every=0.2)
+        assert _trial_processes(root), "the program is not running"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    wait_for(lambda: not _trial_processes(root), timeout=30, what="the program's processes to end")
     shown = sweep_process("show", "study", "--root", "runs", "--json", cwd=folder)
     states = [(t["state"], t["reason"]) for t in json.loads(shown.stdout)["trials"]]
     assert states == [("failed", "interrupted"), ("waiting", None)]   # queued to resume
+
+
+def stubborn(tmp_path: Path, on_sigterm: str) -> Path:
+    """A study file that names tests/programs/stubborn.py by its path: a grid of one trial."""
+    study = tmp_path / "stubborn.yaml"
+    study.write_text(f"program: {PROGRAMS / 'stubborn.py'}\nmethod: grid\n"
+                     f"metric: {{name: val_loss, goal: minimize}}\n"
+                     f"parameters:\n  on_sigterm: {{values: [{on_sigterm}]}}\n")
+    return study
+
+
+def _recorded_pids(folder: Path, count: int) -> list[int]:
+    """The pids stubborn.py recorded in its trial folder, once there are `count` of them."""
+    pids = folder / "pids.txt"
+    found = [int(line) for line in pids.read_text().split()] if pids.is_file() else []
+    return found if len(found) >= count else []
+
+
+def _end(pids: list[int]) -> None:
+    """What a failing test would leave running."""
+    for pid in pids:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_sweep_killed_outright_leaves_no_process_and_the_retry_gets_its_folder_back(tmp_path):
+    """SIGKILL to `sweep run` while its program runs: the program's whole process group ends
+    (the program and the child it started). The next run retries the lost trial in the same
+    folder (SWEEP_TRIAL_DIR), where the program finds what its first attempt left; each
+    attempt's stdout and stderr are in the folder's stdout.log and stderr.log."""
+    study = stubborn(tmp_path, on_sigterm="stop")
+    args = ("run", study, "--root", tmp_path, "--heartbeat", "0.5", "--wandb", "disabled")
+    folder = tmp_path / "stubborn" / "trials" / "00000"
+    pids: list[int] = []
+    try:
+        process = start(*args, "--trials", "1")
+        pids = wait_for(lambda: _recorded_pids(folder, 2), timeout=120,
+                        what="the program and its child", process=process)
+        assert all(map(is_running, pids))
+        os.kill(process.pid, signal.SIGKILL)   # `sweep run` alone: its program has its own group
+        process.wait()
+        wait_for(lambda: not any(map(is_running, pids)), timeout=30,
+                 what=f"the program's processes {pids} to end")
+
+        code, _, err = finish(start(*args))     # continues the study: the lost trial is retried
+        assert code == 0, err
+        pids = _recorded_pids(folder, 4)
+    finally:
+        _end(pids)
+    lost, retry = sorted(trials("stubborn", tmp_path), key=lambda t: t.number)
+    assert (lost.state, attrs.reason(lost)) == (TrialState.FAIL, "lost")
+    assert (retry.state, retry.value, attrs.retry_of(retry)) == (TrialState.COMPLETE, 0.5, 0)
+    assert attrs.trial_dir(retry) == attrs.trial_dir(lost) == "stubborn/trials/00000"
+    attempts = [line.split() for line in (folder / "attempts.txt").read_text().splitlines()]
+    assert [where for _, where in attempts] == [str(folder.resolve())] * 2
+    assert attempts[0][0] != attempts[1][0]                  # two processes, one folder
+    out, err = (folder / "stdout.log").read_text(), (folder / "stderr.log").read_text()
+    assert out.splitlines() == ["stdout of attempt 1", "stdout of attempt 2"]
+    assert "stderr of attempt 1\n" in err and "stderr of attempt 2\n" in err
+    assert "stdout of" not in err
+
+
+def test_a_stopped_program_that_ignores_sigterm_is_killed_10_s_later(tmp_path):
+    """Stopped by --trial-timeout, a program that ignores SIGTERM gets SIGKILL after the 10 s
+    grace, as W&B's agent does (with its own 30 s), and so does the child it started."""
+    study = stubborn(tmp_path, on_sigterm="ignore")
+    folder = tmp_path / "stubborn" / "trials" / "00000"
+    try:
+        done = sweep_process("run", study, "--root", tmp_path, "--trials", "1", "--wandb",
+                             "disabled", "--trial-timeout", "1", "--json")
+        assert done.returncode == 0, done.stderr
+    finally:
+        _end(_recorded_pids(folder, 2))
+    [trial] = trials("stubborn", tmp_path)
+    assert (trial.state, attrs.reason(trial)) == (TrialState.FAIL, "timed_out")
+    assert attrs.summary(trial)["exit_code"] == -signal.SIGKILL
+    [sigterm] = map(float, (folder / "sigterm.txt").read_text().split())
+    waited = trial.datetime_complete.timestamp() - sigterm
+    assert 9.5 <= waited < 20, waited
+    assert not any(map(is_running, _recorded_pids(folder, 2)))
 
 
 def test_top_k_keeps_k_trial_folders_and_export_copies_the_best(tmp_path):

@@ -13,7 +13,7 @@ from unittest import mock
 import optuna
 import pytest
 from cli_helpers import sweep, sweep_json
-from failing_models import MEMORY_LOG
+from failing_models import HOLD, MEMORY_LOG
 from optuna.trial import TrialState
 from worker_helpers import (
     QUIET,
@@ -22,6 +22,7 @@ from worker_helpers import (
     epochs_saved,
     finish,
     in_state,
+    is_running,
     start,
     trials,
     wait_for,
@@ -139,12 +140,40 @@ def test_a_signal_exits_with_its_code_and_leaves_no_running_trial(tmp_path, sign
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no partial files
 
 
-def is_running(pid: int) -> bool:
-    """The process exists and is not a zombie (orphans may wait a while to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+def test_ctrl_c_reaches_both_local_workers_and_a_rerun_finishes_the_study(tmp_path, monkeypatch):
+    """SIGINT to `sweep run --workers 2` (the parent alone, as `kill -INT` sends it): it forwards
+    Ctrl+C to both workers, each queues its trial to resume, and it exits with 130. Both
+    trials are held in their second epoch until the test lets go, so the signal finds them
+    training. The same command again finishes the study with exactly its trials."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    monkeypatch.setenv(HOLD, str(hold))
+    args = ("run", "forwarded", "--param", "lr=log:0.01..0.1", "--set",
+            "model=failing_models:held_mlp", "--set", "width=8", "--set", "batch_size=128",
+            "--set", "epochs=3", "--sampler", "random", "--pruner", "none", "--workers", "2",
+            "--heartbeat", "1", "--root", tmp_path, *QUIET)
+    process = start(*args, "--trials", "2")
+    folders = [tmp_path / "forwarded" / "trials" / f"{number:05d}" for number in (0, 1)]
+    wait_for(lambda: all(epochs_saved(folder / LAST) >= 1 for folder in folders), timeout=120,
+             what="both workers' first epochs", process=process)
+    os.kill(process.pid, signal.SIGINT)
+    code, _, err = finish(process)
+    assert code == 130, err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted by SIGINT")
+    found = trials("forwarded", tmp_path)
+    assert {t.number: (t.state, attrs.reason(t)) for t in found if not attrs.is_retry(t)} == {
+        0: (TrialState.FAIL, "interrupted"), 1: (TrialState.FAIL, "interrupted")}
+    assert {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING)} == {0, 1}
+
+    hold.unlink()
+    code, _, err = finish(start(*args))          # no --trials: it runs what was queued
+    assert code == 0, err
+    found = trials("forwarded", tmp_path)
+    assert len(found) == 4 and len([t for t in found if not attrs.is_retry(t)]) == 2
+    retries = [t for t in found if attrs.is_retry(t)]
+    assert sorted(attrs.retry_of(t) for t in retries) == [0, 1]
+    assert all(t.state == TrialState.COMPLETE and attrs.resumed_at(t) == 1 for t in retries), \
+        [(t.number, t.state.name, t.user_attrs) for t in retries]
 
 
 def test_workers_of_a_killed_parent_stop_and_leave_their_trials_resumable(tmp_path):

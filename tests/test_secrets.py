@@ -2,13 +2,18 @@
 prints or writes (checkpoints, configs, metrics, W&B's offline runs, exports)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 from cli_helpers import sweep, sweep_process
 from needs import POSTGRES, needs_server
+from wandb_helpers import closed_port
 
 from torchsweep.sweeps.storage import mask_password
+from torchsweep.sweeps.tracking.local_runs import list_runs
 
 API_KEY = "secret-key-123"
 PASSWORD = "hunter2"
@@ -72,3 +77,35 @@ def test_no_secret_reaches_output_files_wandb_or_exports(tmp_path, database):
     assert (export / "model.safetensors").is_file()
     assert {str(path): leaks(path.read_bytes()) for path in written} == \
         {str(path): [] for path in written}
+
+
+def test_an_online_sweep_that_cannot_reach_wandb_writes_its_key_nowhere(tmp_path):
+    """W&B online (an API key, a server that does not answer): the sweep steps down to offline
+    runs and finishes, and the key is in nothing it printed and no file it, W&B or the
+    trainer wrote: the root, W&B's folders (runs, config, cache, data, artifacts, WANDB_DIR),
+    the home folder and the temporary folder, all inside tmp_path."""
+    key = f"{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"       # 40 characters, as W&B's keys
+    folders = {name: tmp_path / name.lower() for name in (
+        "HOME", "TMPDIR", "WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR",
+        "WANDB_ARTIFACT_DIR")}
+    for folder in folders.values():
+        folder.mkdir()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WANDB_")}
+    env.update({name: str(folder) for name, folder in folders.items()})
+    env.update(WANDB_API_KEY=key, WANDB_BASE_URL=f"http://127.0.0.1:{closed_port()}",
+               WANDB_INIT_TIMEOUT="2", WANDB_SILENT="true")
+    root = tmp_path / "root"
+    command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "run",
+               "online", "-p", "lr=0.01..0.1", "--trials", "1", "--set", "epochs=1", "--set",
+               "model=mlp", "--set", "batch_size=256", "--set", "width=8", "--root", str(root),
+               "--json"]
+    ran = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert "W&B could not start online-t0 online" in ran.stderr      # it tried, then stepped down
+    runs = list_runs(root, "online")
+    assert [run.name for run in runs] == ["online-t0", "online-summary"]
+    assert {run.sync for run in runs} == {"unsynced"}
+    assert key not in ran.stdout and key not in ran.stderr
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".wandb" for path in written)
+    assert [path for path in written if key.encode() in path.read_bytes()] == []

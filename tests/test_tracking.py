@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import one_line_error, sweep, sweep_json
+from wandb_helpers import leet_summary
 from worker_helpers import SLOW_SPACE, epochs_saved, finish, start, wait_for
 
 from torchsweep.sweeps.tracking.local_runs import list_runs, runs_folder
@@ -37,11 +38,6 @@ parameters:
 def broken_dataset(config):
     """A dataset factory (`dataset=test_tracking:broken_dataset`) that fails inside training."""
     raise RuntimeError("injected data failure")
-
-
-def leet_summary(run_dir: Path) -> dict:
-    """W&B's own reading of a run: config, summary, state, tags, exit code."""
-    return json.loads(_wandb("leet", "inspect", "--summary", "--json", run_dir))
 
 
 def leet_records(run_dir: Path) -> list[dict]:
@@ -69,9 +65,13 @@ def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("tracked")
     study = root / "tracked.yaml"
     study.write_text(STUDY)
-    report = sweep_json("run", study, "--root", root, *FAST, "--wandb", "offline",
-                        "--tensorboard", "--log-checkpoints", "all", "--sampler", "grid",
-                        "--set", "noise_scale_every=1")
+    # No project or entity from the environment: the runs go to the default project.
+    result = sweep("run", study, "--root", root, *FAST, "--wandb", "offline", "--tensorboard",
+                   "--log-checkpoints", "all", "--sampler", "grid", "--set",
+                   "noise_scale_every=1", "--json", env={"WANDB_PROJECT": None,
+                                                         "WANDB_ENTITY": None})
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
     runs = {run.name: run for run in list_runs(root, "tracked")}
     trials = {}
     for trial in report["trials"]:
@@ -98,6 +98,7 @@ def test_a_run_per_trial_grouped_by_study_with_a_study_run(tracked):
     for number in range(4):
         run = seen[f"tracked-t{number}"]
         assert run["name"] == f"tracked-t{number}" and "grid" in run["tags"]
+        assert run["project"] == "sweep"
         config = run["config"]
         assert config["study"] == "tracked" and config["trial_number"] == number
         assert config["storage"] == str(root / "optuna.journal")
@@ -330,31 +331,66 @@ def test_unreachable_server_falls_back_to_offline_runs(tmp_path):
     assert {run.sync for run in runs} == {"unsynced"}
 
 
+# The slower mlp's epochs: each of its 12 training batches of 128 digits waits 250 ms or more,
+# so an epoch outlasts W&B's flush of a run's file (every 2 s, README) by a second or more.
+EPOCH_AT_LEAST = 12 * 0.25      # seconds
+WATCHED = 2                     # epochs in which the run's file must grow
+
+
 def test_a_killed_sweep_leaves_an_offline_run_that_still_syncs(tmp_path):
+    """W&B writes a trial's run file every 2 s as sweep ships it (W&B's own default is 15 s),
+    so a trial killed mid-run leaves an offline run with its epochs so far. The epochs are the
+    clock: each outlasts a flush, so the file grows within each epoch (two epochs running
+    could not both hold a write 15 s apart), and at the kill it holds all but the last."""
     command = [sys.executable, "-c", "from torchsweep.cli.app import app; app()", "run", "killed",
-               "--param", "lr=0.01..0.1", *FAST, "--set", "epochs=500", "--trials", "1",
+               "--param", "lr=0.01..0.1", "--set", "model=failing_models:slower_mlp", "--set",
+               "width=8", "--set", "batch_size=128", "--set", "epochs=500", "--set",
+               "evaluations_per_epoch=1", "--set", "noise_scale_every=0", "--trials", "1",
                "--wandb", "offline", "--root", tmp_path, "--json"]
-    env = _own_env(WANDB__TRANSACTION_LOG_FLUSH_INTERVAL="0.2")
+    tests = str(Path(__file__).parent)
+    env = _own_env(PYTHONPATH=os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
     # Its own process group: the kill takes W&B's service down with it, like a lost machine.
     process = subprocess.Popen(list(map(str, command)), env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metrics = tmp_path / "killed" / "trials" / "00000" / "metrics.jsonl"
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watch = _RunFileWatch(tmp_path / "killed")
     try:
-        deadline = time.monotonic() + 90
-        while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.1)
-        time.sleep(0.6)    # a few flushes of the run's file
+        wait_for(lambda: len(watch.look()) > WATCHED, timeout=300,
+                 what=f"{WATCHED + 1} epochs", process=process)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    assert watch.grew[1:WATCHED + 1] == [True] * WATCHED, watch.grew
+    logged = len(watch.grew) - 1
     [run] = list_runs(tmp_path, "killed")
     assert run.sync == "unsynced"
     seen = leet_summary(run.folder)
-    assert seen["state"] == "running" and seen["summary"]["epoch"] >= 1
+    assert seen["state"] == "running" and seen["summary"]["epoch"] >= logged - 1, (logged, seen)
     assert "Would sync 1 run(s)" in subprocess.run(
         [sys.executable, "-m", "wandb", "sync", "--dry-run", run.folder],
         capture_output=True, text=True, timeout=60).stderr
+
+
+class _RunFileWatch:
+    """A trial's epochs as its metrics.jsonl shows them, and whether its W&B run file grew
+    between each epoch and the next."""
+
+    def __init__(self, study_dir: Path):
+        self.study_dir, self.size = study_dir, 0
+        self.grew: list[bool] = []    # [n]: between epoch n's line and the next (0: before 1)
+
+    def look(self) -> list[bool]:
+        """Called often, so that a look falls between each two events. The lines are read
+        first: a write seen with a new line is counted after it, where a flush of that epoch
+        belongs (a flush of the one before would be a second late)."""
+        metrics = self.study_dir / "trials" / "00000" / "metrics.jsonl"
+        epochs = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+        while len(self.grew) <= epochs:
+            self.grew.append(False)
+        run_file = next(self.study_dir.glob("wandb/*/run-*.wandb"), None)
+        size = run_file.stat().st_size if run_file else 0
+        if size != self.size:
+            self.size, self.grew[-1] = size, True
+        return self.grew[1:]
 
 
 @pytest.mark.parametrize("signum, state, exit_code", [

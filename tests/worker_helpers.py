@@ -93,6 +93,14 @@ def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen 
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
+def is_running(pid: int) -> bool:
+    """The process exists and is not a zombie (orphans may wait a while to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def epochs_saved(last: Path) -> int:
     """The epoch of a trial's last.pt, 0 while there is none."""
     from torchsweep.trainer.checkpoint import load_checkpoint

@@ -92,7 +92,9 @@ class WorkerJob:
     storage_grace: float = DEFAULT_GRACE   # seconds to wait for an unreachable storage
 
     def tracker(self) -> Tracker:
-        return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard)
+        return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
+                       study_project=self.spec.get("project"),
+                       study_entity=self.spec.get("entity"))
 
 
 def run_study(spec: StudySpec, options: RunOptions, observer: Observer | None = None) -> Outcome:

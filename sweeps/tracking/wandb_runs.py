@@ -106,9 +106,21 @@ class Tracker:
     """A sweep's tracking settings, and the W&B mode it has stepped down to after failures."""
 
     mode: str                           # online | offline | disabled
-    project: str | None = None
-    entity: str | None = None
+    project: str | None = None          # --wandb-project, or the one the study recorded
+    entity: str | None = None           # --wandb-entity, likewise
     tensorboard: bool = False
+    study_project: str | None = None    # the study file's `project:`
+    study_entity: str | None = None     # the study file's `entity:`
+
+    def wandb_project(self) -> str:
+        """The option, else WANDB_PROJECT, else the study file's, else `sweep`: the order in
+        which `wandb sweep` takes a sweep file's project."""
+        return (self.project or os.environ.get("WANDB_PROJECT") or self.study_project
+                or DEFAULT_PROJECT)
+
+    def wandb_entity(self) -> str | None:
+        """Likewise; None leaves it to W&B (the account's default entity)."""
+        return self.entity or os.environ.get("WANDB_ENTITY") or self.study_entity
 
     def start_trial_run(self, *, study: str, trial_number: int, study_dir: Path,
                         trial_dir: Path, config: dict[str, Any], tags: tuple[str, ...]) -> Fanout:
@@ -135,11 +147,11 @@ class Tracker:
             "WANDB_RUN_GROUP": study, "WANDB_JOB_TYPE": "trial", "WANDB_TAGS": ",".join(tags),
             "WANDB_DIR": str(study_dir), _wandb.SWEEP_PARAM_PATH: str(sweep_params),
             "WANDB_MODE": self.mode if self.mode != "disabled" else "offline",
-            "WANDB_PROJECT": self.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+            "WANDB_PROJECT": self.wandb_project(),
             # Records reach the file (and the pruner) within a second, not W&B's 15 s.
             **_wandb.environment({_wandb.FLUSH_INTERVAL: 1})}
-        if self.entity:
-            environment["WANDB_ENTITY"] = self.entity
+        if self.wandb_entity():
+            environment["WANDB_ENTITY"] = self.wandb_entity()
         return run_id, environment
 
     def start_wandb_run(self, study_dir: Path, id_prefix: str,
@@ -162,9 +174,8 @@ class Tracker:
         import wandb
 
         study_dir.mkdir(parents=True, exist_ok=True)
-        return wandb.init(project=self.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
-                          entity=self.entity, dir=str(study_dir), mode=self.mode,
-                          reinit="create_new",
+        return wandb.init(project=self.wandb_project(), entity=self.wandb_entity(),
+                          dir=str(study_dir), mode=self.mode, reinit="create_new",
                           settings=_wandb.settings(wandb, {**SETTINGS, **settings}), **init)
 
     def _step_down(self, error: Exception, study: str, run: str) -> None:

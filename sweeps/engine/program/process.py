@@ -3,22 +3,24 @@ one, and never left behind.
 
 The program runs in a new session, so a terminal's Ctrl+C reaches `sweep` alone, which stops
 the program itself: the signal first (SIGTERM when the pruner or a timeout stops it, or the
-signal `sweep` got), then SIGKILL for the whole group after a grace period. Linux also sends it
-SIGTERM if `sweep` dies outright. Its output goes to files in the trial's folder.
+signal `sweep` got), then SIGKILL for the whole group after a grace period. If `sweep` dies
+outright, a watchdog process does the same (see `watchdog`). Its output goes to files in the
+trial's folder.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from torchsweep.sweeps.engine.program import watchdog
+
 STOP_GRACE = 10.0        # seconds a stopped program gets before SIGKILL (W&B's agent: 30)
 STDOUT, STDERR = "stdout.log", "stderr.log"
-_PR_SET_PDEATHSIG = 1
 
 
 class ProgramProcess:
@@ -28,20 +30,28 @@ class ProgramProcess:
                  grace: float = STOP_GRACE):
         self.command, self.env, self.folder, self.grace = list(command), dict(env), folder, grace
         self._process: subprocess.Popen | None = None
+        self._watchdog: subprocess.Popen | None = None
 
     def __enter__(self) -> "ProgramProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / STDOUT, "ab") as out, open(self.folder / STDERR, "ab") as err:
             self._process = subprocess.Popen(self.command, env=self.env, stdin=subprocess.DEVNULL,
-                                             stdout=out, stderr=err, start_new_session=True,
-                                             preexec_fn=_die_with_parent)
+                                             stdout=out, stderr=err, start_new_session=True)
+        # Its own session: a signal to `sweep`'s process group does not reach it.
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-I", "-S", watchdog.__file__, str(self._process.pid),
+             str(self.grace)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        if self.running:
-            # The signal that stopped the sweep (Ctrl+C, preemption) is the one it gets.
-            self.stop(getattr(error, "signum", signal.SIGINT if kind is KeyboardInterrupt
-                              else signal.SIGTERM))
+        try:
+            if self.running:
+                # The signal that stopped the sweep (Ctrl+C, preemption) is the one it gets.
+                self.stop(getattr(error, "signum", signal.SIGINT if kind is KeyboardInterrupt
+                                  else signal.SIGTERM))
+        finally:
+            self._watchdog.communicate(watchdog.DONE)
 
     @property
     def running(self) -> bool:
@@ -75,11 +85,3 @@ class ProgramProcess:
             os.killpg(self._process.pid, signum)
         except ProcessLookupError:   # the group is gone
             pass
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the process that started it dies (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):   # not Linux: a killed sweep may leave it running
-        pass
