@@ -248,7 +248,7 @@ def record_resumed_at(trial: Any, epoch: int) -> None:
     trial.set_user_attr(RESUMED_AT, epoch)
 
 
-def retry_due(reason: str, due: bool) -> dict[str, Any]:
+def failed_with_retry(reason: str, due: bool) -> dict[str, Any]:
     """The user attributes of a trial whose worker died or was stopped: why, and whether its
     retry is queued (written with the trial's failure, in `_optuna.fail_if_running`)."""
     return {REASON: reason, RETRY_DUE: due}

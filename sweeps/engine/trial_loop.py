@@ -141,7 +141,7 @@ def _fail_and_retry(study: optuna.Study, trial: optuna.Trial, reason: str,
     if running.state != TrialState.RUNNING:
         return
     due = attrs.attempt(running) <= max_retries
-    if _optuna.fail_if_running(study, running, attrs.retry_due(reason, due)) \
+    if _optuna.fail_if_running(study, running, attrs.failed_with_retry(reason, due)) \
             and due:
         retries.enqueue_retry(study, _optuna.frozen(trial), resume=True)
 
