@@ -25,7 +25,8 @@ from torchsweep.trainer.config import FIELDS, allowed
 ROOT = Path(__file__).resolve().parent.parent
 # mkdocs.yml's mkdocstrings `paths` names this folder; build/ is ignored by git.
 SOURCES = ROOT / "build" / "docs-sources"
-PACKAGE_FOLDERS = ("trainer", "sweeps", "cli")  # setup.py's FOLDERS (importing it would run setup())
+# setup.py's FOLDERS (importing setup.py would run setup()).
+PACKAGE_FOLDERS = ("trainer", "sweeps", "cli")
 SETTINGS_TABLE = "<!-- generated: training settings -->"
 SERVED = ("bench/RESULTS.md", "bench/search.png")
 
