@@ -1,5 +1,5 @@
 """The CLI's one error boundary: every error a user can fix is one line and an exit code
-(README's table), never a traceback.
+(docs/errors.md's table), never a traceback.
 
 It is the root command group's class, so it wraps the parsing and the running of every
 command the app composes, however deep: a command is a plain `@app.command()` and maps

@@ -1,7 +1,8 @@
 """Every error a user can fix, with its exit code: the training core's and the sweep engine's.
 
 The CLI's one error boundary prints `str(error)` on one line and exits with `error.exit_code`;
-README's table of exit codes is this module. Cheap to import: nothing heavy comes with it.
+the manual's table of exit codes (docs/errors.md) is this module. Cheap to import: nothing
+heavy comes with it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The layers of README's "Architecture": import-linter holds the contracts in pyproject.toml."""
+"""The layers of docs/architecture.md: import-linter holds the contracts in pyproject.toml."""
 import subprocess
 import sys
 from pathlib import Path

@@ -1,6 +1,6 @@
 """The vocabularies are registries: each pruner, sampler and W&B distribution is named once
 (study/choices.py, study/distributions.py), and the engine's factories, the CLI's choices and
-the README all follow those tables; a name none of them knows is an error, never a default."""
+the manual (docs/studies.md) all follow those tables; a name none of them knows is an error, never a default."""
 import re
 from fnmatch import fnmatch
 from pathlib import Path
@@ -22,7 +22,7 @@ from torchsweep.sweeps.study.distributions import FORMS
 from torchsweep.sweeps.study.parameter import parse_parameter
 from torchsweep.sweeps.study.rules import PROGRAM
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+STUDIES_PAGE = (Path(__file__).resolve().parent.parent / "docs" / "studies.md").read_text()
 SPACE = {"lr": {"values": [0.01, 0.1]}, "batch_size": {"values": [32, 64]}}
 
 
@@ -83,8 +83,8 @@ def test_the_study_file_and_the_command_line_offer_the_registrys_names():
         assert f"is not one of {', '.join(map(repr, table))}" in refused.stderr
 
 
-def test_the_readme_lists_the_registrys_names_and_default():
-    said = " ".join(README.split())
+def test_the_manual_lists_the_registrys_names_and_default():
+    said = " ".join(STUDIES_PAGE.split())
     samplers = re.search(r"`sampler: ([\w |]+)` overrides `method`", said)
     pruners = re.search(r"`pruner: ([\w |]+)` \(default `(\w+)`", said)
     assert samplers and samplers[1].split(" | ") == list(SAMPLERS)
@@ -92,13 +92,13 @@ def test_the_readme_lists_the_registrys_names_and_default():
     assert pruners[2] == DEFAULT_PRUNER
 
 
-def test_the_readme_maps_every_wandb_distribution():
-    table = README.split("### How W&B's schema maps onto Optuna")[1].split("\n\n")[1]
+def test_the_manual_maps_every_wandb_distribution():
+    table = STUDIES_PAGE.split("## How W&B's schema maps onto Optuna")[1].split("\n\n")[1]
     # `value` and `values` are W&B's constant and categorical, inferred from the key.
     named = {"value": "constant", "values": "categorical"}
     shown = [named.get(word, word) for word in re.findall(r"`([\w*]+)`", table)]
     missing = [name for name in FORMS if not any(fnmatch(name, word) for word in shown)]
-    assert not missing, f"README's W&B table lacks {missing}"
+    assert not missing, f"docs/studies.md's W&B table lacks {missing}"
 
 
 # The least block each key takes, for a distribution that requires it.

@@ -1,5 +1,5 @@
 """Every documented way to get it wrong, through the real `sweep` command: one line that says
-what to fix, the exit code the README lists, no traceback, and nothing written or lost."""
+what to fix, the exit code docs/errors.md lists, no traceback, and nothing written or lost."""
 from __future__ import annotations
 
 import errno

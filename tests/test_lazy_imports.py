@@ -1,4 +1,4 @@
-"""`sweep --help` and the listing commands never import torch (README "Architecture"): it takes
+"""`sweep --help` and the listing commands never import torch (docs/architecture.md): it takes
 seconds to import, and they answer in well under one. Each runs as a real process that says at
 exit whether torch was imported."""
 import subprocess

@@ -94,8 +94,8 @@ VALUES = {"lr": 0.01, "layers": 2, "verbose": True, "quiet": False, "hidden": [8
 
 def wandb_agent_command(words, values, *, program: str, json_file: str) -> list[str]:
     """The command W&B's agent starts: its macro words from W&B's functions, put together as
-    `Agent._command_run` does. Where sweep differs on purpose (README: ${interpreter} is this
-    Python, not `python`; ${args_json_file} is the trial's own file), that is given here."""
+    `Agent._command_run` does. Where sweep differs on purpose (docs/programs.md: ${interpreter}
+    is this Python, not `python`; ${args_json_file} is the trial's own file), that is given here."""
     sweep_vars = create_sweep_command_args({"args": {k: {"value": v} for k, v in values.items()}})
     sweep_vars.update(env=["/usr/bin/env"], interpreter=[sys.executable], program=[program],
                       args_json_file=[json_file])

@@ -2,7 +2,7 @@
 
 The training core defines the root and its own errors; the sweep engine adds its errors in
 `torchsweep.sweeps.errors`, and the CLI prints any of them as one line and exits with
-`exit_code` (the table is in README). Torch-free, so catching them costs nothing.
+`exit_code` (the table is in docs/errors.md). Torch-free, so catching them costs nothing.
 """
 from __future__ import annotations
 

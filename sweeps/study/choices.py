@@ -1,10 +1,10 @@
 """The words a study may use for its method, sampler, pruner and goal, each with what it means.
 
 One table each, read by everything that names them: a study file's check, the CLI's choices,
-`sweep space`, the README (tests/test_choices.py holds it to these tables) and the engine,
-whose factories (`engine/pruners/`, `engine/samplers/`) are keyed by the same names. Optuna-free,
-so the study layer and the CLI read it without importing Optuna. A new pruner or sampler is
-one module in the engine's folder, one line in its registry and one line here.
+`sweep space`, the manual (tests/test_choices.py holds docs/studies.md to these tables) and the
+engine, whose factories (`engine/pruners/`, `engine/samplers/`) are keyed by the same names.
+Optuna-free, so the study layer and the CLI read it without importing Optuna. A new pruner or
+sampler is one module in the engine's folder, one line in its registry and one line here.
 """
 from __future__ import annotations
 
