@@ -18,6 +18,7 @@ from cli_helpers import sweep_json
 from optuna.trial import TrialState
 from worker_helpers import (
     QUIET,
+    SLOW_STUDY,
     finish,
     in_state,
     server_study,
@@ -31,24 +32,9 @@ from torchsweep.trainer.files import METRICS
 
 TRIALS = 8
 EPOCHS = 12
-# Trials of a few seconds that leave the CPU to the other processes (each forward pass also
-# waits 10 ms), with a checkpoint every epoch, so that kills land mid-trial; run_cap keeps
-# `sweep run` from queueing more when it is started again.
-STUDY = """\
-name: {name}
-method: random
-trials: {trials}
-run_cap: {trials}
-pruner: none
-metric: {{name: val_acc, goal: maximize}}
-parameters:
-  lr: {{distribution: log_uniform_values, min: 0.01, max: 0.1}}
-  epochs: {{value: {epochs}}}
-  model: {{value: "failing_models:slow_mlp"}}
-  width: {{value: 8}}
-  batch_size: {{value: 128}}
-  threads: {{value: 1}}
-"""
+# worker_helpers' slow trials, a checkpoint every epoch, so that kills land mid-trial; run_cap
+# keeps `sweep run` from queueing more when it is started again.
+STUDY = SLOW_STUDY + "trials: {trials}\nrun_cap: {trials}\n"
 # Lost after 6 s without a beat: a worker starved of CPU on a busy machine, or waiting on the
 # storage, for a second or two is not taken for dead (its trial would then train on beside its
 # retry), and a killed one is still retried within seconds.
@@ -148,7 +134,7 @@ def test_three_workers_and_a_run_on_postgresql_killed_and_restarted(tmp_path):
     SIGKILLed all at once, then one at a time, and started again each time."""
     with server_study() as (url, name):
         study = tmp_path / f"{name}.yaml"
-        study.write_text(STUDY.format(name=name, trials=TRIALS, epochs=EPOCHS))
+        study.write_text(STUDY.format(name=name, trials=TRIALS, epochs=EPOCHS, batch_size=128))
         assert sweep_json("create", study, "--storage", url, "--root", tmp_path)["queued"] == TRIALS
         storage = ("--storage", url, "--root", tmp_path, *FAST_RECOVERY)
         commands = [("run", study, *storage)] + [("worker", name, *storage)] * 3
@@ -163,7 +149,7 @@ def test_a_run_with_two_local_workers_killed_and_restarted_on_the_journal(tmp_pa
     stopped by Ctrl+C (SIGINT to the whole process group, as a terminal sends it) and by
     SIGTERM (to the parent, which forwards it), each once, and started again."""
     study = tmp_path / "chaos.yaml"
-    study.write_text(STUDY.format(name="chaos", trials=TRIALS, epochs=EPOCHS))
+    study.write_text(STUDY.format(name="chaos", trials=TRIALS, epochs=EPOCHS, batch_size=128))
     kill_and_restart([("run", study, "--workers", "2", "--root", tmp_path, *FAST_RECOVERY)],
                      tmp_path / "chaos" / "trials", seed=5,
                      kills=[(signal.SIGKILL, False), (signal.SIGKILL, True),
