@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.trainer import TrainConfig
-from torchsweep.trainer.files import BEST, LAST
+from torchsweep.trainer.checkpoint import Checkpoints
 
 DEFAULT_REPEATS = 1
 SEEDS_FOLDER = "seeds"       # under a trial's folder: <trial>/seeds/<seed>/
@@ -99,6 +99,5 @@ def train_seed(config: TrainConfig, seed: int, out: Path, metric: str, goal: str
 
     result = fit(config.replace(seed=seed), out_dir=out, callbacks=callbacks, monitor=metric,
                  goal=goal)
-    for name in (BEST, LAST):
-        (out / name).unlink(missing_ok=True)
+    Checkpoints(out).discard()
     return result

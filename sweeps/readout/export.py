@@ -65,12 +65,12 @@ def export_best(study: optuna.Study, root: Path, directory: Path,
 
 def _export_files(study: optuna.Study, record: TrialRecord, kept: Path, directory: Path) -> Path:
     """The trial's own files: its model as safetensors, or a program's whole folder."""
+    from torchsweep.trainer.checkpoint import Checkpoints, export_model
+
     if attrs.runs_program(study):
-        shutil.copytree(kept, directory, dirs_exist_ok=True)
+        Checkpoints(kept).copy_to(directory)
         write_json_atomic(directory / CONFIG_FILE, record.config)
         return directory
-    from torchsweep.trainer.checkpoint import export_model
-
     return export_model(kept, directory)
 
 
