@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from torchsweep.trainer.goal import Goal
+
+if TYPE_CHECKING:
+    from torchsweep.sweeps.readout.export import Export
 
 console = Console()
 errors = Console(stderr=True)
@@ -190,8 +193,8 @@ def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str]) 
                   f"Next: `sweep best {study} --export best/`")
 
 
-def best_panel(study: str, row, metrics: list[str], root: Path, exported: dict | None,
-               front=None) -> None:
+def best_panel(study: str, row, metrics: list[str], root: Path,
+               exported: Export | None, front=None) -> None:
     if front:
         trials_table(study, front, " / ".join(metrics), front=front,
                      title=f"{study}: Pareto front, {len(front)} trials (--export DIR --trial N "
@@ -203,7 +206,7 @@ def best_panel(study: str, row, metrics: list[str], root: Path, exported: dict |
             f"{k}={_number(v)}" for k, v in row.best_metrics.items()))
     console.print(f"kept: {Path(root) / row.checkpoint if row.checkpoint else '-'}")
     if exported:
-        console.print(f"exported trial {exported['trial']} to {exported['directory']} "
+        console.print(f"exported trial {exported.trial} to {exported.directory} "
                       "(params.json, metrics.json; a trainer model as model.safetensors and "
                       "config.json, loaded with torchsweep.trainer.load_exported_model(DIR))")
     console.print(f"every trial in plots: `sweep report {study}` (an HTML page), or live: "

@@ -100,17 +100,18 @@ def best(
         exported = export_best(loaded, folder, export, winner["trial"] if winner else trial,
                                {**winner, "seeds": confirmed["seeds"],
                                 "metric": confirmed["metric"]} if winner else None)
-        if exported["passed_over"] and not as_json:
-            output.notice(f"exported trial {exported['trial']}, the best whose checkpoint "
-                          f"loads; passed over {'; '.join(exported['passed_over'])}")
-        if exported["picture_note"]:
-            output.notice(exported["picture_note"])
+        if exported.passed_over and not as_json:
+            output.notice(f"exported trial {exported.trial}, the best whose checkpoint "
+                          f"loads; passed over {'; '.join(exported.passed_over)}")
+        if exported.picture_note:
+            output.notice(exported.picture_note)
     if as_json:
         output.json_object({"study": study, "metrics": attrs.metric_names(loaded),
                              "metric": attrs.metric_name(loaded),
                              "best": best_first[0].to_dict(),
                              "pareto": [t.to_dict() for t in front] if front else None,
-                             "confirmation": confirmed, "export": exported})
+                             "confirmation": confirmed,
+                             "export": exported.to_dict() if exported else None})
     else:
         output.best_panel(study, best_first[0], attrs.metric_names(loaded), folder, exported,
                           front)

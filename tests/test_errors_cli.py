@@ -303,6 +303,23 @@ def test_export_passes_over_a_truncated_best_checkpoint(study_copy, tmp_path):
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["trial"] == second
 
 
+def test_export_as_json_is_one_object_naming_what_it_passed_over(study_copy, tmp_path):
+    (best, best_path), (second, _) = kept_best_first(study_copy)
+    truncate(best_path)
+    out = tmp_path / "out"
+    result = sweep("best", "kept", "--root", study_copy, "--export", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    export = json.loads(result.stdout)["export"]
+    [passed_over] = export.pop("passed_over")
+    assert passed_over.startswith(f"trial {best} (the best): cannot load checkpoint {best_path}")
+    assert "passed over" not in result.stderr          # the object says it, not a note
+    picture, picture_note = export.pop("picture"), export.pop("picture_note")
+    assert (picture is None) != (picture_note is None)   # drawn, or why not (no Graphviz)
+    assert export == {"directory": str(out), "weights": str(out / EXPORT_WEIGHTS),
+                      "trial": second, "confirmation": None,
+                      "value": json.loads((out / "metrics.json").read_text())["value"]}
+
+
 def test_export_with_no_valid_checkpoint_says_so(study_copy, tmp_path):
     (best, best_path), (second, second_path) = kept_best_first(study_copy)
     truncate(best_path)

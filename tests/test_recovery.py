@@ -279,6 +279,24 @@ def test_a_retry_whose_last_checkpoint_is_truncated_resumes_from_the_best_one(tm
                for message in caplog.messages), caplog.messages
 
 
+def test_a_retry_with_no_valid_checkpoint_starts_afresh_and_says_why(tmp_path, caplog):
+    """A retry never fails for want of a checkpoint: it trains from epoch 0, and the log says
+    which folder held none that loads."""
+    failed = _interrupted_trial(tmp_path, "lost", epochs=3, at_epoch=2)
+    folder = tmp_path / attrs.trial_dir(failed)
+    for name in (LAST, BEST):
+        (folder / name).write_bytes(b"")
+
+    with caplog.at_level("WARNING"):
+        report = sweep_json("run", "lost", "--retry-failed", "--root", tmp_path, *QUIET)
+    assert report["ran"] == 1
+    retry = by_number(trials("lost", tmp_path))[1]
+    assert retry.state == TrialState.COMPLETE and attrs.resumed_at(retry) is None
+    assert attrs.summary(retry)["epochs_run"] == 3
+    assert any(f"no valid last.pt or best.pt in {folder} to resume from either" in message
+               for message in caplog.messages), caplog.messages
+
+
 # --- failing trials -----------------------------------------------------------------------------
 
 def test_out_of_memory_and_diverged_trials_do_not_stop_the_sweep(tmp_path):

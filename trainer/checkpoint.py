@@ -1,4 +1,12 @@
-"""Every checkpoint file operation lives here: atomic saves, safe loads, exports.
+"""The one owner of checkpoint files: each run folder's last.pt and best.pt, a study's kept ones.
+
+`Checkpoints(folder)` is a run folder's checkpoints, as timm's `CheckpointSaver` owns its
+last, best and recovery files with one comparator (`improved`). The folder holds `last.pt`
+(resume state, rewritten every epoch) and `best.pt` (the state at the best epoch so far). The
+training loop saves through it; a study's retention, repeats, retries, artifact store and
+export ask it to keep, drop, find, move or export files, and decide only which trials they
+mean (the study's top k stays in sweeps/engine/retention.py). No other module names these files,
+deletes or copies them (tests/test_checkpoint_owner.py holds the source tree to that).
 
 A checkpoint is data, never code: it holds only tensors and plain Python values, so it loads
 with `torch.load(weights_only=True)`. The allow-list is exactly torch's weights-only set
@@ -7,24 +15,28 @@ refused before it is unpickled, naming what it refers to, and we never fall back
 unpickling. (torch before 2.6 could run code even with weights_only=True, CVE-2025-32434;
 the CLI refuses to start on it.)
 
-A training run's folder holds `last.pt` (resume state, rewritten every epoch) and `best.pt`
-(the state at the best epoch so far). Exports are safetensors plus the resolved config as JSON.
+Exports are safetensors plus the resolved config as JSON. Torch is imported when a file is
+read or written, not with this module: a program study's retention needs none.
 """
 from __future__ import annotations
 
 import json
+import math
 import random
+import shutil
 import warnings
+from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from torchsweep.trainer.atomic import write_atomic, write_json_atomic
 from torchsweep.trainer.config import TrainConfig
 from torchsweep.trainer.errors import CheckpointError
 from torchsweep.trainer.files import BEST, EXPORT_CONFIG, EXPORT_WEIGHTS, LAST
+from torchsweep.trainer.goal import Goal
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_VERSION = 1
 
@@ -32,11 +44,15 @@ FORMAT_VERSION = 1
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
     """torch.save through the one atomic writer: readers see the old checkpoint or the new one,
     never half of one, and a full disk leaves the old one intact."""
+    import torch
+
     write_atomic(path, lambda file: torch.save(payload, file))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint as data only; raise CheckpointError with one line otherwise."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -68,6 +84,8 @@ def _globals_beyond_data(path: Path) -> list[str]:
     """The Python globals the file's pickle names beyond torch's weights-only allow-list, read
     without unpickling. Files torch.save did not write as a zip archive (legacy format, plain
     pickle, truncated) give none here; torch.load(weights_only=True) judges those."""
+    import torch
+
     try:
         return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except Exception:  # what it cannot read, torch.load will refuse with its own reason
@@ -116,8 +134,99 @@ def resume_point(path: Path) -> ResumePoint:
                        f"{problem}; resuming from {found} (epoch {payload['epoch']}) instead")
 
 
+def improved(value: float, best: float | None, goal: Goal) -> bool:
+    """The one comparator: whether `value` makes a new best epoch over `best` (None: no epoch
+    yet) for a metric with this goal. A value that is not finite never does."""
+    if not math.isfinite(value):
+        return False
+    return best is None or goal.better(value, best)
+
+
+class Outcome(Enum):
+    """How the run in a folder ended, which decides what its folder keeps."""
+    FINISHED = "finished"      # completed, pruned or diverged: it never resumes again
+    FAILED = "failed"          # stopped or crashed: a retry may resume from its last.pt
+    SUPERSEDED = "superseded"  # failed, and a retry that resumed from it has finished
+
+
+class Checkpoints:
+    """The checkpoint files of one run folder (a `sweep train` run, a study's trial), and every
+    operation on them. A program study's trial folder is its checkpoint as a whole: its
+    program saved what it saved there, so such a folder is only removed or copied whole."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    @property
+    def last(self) -> Path:
+        """The resume state, rewritten after every epoch."""
+        return self.folder / LAST
+
+    @property
+    def best(self) -> Path:
+        """The state at the best epoch so far: what a study keeps and exports."""
+        return self.folder / BEST
+
+    def paths(self) -> dict[str, str]:
+        """Each checkpoint file by its name (saved or not), as `sweep train --json` shows them."""
+        return {LAST: str(self.last), BEST: str(self.best)}
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write the training state as last.pt, and as best.pt too when its epoch is its best
+        one (the loop decides that with `improved`)."""
+        save_atomic(state, self.last)
+        if state["best_epoch"] == state["epoch"]:
+            save_atomic(state, self.best)
+
+    def any_saved(self) -> bool:
+        return self.last.is_file() or self.best.is_file()
+
+    def kept(self) -> Path | None:
+        """best.pt, when the folder still holds it."""
+        return self.best if self.best.is_file() else None
+
+    def resume_point(self) -> ResumePoint | None:
+        """Where a run in this folder continues: as `resume_point(last.pt)` picks it; None when
+        the folder holds neither file. Raises CheckpointError when none of them loads."""
+        return resume_point(self.last) if self.any_saved() else None
+
+    def open_last(self) -> BinaryIO:
+        """last.pt opened for reading, to be copied elsewhere as it is (an artifact store)."""
+        return open(self.last, "rb")
+
+    def restore_last(self, source: BinaryIO) -> None:
+        """Write last.pt from a copy (an artifact store's), atomically: a retry never finds
+        half of one."""
+        write_atomic(self.last, lambda target: shutil.copyfileobj(source, target))
+
+    def retain(self, *, top: bool, outcome: Outcome) -> None:
+        """Keep what the folder is still needed for and delete the rest: best.pt while its run
+        is among a study's top ones (exported and logged from there), last.pt while a retry may
+        resume from it."""
+        if not top:
+            self.best.unlink(missing_ok=True)
+        if outcome is not Outcome.FAILED:
+            self.last.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Delete both files: a run whose weights nobody takes (a repeat's other seed, a
+        confirmation run), which keeps its metrics only."""
+        self.retain(top=False, outcome=Outcome.FINISHED)
+
+    def remove(self) -> None:
+        """Delete the whole folder: a program study's trial that nothing needs any more."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def copy_to(self, directory: Path) -> None:
+        """Copy the whole folder into `directory`: a program study's trial, exported."""
+        shutil.copytree(self.folder, directory, dirs_exist_ok=True)
+
+
 def capture_rng() -> dict[str, Any]:
     """RNG states of python, numpy and torch (CPU and CUDA) as plain values and tensors."""
+    import numpy as np
+    import torch
+
     kind, keys, position, has_gauss, cached = np.random.get_state()
     return {"python": random.getstate(),
             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
@@ -126,6 +235,9 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
     random.setstate(state["python"])
     kind, keys, position, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))

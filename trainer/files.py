@@ -1,4 +1,7 @@
-"""Names of the files in a training run's folder (torch-free, so sweeps can find them cheaply)."""
+"""Names of the files in a training run's folder (torch-free, so sweeps can find them cheaply).
+
+The checkpoints' and the export's names are for trainer/checkpoint.py alone: every other module
+asks its `Checkpoints` (tests/test_checkpoint_owner.py fails on one that does not)."""
 
 LAST = "last.pt"            # resume state, rewritten after every epoch
 BEST = "best.pt"            # state at the best epoch so far

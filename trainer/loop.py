@@ -28,7 +28,7 @@ from torchsweep.trainer.config import EPOCH_METRICS, FIELDS, TrainConfig
 from torchsweep.trainer.data import load_data, make_batches
 from torchsweep.trainer.errors import ConfigError
 from torchsweep.trainer.evaluations import EvaluationCallback, Evaluations, evaluate
-from torchsweep.trainer.files import BEST, CONFIG, EVALUATIONS, LAST, METRICS
+from torchsweep.trainer.files import CONFIG, EVALUATIONS, METRICS
 from torchsweep.trainer.goal import Goal
 from torchsweep.trainer.models import build_model
 from torchsweep.trainer.noise_scale import NoiseScale, backward_measured, small_batch
@@ -83,8 +83,9 @@ class FitResult:
     def to_dict(self) -> dict[str, Any]:
         paths = {}
         if self.out_dir is not None:
-            paths = {name: str(self.out_dir / name) for name in
-                     (LAST, BEST, METRICS, EVALUATIONS, CONFIG)}
+            paths = {**checkpoint.Checkpoints(self.out_dir).paths(),
+                     **{name: str(self.out_dir / name)
+                        for name in (METRICS, EVALUATIONS, CONFIG)}}
         return {"status": self.status, "epochs_run": self.epochs_run, "monitor": self.monitor,
                 "best_epoch": self.best_epoch, "best": self.best, "final": self.final,
                 "grad_noise_scale": self.grad_noise_scale,
@@ -214,7 +215,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
             result.history.append(metrics)
             if not math.isfinite(trained.loss):
                 result.status = "diverged"
-            elif _improved(metrics[monitor], result.best, monitor, goal):
+            elif checkpoint.improved(metrics[monitor], (result.best or {}).get(monitor), goal):
                 result.best_epoch, result.best_reliability = epoch, tally.reliability()
             rows = evaluations.record_end(metrics)   # before the checkpoint, which keeps them
             if out_dir is not None:
@@ -310,12 +311,6 @@ def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
     return lambda: torch.autocast(device.type, dtype=amp_dtype)
 
 
-def _improved(value: float, best: dict | None, monitor: str, goal: Goal) -> bool:
-    if not math.isfinite(value):
-        return False
-    return best is None or goal.better(value, best[monitor])
-
-
 def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler, shuffle,
           data, result: FitResult, noise: NoiseScale | None) -> None:
     state = {"format_version": checkpoint.FORMAT_VERSION, "epoch": result.epochs_run,
@@ -328,9 +323,7 @@ def _save(out_dir: Path, config: TrainConfig, model, optimizer, schedule, scaler
              "best_reliability": result.best_reliability,
              "noise_scale": noise.state_dict() if noise is not None else None,
              "input_shape": list(data.input_shape), "num_classes": data.num_classes}
-    checkpoint.save_atomic(state, out_dir / LAST)
-    if result.best_epoch == result.epochs_run:
-        checkpoint.save_atomic(state, out_dir / BEST)
+    checkpoint.Checkpoints(out_dir).save(state)
 
 
 def _check_resumable(config: TrainConfig, saved: dict, path: Path) -> None:

@@ -15,7 +15,6 @@ an S3-compatible server's address from AWS_ENDPOINT_URL).
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -26,8 +25,7 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine._optuna import frozen
 from torchsweep.sweeps.engine.signals import shielded
 from torchsweep.sweeps.errors import StorageError
-from torchsweep.trainer.atomic import write_atomic
-from torchsweep.trainer.files import BEST, LAST
+from torchsweep.trainer.checkpoint import Checkpoints
 
 
 class Artifacts:
@@ -43,7 +41,7 @@ class Artifacts:
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{folder}-e{epoch}-{uuid.uuid4().hex[:8]}.pt")
             # Shielded: a preemption between moving the attribute and removing the copy before
             # would leave two copies of the trial in the store.
-            with shielded(), open(Path(root) / folder / LAST, "rb") as checkpoint:
+            with shielded(), Checkpoints(Path(root) / folder).open_last() as checkpoint:
                 self.store.write(self.prefix + name, checkpoint)
                 previous = attrs.last_artifact(frozen(trial))
                 attrs.record_last_artifact(trial, folder, self.prefix + name, epoch)
@@ -61,13 +59,12 @@ class Artifacts:
         attempts = [t for t in trial.study.get_trials(deepcopy=False) if t.number in history]
         for attempt in sorted(attempts, key=lambda t: t.number, reverse=True):
             folder = attrs.trial_dir(attempt)
-            if folder and any((Path(root) / folder / name).is_file() for name in (LAST, BEST)):
+            if folder and Checkpoints(Path(root) / folder).any_saved():
                 return
             uploaded = attrs.last_artifact(attempt)
             if uploaded is not None:
                 with self.store.open_reader(uploaded["id"]) as source:
-                    write_atomic(Path(root) / uploaded["dir"] / LAST,
-                                 lambda target: shutil.copyfileobj(source, target))
+                    Checkpoints(Path(root) / uploaded["dir"]).restore_last(source)
                 return
 
 

@@ -40,7 +40,7 @@ from torchsweep.sweeps.study.choices import (
     pruners_with,
 )
 from torchsweep.trainer import TrainConfig
-from torchsweep.trainer.files import BEST, LAST
+from torchsweep.trainer.checkpoint import Checkpoints
 from torchsweep.trainer.goal import Goal
 
 DEFAULT_REPEATS = 1
@@ -113,6 +113,5 @@ def train_seed(config: TrainConfig, seed: int, out: Path, metric: str, goal: Goa
 
     result = fit(config.replace(seed=seed), out_dir=out, callbacks=callbacks, monitor=metric,
                  goal=goal)
-    for name in (BEST, LAST):
-        (out / name).unlink(missing_ok=True)
+    Checkpoints(out).discard()
     return result

@@ -4,11 +4,12 @@ Run after every finished trial, from any worker: it recomputes the ranking from 
 and deletes what falls outside it, so concurrent workers converge on the same k files and
 disk stays bounded by k however many trials run. The kept files are recorded in the study's
 user attribute `checkpoints` (trial number -> path relative to the root), so nothing is ever
-found by globbing. For a user's program the unit kept is the trial's whole folder.
+found by globbing. For a user's program the unit kept is the trial's whole folder. This module
+decides which trials are among the top k and how each ended; which files that keeps, and every
+deletion, is the trainer's checkpoint owner's (`trainer.checkpoint.Checkpoints`).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import optuna
@@ -16,7 +17,7 @@ from optuna.trial import TrialState
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.readout.trials import is_multi_objective, ranked
-from torchsweep.trainer.files import BEST, LAST
+from torchsweep.trainer.checkpoint import Checkpoints, Outcome
 
 
 def retain_top_k(study: optuna.Study, root: Path, k: int, *,
@@ -45,15 +46,12 @@ def _retain_checkpoints(study: optuna.Study, root: Path, top: list) -> dict[int,
     for trial in trials:
         if trial.state == TrialState.RUNNING or attrs.trial_dir(trial) is None:
             continue
-        folder = Path(root) / attrs.trial_dir(trial)
-        if trial.number not in keep:
-            (folder / BEST).unlink(missing_ok=True)
-        # A failed trial keeps its resume state so a retry can continue from it; a finished
-        # one never resumes again.
-        if trial.state != TrialState.FAIL or attrs.trial_dir(trial) in superseded:
-            (folder / LAST).unlink(missing_ok=True)
-    return {t.number: f"{attrs.trial_dir(t)}/{BEST}" for t in top
-            if (Path(root) / attrs.trial_dir(t) / BEST).is_file()}
+        outcome = (Outcome.FINISHED if trial.state != TrialState.FAIL else
+                   Outcome.SUPERSEDED if attrs.trial_dir(trial) in superseded else Outcome.FAILED)
+        Checkpoints(Path(root) / attrs.trial_dir(trial)).retain(top=trial.number in keep,
+                                                                outcome=outcome)
+    kept = {t.number: Checkpoints(Path(root) / attrs.trial_dir(t)).kept() for t in top}
+    return {number: str(path.relative_to(root)) for number, path in kept.items() if path}
 
 
 def _retain_folders(study: optuna.Study, root: Path, keep: set[int]) -> dict[int, str]:
@@ -66,7 +64,7 @@ def _retain_folders(study: optuna.Study, root: Path, keep: set[int]) -> dict[int
               if t.number in keep or t.state in (TrialState.RUNNING, TrialState.WAITING)
               or (t.state == TrialState.FAIL and t.number not in retried)}
     for folder in {attrs.trial_dir(t) for t in trials} - needed - {None}:
-        shutil.rmtree(Path(root) / folder, ignore_errors=True)
+        Checkpoints(Path(root) / folder).remove()
     return {t.number: attrs.trial_dir(t) for t in trials
             if t.number in keep and attrs.trial_dir(t)
             and (Path(root) / attrs.trial_dir(t)).is_dir()}

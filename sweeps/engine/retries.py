@@ -19,8 +19,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
+from torchsweep.trainer.checkpoint import Checkpoints
 from torchsweep.trainer.errors import CheckpointError
-from torchsweep.trainer.files import BEST, LAST
 
 _logger = logging.getLogger(__name__)
 
@@ -65,16 +65,13 @@ def missing(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 def resume_point(root: Path, trial: optuna.Trial) -> Resume | None:
     """Where a retry continues: the newest valid checkpoint of its newest resume folder that has
     one, as the trainer's loader picks it (None for a first attempt, or when none is valid)."""
-    from torchsweep.trainer.checkpoint import resume_point as trainer_resume_point
-
     for folder in attrs.resume_dirs(trial):
-        path = Path(root) / folder / LAST
-        if not (path.is_file() or path.with_name(BEST).is_file()):
-            continue
         try:
-            found = trainer_resume_point(path)
+            found = Checkpoints(Path(root) / folder).resume_point()
         except CheckpointError as error:
             _logger.warning("trial %d: %s", trial.number, error)
+            continue
+        if found is None:
             continue
         if found.note:
             _logger.warning("trial %d: %s", trial.number, found.note)

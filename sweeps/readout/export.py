@@ -8,6 +8,7 @@ match the params and metrics written beside them. With no loadable checkpoint it
 from __future__ import annotations
 
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,25 @@ METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"   # a program's W&B config (the trainer's export writes its own)
 
 
+@dataclass(frozen=True)
+class Export:
+    """What `export_best` wrote, and what it passed over to get there."""
+    directory: str
+    weights: str                     # model.safetensors; for a program, the directory itself
+    trial: int
+    value: float | None
+    passed_over: tuple[str, ...] = ()   # the better trials, each with why it was passed over
+    picture: str | None = None       # model.svg, when Graphviz drew it
+    picture_note: str | None = None  # why there is no picture, as one line
+    confirmation: dict[str, Any] | None = None   # `sweep best --confirm`'s ranking of it
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `sweep best --json` prints as its `export`."""
+        return asdict(self)
+
+
 def export_best(study: optuna.Study, root: Path, directory: Path,
-                trial: int | None = None, confirmation: dict | None = None) -> dict[str, Any]:
+                trial: int | None = None, confirmation: dict | None = None) -> Export:
     """Write the best trial (or trial `trial`, one of the best) into `directory`: for the
     trainer model.safetensors and config.json, for a user's program a copy of its trial folder;
     then params.json and metrics.json, which records `confirmation` (the fresh seeds' values,
@@ -52,9 +70,9 @@ def export_best(study: optuna.Study, root: Path, directory: Path,
             "best_epoch_metrics": record.best_metrics,
             **({"confirmation": confirmation} if confirmation else {})})
         picture, picture_note = _picture(study, Path(root), Path(directory))
-        return {"directory": str(directory), "weights": str(written), "trial": record.number,
-                "value": record.value, "passed_over": notes, "picture": picture,
-                "picture_note": picture_note, "confirmation": confirmation}
+        return Export(directory=str(directory), weights=str(written), trial=record.number,
+                      value=record.value, passed_over=tuple(notes), picture=picture,
+                      picture_note=picture_note, confirmation=confirmation)
     if trial is not None:
         raise ExportError(f"trial {trial} of '{study.study_name}' cannot be exported: "
                           f"{'; '.join(notes)}")
@@ -66,12 +84,12 @@ def export_best(study: optuna.Study, root: Path, directory: Path,
 
 def _export_files(study: optuna.Study, record: TrialRecord, kept: Path, directory: Path) -> Path:
     """The trial's own files: its model as safetensors, or a program's whole folder."""
+    from torchsweep.trainer.checkpoint import Checkpoints, export_model
+
     if attrs.runs_program(study):
-        shutil.copytree(kept, directory, dirs_exist_ok=True)
+        Checkpoints(kept).copy_to(directory)
         write_json_atomic(directory / CONFIG_FILE, record.config)
         return directory
-    from torchsweep.trainer.checkpoint import export_model
-
     return export_model(kept, directory)
 
 
