@@ -132,7 +132,7 @@ def test_tuned_per_batch_size_counts_only_learning_rates_past_the_first_cut(tmp_
                              pruned_at=1.0 if b == 16 else 3.0))
     store(tmp_path, "cut", trials)
     _, page = report(tmp_path, "cut")
-    assert ("The learning rate was not tuned at every batch size: at batch size 16 (lr 0.01 "
+    assert ("The learning rate was not tuned per batch size: at batch size 16 (lr 0.01 "
             "alone trained past epoch 1, of 3 tried; the others were stopped there).") in caption(
         page, "Steps to reach")
 

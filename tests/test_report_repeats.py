@@ -47,7 +47,7 @@ def test_batch_size_curve_has_error_bars_and_says_whether_lr_was_tuned():
     (steps_of_one, *_) = batch_size_plots(one_seed, "val_acc", "maximize", 0.9)
     assert not next(t for t in steps_of_one.figure.data if t.name == "fewest steps").error_y.visible
     assert "one standard deviation over a trial's seeds" in steps.caption
-    assert "not tuned at every batch size" in steps.caption and "Shallue" in steps.caption
+    assert "not tuned per batch size" in steps.caption and "Shallue" in steps.caption
     assert noise.figure is not None and "estimate" in noise.caption and "Adam" in noise.caption
     assert "noise scale was ≈ 100 samples" in noise.caption   # epoch 2 reached it: 50 * 2
     tuned = trials + [repeated(5 + i, b, 500, 0.3, 50) for i, b in enumerate(sizes)]

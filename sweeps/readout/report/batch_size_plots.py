@@ -149,7 +149,7 @@ def lr_tuning(trials: list[TrialRecord]) -> str:
     short = sorted(size for size in tried if len(kept.get(size, ())) < 2)
     one = ", ".join(f"{size} ({_tried_there(kept.get(size, set()), tried[size], cut)})"
                     for size in short)
-    return (f"The learning rate was not tuned at every batch size: at batch size {one}. "
+    return (f"The learning rate was not tuned per batch size: at batch size {one}. "
             "Shallue et al. (2019) show batch sizes compare fairly only when each gets its own "
             "best learning rate, so search more learning rates per batch size before trusting "
             "this curve.")
