@@ -5,6 +5,7 @@ late collapses flagged; the noise-scale trend and the importances computed, not 
 Each study here is stored through Optuna's public API with known numbers (stored_trials.py),
 and the page and the terminal line are made by the real `sweep report` (and `sweep show`)."""
 import json
+import re
 
 import optuna
 import pytest
@@ -65,6 +66,22 @@ def test_the_answer_is_a_number_with_its_interval_when_the_data_hold_it(exact):
     assert "2000 bootstrap resamples" in steps and "seed noise is not in it" in steps
     fewest = traces["fewest steps"]
     assert all("measured 1.00× it" in text for text in fewest["text"])
+
+
+def test_the_fit_weighs_a_point_twice_the_curve_as_one_half_of_it(tmp_path):
+    """Steps scatter by a factor, so the fit is least squares on log steps: batch 64 measured
+    at twice the curve is missed by the same factor as at half of it. (The old fit, weighted by
+    1/S, missed the high one by 1.89x and the low one by 1/0.66 = 1.51x.)"""
+    misses = []
+    for name, factor in (("high", 2.0), ("low", 0.5)):
+        store(tmp_path, name, [Stored(b, 0.01, model(b) * (factor if b == 64 else 1.0))
+                               for b in SIZES])
+        _, page = report(tmp_path, name)
+        ratios = re.search(r"Measured over fitted steps, per batch size: (.*?)\.( |$)",
+                           caption(page, "Steps to reach")).group(1)
+        misses.append(float(re.search(r"\b64: ([\d.]+)×", ratios).group(1)))
+    high, low = misses
+    assert high > 1.5 and low < 0.67 and high * low == pytest.approx(1.0, abs=0.03)
 
 
 def bumpy(root, name: str, seeds: bool) -> None:
