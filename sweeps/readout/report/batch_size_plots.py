@@ -101,8 +101,7 @@ def answer_for(trials: list[TrialRecord], metric: str, goal: str,
     """The critical batch size with its interval, as the page states it (None: fewer than
     three batch sizes reached the target)."""
     hits = {t.number: _hits(t, metric, target, goal) for t in trials if t.config}
-    tried = _tried(trials, hits)
-    return critical_batch_answer(tried) if tried else None
+    return critical_batch_answer(_tried(trials, hits))
 
 
 def _interval_method(seeds: bool) -> str:
