@@ -178,7 +178,21 @@ def _state(row) -> str:
         state += f", retry of #{row.retry_of}"
         if row.resumed_at:
             state += f" from epoch {row.resumed_at}"
+    if row.collapsed:
+        state += ", collapsed late"
     return state
+
+
+def collapsed_note(rows, metric: str) -> None:
+    """Under `sweep show`'s table: the trials whose metric collapsed late, and the rule."""
+    from torchsweep.sweeps.readout.collapse import rule
+
+    fallen = [row for row in rows if row.collapsed]
+    if fallen:
+        trials = "; ".join(f"#{row.number} best {_number(row.collapsed['best'])}, last "
+                           f"{_number(row.collapsed['last'])}" for row in fallen)
+        console.print(f"collapsed late ({rule(fallen[0].collapsed['threshold'], metric)}): "
+                      f"{trials}", soft_wrap=True, highlight=False, markup=False)
 
 
 def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str]) -> None:

@@ -41,6 +41,7 @@ def show(
                              "pareto": [t.number for t in front] if front else None})
     else:
         output.trials_table(study, trials, " / ".join(attrs.metric_names(loaded)), front=front)
+        output.collapsed_note(trials, attrs.metric_name(loaded))
 
 
 @app.command()

@@ -4,7 +4,7 @@ import pytest
 from test_report import history
 
 from torchsweep.sweeps.readout.report.batch_size_plots import batch_size_plots, lr_tuning
-from torchsweep.sweeps.readout.report.critical_batch import fit_critical_batch
+from torchsweep.sweeps.readout.report.batch_answer import Tried, critical_batch_answer
 from torchsweep.sweeps.readout.report.noise_scale_plot import verdict
 from torchsweep.sweeps.readout.report.smoothing_plots import points, trade_off
 from torchsweep.sweeps.readout.stats import interval
@@ -22,10 +22,11 @@ def test_the_t_interval_of_three_seeds():
 
 
 def test_noise_scale_and_fit_agree_within_a_factor_of_two():
-    fit = fit_critical_batch([16, 64, 256], [40 * (1 + 64 / b) for b in (16, 64, 256)])
-    assert "they agree (a factor of 1.5 apart" in verdict(96.0, 3, fit)
-    assert "they do not agree (a factor of 4.0 apart" in verdict(16.0, 3, fit)
-    assert "no estimate at the target" in verdict(None, 0, fit)
+    answer = critical_batch_answer([Tried(b, (40 * (1 + 64 / b) * slower,), 1.0)
+                                    for b in (16, 64, 256) for slower in (1, 1.2)])
+    assert "they agree (a factor of 1.5 apart" in verdict(96.0, 3, answer)
+    assert "they do not agree (a factor of 4.0 apart" in verdict(16.0, 3, answer)
+    assert "no estimate at the target" in verdict(None, 0, answer)
 
 
 def repeated(number, batch_size, steps, lr, noise):
@@ -51,7 +52,7 @@ def test_batch_size_curve_has_error_bars_and_says_whether_lr_was_tuned():
     assert noise.figure is not None and "estimate" in noise.caption and "Adam" in noise.caption
     assert "noise scale was ≈ 100 samples" in noise.caption   # epoch 2 reached it: 50 * 2
     tuned = trials + [repeated(5 + i, b, 500, 0.3, 50) for i, b in enumerate(sizes)]
-    assert "was tuned per batch size (2 to 2 learning rates" in lr_tuning(tuned)
+    assert "was tuned per batch size: 2 to 2 learning rates trained at each" in lr_tuning(tuned)
 
 
 def smoothed(number, smoothing, accuracies, ece):

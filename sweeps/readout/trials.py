@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
+from torchsweep.sweeps.readout.collapse import collapses
 from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
 from torchsweep.trainer.files import EVALUATIONS, METRICS
 from torchsweep.trainer.goal import Goal
@@ -50,14 +51,20 @@ class TrialRecord:
     retry_of: int | None = None      # the attempt this one retries (its worker died or stopped)
     resumed_at: int | None = None    # the epoch of that attempt's checkpoint it continued from
     repeats: dict[str, Any] | None = None   # with repeats: its seeds, their values and spread
-    # With repeats and a root: the other seeds' metrics.jsonl (the first seed's is `epochs`).
+    # With repeats and a root: the other seeds' metrics.jsonl (the first seed's is `epochs`)
+    # and evaluations.jsonl (the first seed's is `evaluations`).
     seed_epochs: list[list[dict[str, float]]] = field(default_factory=list)
+    seed_evaluations: list[list[dict[str, float]]] = field(default_factory=list)
     reliability: dict[str, list[float]] | None = None   # the reliability diagram, best epoch
+    # The metric as reported to Optuna at each evaluation, in step order ([] with repeats).
+    curve: list[float] = field(default_factory=list)
+    collapsed: dict[str, float] | None = None   # set by records(): see readout.collapse
 
     def to_dict(self) -> dict[str, Any]:
         """What `--json` prints of a trial: everything but the config and the histories."""
         return {key: value for key, value in self.__dict__.items()
-                if key not in ("config", "epochs", "evaluations", "seed_epochs", "reliability")}
+                if key not in ("config", "epochs", "evaluations", "seed_epochs",
+                               "seed_evaluations", "reliability", "curve")}
 
     def histories(self) -> list[list[dict[str, float]]]:
         """Every seed's per-epoch history, the first seed's first (one for a single seed)."""
@@ -130,6 +137,10 @@ def records(study: optuna.Study, root: Path | None = None) -> list[TrialRecord]:
         for record, trial in zip(trials, study.get_trials(deepcopy=False)):
             record.epochs = [{"epoch": step, metric: value}
                              for step, value in sorted(trial.intermediate_values.items())]
+    if not is_multi_objective(study):
+        found = collapses({t.number: t.curve for t in trials if t.curve}, goal(study))
+        for record in trials:
+            record.collapsed = found[record.number].to_dict() if record.number in found else None
     return trials
 
 
@@ -172,8 +183,12 @@ def _record(trial: FrozenTrial, kept: dict[str, str], root: Path | None) -> Tria
         checkpoint=kept.get(str(trial.number)), best_metrics=summary.get("best"),
         retry_of=attrs.retry_of(trial), resumed_at=attrs.resumed_at(trial),
         repeats=attrs.repeats(trial), reliability=attrs.best_reliability(trial),
+        curve=([value for _, value in sorted(trial.intermediate_values.items())]
+               if attrs.repeats(trial) is None else []),
         seed_epochs=[_read_rows(Path(root) / seed / METRICS)
-                     for seed in attrs.seed_dirs(trial)[1:]] if root is not None else [])
+                     for seed in attrs.seed_dirs(trial)[1:]] if root is not None else [],
+        seed_evaluations=[_read_rows(Path(root) / seed / EVALUATIONS)
+                          for seed in attrs.seed_dirs(trial)[1:]] if root is not None else [])
 
 
 def _read_rows(path: Path) -> list[dict[str, float]]:

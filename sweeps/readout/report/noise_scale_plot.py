@@ -4,9 +4,12 @@ McCandlish et al. (2018) predict the critical batch size from one run: the simpl
 B_noise = tr(Σ)/|G|² (the trainer logs it per epoch as `grad_noise_scale`, in samples, from
 micro-batch gradient norms, their appendix A). It grows as training goes on, so it is read
 where each trial reached the target, and the median over those trials is the estimate set
-against the sweep's fit of S(B) = S_min·(1 + B_crit/B). The two agree when they are within a
-factor of 2 (AGREEMENT). It is an estimate: the derivation assumes plain SGD, and under Adam's
-per-parameter scaling it is biased, so the page says so.
+against the sweep's fit of S(B) = S_min·(1 + B_crit/B), when the sweep can claim one. The two
+agree when they are within a factor of 2 (AGREEMENT). It is an estimate: the derivation assumes
+plain SGD, and under Adam's per-parameter scaling it is biased, so the page says so.
+
+McCandlish et al. expect it to grow as the loss falls; whether it did here is counted from each
+trial's epochs (`trend`), not said beforehand.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import statistics
 
 import plotly.graph_objects as go
 
-from torchsweep.sweeps.readout.report.critical_batch import CriticalBatchFit
+from torchsweep.sweeps.readout.report.batch_answer import Answer
 from torchsweep.sweeps.readout.report.figures import FADED, Plot, styled
 from torchsweep.sweeps.readout.report.to_target import to_target
 from torchsweep.sweeps.readout.trials import TrialRecord
@@ -23,6 +26,8 @@ from torchsweep.trainer.goal import Goal
 
 COLUMN = "grad_noise_scale"
 AGREEMENT = 2.0        # a factor within which the estimate and the fit are said to agree
+LOSS = "train_loss"    # the noise scale is the training gradient's: set against its loss
+CLEAR = 0.5            # |Spearman's rho| from which a trial's trend counts as one
 ADAPTIVE = ("adam", "adamw", "rmsprop", "rprop")   # optimizers that rescale each parameter
 CAVEAT = ("It is an estimate: B_noise = tr(Σ)/|G|² (McCandlish et al. 2018, appendix A) "
           "assumes plain SGD, and under Adam and other per-parameter step sizes it is biased.")
@@ -44,7 +49,36 @@ def at_target(trial: TrialRecord, metric: str, goal: Goal, target: float) -> flo
     return before[-1] if before else None
 
 
-def noise_scale_plot(trials: list[TrialRecord], fit: CriticalBatchFit | None, metric: str,
+def trend(trials: list[TrialRecord]) -> str:
+    """How the noise scale moved as the training loss fell, counted over the trials with three
+    or more epochs that measured both: Spearman's rank correlation between the two."""
+    from scipy.stats import spearmanr
+
+    grew = fell = flat = 0
+    for trial in trials:
+        pairs = [(m[LOSS], m[COLUMN]) for m in trial.epochs
+                 if isinstance(m.get(COLUMN), (int, float)) and math.isfinite(m[COLUMN])
+                 and m[COLUMN] > 0 and isinstance(m.get(LOSS), (int, float))]
+        if len(pairs) < 3:
+            continue
+        rho = spearmanr(*zip(*pairs)).statistic
+        if not math.isfinite(rho) or abs(rho) < CLEAR:
+            flat += 1
+        elif rho < 0:
+            grew += 1
+        else:
+            fell += 1
+    counted = grew + fell + flat
+    if not counted:
+        return ("No trial measured it at three epochs or more, too few to tell how it moves as "
+                "the loss falls.")
+    rule = (f"Spearman's rank correlation with the training loss ({LOSS}) at or below "
+            f"-{CLEAR:g}, at or above {CLEAR:g}, or in between")
+    return (f"As the training loss fell it grew in {grew} of {counted} trials with three epochs "
+            f"or more, fell in {fell} and showed no clear trend in {flat} ({rule}).")
+
+
+def noise_scale_plot(trials: list[TrialRecord], answer: Answer | None, metric: str,
                      goal: Goal, target: float) -> Plot:
     title = "Gradient noise scale over training, beside the fitted critical batch size"
     drawn = [(t, _measured(t)) for t in trials if t.config]
@@ -64,7 +98,8 @@ def noise_scale_plot(trials: list[TrialRecord], fit: CriticalBatchFit | None, me
                           f"noise scale %{{y:.4g}} samples<extra></extra>"))
     read = [v for v in (at_target(t, metric, goal, target) for t, _ in drawn) if v is not None]
     estimate = statistics.median(read) if read else None
-    critical = fit.critical_batch_size if fit is not None else None
+    critical = answer.critical_batch_size if answer is not None else None
+    critical = critical if critical is not None and 0 < critical < math.inf else None
     # Reference lines as traces: plotly's hline annotations stretch a log axis out of range.
     epochs = [epoch for _, points in drawn for epoch, _ in points]
     span = [min(epochs), max(epochs)]
@@ -82,7 +117,8 @@ def noise_scale_plot(trials: list[TrialRecord], fit: CriticalBatchFit | None, me
             "guide only." if adaptive else "")
     return Plot("noise-scale", title,
                 f"Each trial's gradient noise scale ({COLUMN}, in samples) at every epoch, "
-                f"log scale; it grows as the loss falls. {verdict(estimate, len(read), fit)} "
+                f"log scale. {trend([t for t, _ in drawn])} "
+                f"{verdict(estimate, len(read), answer)} "
                 f"{CAVEAT}{bias}",
                 styled(figure, x_title="epoch", y_title="gradient noise scale (samples)",
                        log_y=True).update_yaxes(range=[math.log10(min(levels) / 1.5),
@@ -90,19 +126,21 @@ def noise_scale_plot(trials: list[TrialRecord], fit: CriticalBatchFit | None, me
                 .update_xaxes(dtick=1))
 
 
-def verdict(estimate: float | None, trials: int, fit: CriticalBatchFit | None) -> str:
+def verdict(estimate: float | None, trials: int, answer: Answer | None) -> str:
     """Whether the one-run estimate and the sweep's fitted critical batch size agree."""
     if estimate is None:
         return ("No trial that measured it reached the target, so there is no estimate at the "
                 "target to compare.")
     said = (f"At the target the noise scale was ≈ {estimate:.0f} samples (median over "
             f"{trials} trial{'s' if trials != 1 else ''})")
-    if fit is None:
+    if answer is None:
         return f"{said}; the sweep has too few batch sizes at the target to fit B_crit."
-    if fit.critical_batch_size is None:
-        return f"{said}; the fit puts no B_crit inside the batch sizes tried ({fit.verdict})."
-    ratio = max(estimate, fit.critical_batch_size) / min(estimate, fit.critical_batch_size)
+    critical = answer.critical_batch_size
+    if critical is None or not 0 < critical < math.inf:
+        return (f"{said}; the sweep claims no B_crit inside the batch sizes tried "
+                f"({answer.verdict}).")
+    ratio = max(estimate, critical) / min(estimate, critical)
     agree = "agree" if ratio <= AGREEMENT else "do not agree"
-    return (f"{said}, the sweep's fitted critical batch size ≈ {fit.critical_batch_size:.0f}: "
+    return (f"{said}, the sweep's fitted critical batch size ≈ {critical:.0f}: "
             f"they {agree} (a factor of {ratio:.1f} apart; within {AGREEMENT:g} counts as "
             "agreement).")

@@ -57,7 +57,7 @@ def build_report(study: optuna.Study, root: Path, target: float | None = None) -
     """Everything the page shows. `target` overrides the study's metric.target."""
     metric, aim = attrs.metric_name(study), goal(study)
     trials = records(study, root)
-    target, source = _resolve_target(study, trials, metric, aim, target)
+    target, source = resolve_target(study, trials, metric, aim, target)
     answer: list[Plot] = []
     if target is not None and varies_batch_size(trials):
         answer += batch_size_plots(trials, metric, aim, target)
@@ -74,8 +74,8 @@ def build_report(study: optuna.Study, root: Path, target: float | None = None) -
     return Report(study.study_name, metric, aim, target, source, counts, sections)
 
 
-def _resolve_target(study: optuna.Study, trials: list[TrialRecord], metric: str,
-                    goal: Goal, given: float | None) -> tuple[float | None, str]:
+def resolve_target(study: optuna.Study, trials: list[TrialRecord], metric: str, goal: Goal,
+                    given: float | None) -> tuple[float | None, str]:
     if given is not None:
         return given, "--target"
     spec_target = attrs.metric_target(study)

@@ -65,20 +65,31 @@ def _pareto_front(study: optuna.Study) -> Plot:
 
 
 def _importances(study: optuna.Study, metric: str, completed: list, first: dict) -> Plot:
+    """PED-ANOVA, the evaluator Optuna's get_param_importances uses by default and the one
+    optuna-dashboard runs, so the page and the dashboard show the same bars. (fANOVA, which
+    this page used before, fits a random forest to every completed trial's value and measures
+    the variance each parameter explains: a different question, with different numbers.)"""
     title = "Parameter importances"
     if len(completed) < 2:
         return Plot("importances", title, "Importances compare completed trials: there is "
                     "only one so far.")
-    from optuna.importance import FanovaImportanceEvaluator
+    from optuna.importance import PedAnovaImportanceEvaluator
 
+    if first:
+        # PED-ANOVA ranks by low target values; the dashboard negates a maximised objective.
+        sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        first = {"target": lambda t: sign * t.values[0]}
     with warnings.catch_warnings():
-        # Optuna warns when a parameter took a single value; the plot shows it as 0 anyway.
+        # Optuna warns when a parameter took a single value, and that PED-ANOVA ranks a given
+        # target by its low values (the sign above sees to it).
         warnings.simplefilter("ignore")
         figure = optuna.visualization.plot_param_importances(
-            study, evaluator=FanovaImportanceEvaluator(seed=0), target_name=metric, **first)
+            study, evaluator=PedAnovaImportanceEvaluator(), target_name=metric, **first)
     return Plot("importances", title,
-                f"How much of the variation in {metric} each parameter explains (fANOVA over "
-                "the completed trials): tune the long bars, fix the short ones.", figure)
+                f"How much each parameter's values among the best 10% of completed trials by "
+                f"{metric} differ from its values over all of them (PED-ANOVA, Optuna's default "
+                "importance evaluator and optuna-dashboard's, so both show these numbers): tune "
+                "the long bars, fix the short ones.", figure)
 
 
 def learning_curves(trials: list[TrialRecord], metric: str, goal: Goal,
@@ -95,9 +106,12 @@ def learning_curves(trials: list[TrialRecord], metric: str, goal: Goal,
     for trial in drawn:
         pruned = trial.state != "completed"
         x, y = _curve(trial, metric)
+        name = "pruned" if pruned else f"trial {trial.number}"
+        if trial.collapsed:
+            name, pruned = f"trial {trial.number}, collapsed late", False   # never faded
         figure.add_trace(go.Scatter(
             x=x, y=y,
-            mode="lines+markers", name="pruned" if pruned else f"trial {trial.number}",
+            mode="lines+markers", name=name,
             legendgroup="pruned" if pruned else None, showlegend=not (pruned and shown_pruned),
             opacity=FADED if pruned else 1.0,
             line=dict(color=PRUNED_COLOR, dash="dot") if pruned else None,
@@ -113,8 +127,24 @@ def learning_curves(trials: list[TrialRecord], metric: str, goal: Goal,
         "every batch size line up at equal data, as the pruner compares them")
     return Plot("curves", title,
                 f"{metric} of every trial {when}. Solid: completed trials; faded and dotted: "
-                "trials the pruner stopped (or that diverged) where their line ends.",
+                "trials the pruner stopped (or that diverged) where their line ends. "
+                f"{_collapsed(trials, metric)}",
                 styled(figure, x_title=axis, y_title=metric))
+
+
+def _collapsed(trials: list[TrialRecord], metric: str) -> str:
+    """The trials whose metric collapsed late, with the rule that says so."""
+    from torchsweep.sweeps.readout.collapse import FAR, rule
+
+    fallen = [t for t in trials if t.collapsed]
+    if not fallen:
+        return (f"No trial collapsed late (none ended more than {FAR:g} times the study's "
+                "median change between two consecutive evaluations short of its best).")
+    listed = "; ".join(f"trial {t.number} ({t.state}): best {t.collapsed['best']:.4g}, last "
+                       f"{t.collapsed['last']:.4g}" for t in fallen)
+    return (f"Collapsed late, {rule(fallen[0].collapsed['threshold'], metric)}, and so drawn "
+            f"solid whatever their state: {listed}. Their value is still their best "
+            "evaluation's (the checkpoint kept).")
 
 
 def _curve(trial: TrialRecord, metric: str) -> tuple[list[float], list[float | None]]:
