@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,22 @@ def error(message: str) -> None:
 
 def notice(message: str) -> None:
     errors.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+_PYTHON_FORMAT = warnings.formatwarning
+
+
+def one_line_warnings() -> None:
+    """Warnings of our own classes (torchsweep's: W&B or a heartbeat failed, the sweep went on)
+    print as `warning: WHAT`, one line without a source location: they are for the user, not
+    for a developer. A library's warnings print as Python prints them."""
+    warnings.formatwarning = _format_warning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    if category.__module__.startswith("torchsweep."):
+        return f"warning: {' '.join(str(message).split())}\n"
+    return _PYTHON_FORMAT(message, category, filename, lineno, line)
 
 
 def json_object(data: dict) -> None:
@@ -162,16 +179,29 @@ def _state(row) -> str:
     return state
 
 
-def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str]) -> None:
-    """The best trials, ranked by the study's goal, and the counts of every state."""
+def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str],
+               saved_by_program: list[str] | None = None) -> None:
+    """The best trials, ranked by the study's goal, and the counts of every state. What is
+    kept is counted as it is on disk: best checkpoints, or a program study's trial folders
+    (`saved_by_program`: the files its program saved in the kept ones)."""
     counts = {state: sum(r.state == state for r in rows)
               for state in ("completed", "pruned", "failed")}
     if best_first:
         best = best_first[:TOP_TRIALS_SHOWN]
         trials_table(study, best, metric, title=f"{study}: top {len(best)} of {len(rows)} trials")
+    if saved_by_program is None:
+        kept_text = f"{_count(len(kept), 'best checkpoint')} kept"
+    else:
+        kept_text = f"{_count(len(kept), 'trial folder')} kept" + (
+            "" if saved_by_program or not kept else
+            " (the program saved nothing in them: only its logs and values are there)")
     console.print(f"{counts['completed']} completed, {counts['pruned']} pruned, "
-                  f"{counts['failed']} failed; {len(kept)} best checkpoints kept. "
+                  f"{counts['failed']} failed; {kept_text}. "
                   f"Next: `sweep best {study} --export best/`")
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
 
 
 def best_panel(study: str, row, metrics: list[str], root: Path, exported: dict | None,
@@ -187,11 +217,23 @@ def best_panel(study: str, row, metrics: list[str], root: Path, exported: dict |
             f"{k}={_number(v)}" for k, v in row.best_metrics.items()))
     console.print(f"kept: {Path(root) / row.checkpoint if row.checkpoint else '-'}")
     if exported:
-        console.print(f"exported trial {exported['trial']} to {exported['directory']} "
-                      "(params.json, metrics.json; a trainer model as model.safetensors and "
-                      "config.json, loaded with torchsweep.trainer.load_exported_model(DIR))")
+        console.print(_exported(exported), soft_wrap=True, markup=False, highlight=False)
     console.print(f"every trial in plots: `sweep report {study}` (an HTML page), or live: "
                   f"`sweep dashboard {study}`", soft_wrap=True)
+
+
+def _exported(exported: dict) -> str:
+    """What an export wrote: a trainer model and how to load it, or a copy of a program's trial
+    folder, named file by file (a program's files load only as the program saves them)."""
+    where = f"exported trial {exported['trial']} to {exported['directory']}"
+    saved = exported["saved_by_program"]
+    if saved is None:
+        return (f"{where}: {', '.join(exported['files'])}; load the model with "
+                f"torchsweep.trainer.load_exported_model({str(exported['directory'])!r})")
+    own = sorted(set(exported["files"]) - set(saved))
+    copied = (f"what the program saved there: {', '.join(saved)}" if saved else
+              "the program saved nothing there (it can save to $SWEEP_TRIAL_DIR)")
+    return f"{where}: a copy of its trial folder ({copied}) and {', '.join(own)}"
 
 
 def confirmation_table(study: str, confirmed: dict) -> None:

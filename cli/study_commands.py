@@ -103,7 +103,7 @@ def run(
     else:
         with output.LiveView(spec.name, spec.metric, spec.goal) as view:
             outcome = run_study(spec, options, observer=view)
-    _print_outcome(outcome, spec.name, as_json)
+    _print_outcome(outcome, spec.name, folder, as_json)
 
 
 @app.command()
@@ -170,14 +170,15 @@ def worker(
     running, retrying those whose worker died."""
     from torchsweep.sweeps.engine.orchestrate import join_study
 
+    folder = root(root_)
     options = defaults.RunOptions(
-        root=root(root_), storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
+        root=folder, storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
         device=device, max_failures=max_failures, max_retries=max_retries,
         heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
         trial_timeout=trial_timeout, artifacts=artifacts,
         **_local_workers(workers, gpus, workers_per_gpu))
     outcome = join_study(study, options)
-    _print_outcome(outcome, study, as_json)
+    _print_outcome(outcome, study, folder, as_json)
 
 
 @app.command()
@@ -246,9 +247,10 @@ def _local_workers(workers: int, gpus: Optional[str], workers_per_gpu: int) -> d
             "workers_per_gpu": workers_per_gpu}
 
 
-def _print_outcome(outcome, study: str, as_json: bool) -> None:
+def _print_outcome(outcome, study: str, folder: Path, as_json: bool) -> None:
     from torchsweep.sweeps import attrs
     from torchsweep.sweeps.readout.trials import best_record, ranked_records, records
+    from torchsweep.sweeps.study.program_files import saved_by_program
 
     trials = records(outcome.study)
     if as_json:
@@ -258,5 +260,8 @@ def _print_outcome(outcome, study: str, as_json: bool) -> None:
                              "best": best.to_dict() if best else None,
                              "kept_checkpoints": outcome.kept})
     else:
+        saved = [name for path in outcome.kept.values()
+                 for name in saved_by_program(folder / path)] \
+            if attrs.runs_program(outcome.study) else None
         output.top_trials(study, trials, ranked_records(outcome.study),
-                          attrs.metric_name(outcome.study), outcome.kept)
+                          attrs.metric_name(outcome.study), outcome.kept, saved)

@@ -122,7 +122,7 @@ def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
     metrics = json.loads((tmp_path / "best" / "metrics.json").read_text())
     assert params == best["best"]["params"]
 
-    model, config = load_exported_model(tmp_path / "best")
+    model, config, _ = load_exported_model(tmp_path / "best")
     assert isinstance(config, TrainConfig) and config.lr == params["lr"]
     data = load_data(config)
     _, val = make_batches(data, config, torch.device("cpu"), torch.Generator())

@@ -152,14 +152,9 @@ def export_model(checkpoint_path: Path, directory: Path) -> Path:
     return directory / EXPORT_WEIGHTS
 
 
-def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
-    """Rebuild the model that `export_model` wrote; returns it in eval mode with its config."""
-    model, config, _ = load_export(directory)
-    return model, config
-
-
-def load_export(directory: Path) -> tuple[torch.nn.Module, TrainConfig, tuple[int, ...]]:
-    """The exported model in eval mode, its config, and the shape of one input sample."""
+def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig, tuple[int, ...]]:
+    """Rebuild the model that `export_model` wrote: the model in eval mode, its config, and the
+    shape of one input sample (a batch of one is `torch.zeros(1, *input_shape)`)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -167,9 +162,17 @@ def load_export(directory: Path) -> tuple[torch.nn.Module, TrainConfig, tuple[in
 
     directory = Path(directory)
     weights_path, config_path = directory / EXPORT_WEIGHTS, directory / EXPORT_CONFIG
-    for path in (weights_path, config_path):
-        if not path.is_file():
-            raise CheckpointError(f"{path} is missing; export with `sweep best STUDY --export DIR`")
+    if not weights_path.is_file():
+        # Told apart, so that the command that made an export is not suggested to redo it.
+        if directory.is_dir() and any(directory.iterdir()):
+            raise CheckpointError(f"{directory} holds no {EXPORT_WEIGHTS}: it is not the export "
+                                  "of a trainer model (a `program:` study's export is a copy of "
+                                  "what the program saved, which the program itself loads)")
+        raise CheckpointError(f"{weights_path} is missing; export with `sweep best STUDY "
+                              "--export DIR`")
+    if not config_path.is_file():
+        raise CheckpointError(f"{config_path} is missing beside {EXPORT_WEIGHTS}: the export "
+                              "is incomplete; export it again with `sweep best STUDY --export DIR`")
     config = TrainConfig.from_dict(json.loads(config_path.read_text()))
     with safe_open(str(weights_path), framework="pt") as file:
         metadata = file.metadata()

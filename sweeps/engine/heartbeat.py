@@ -27,6 +27,10 @@ DEFAULT_INTERVAL = 10.0      # seconds
 MISSED_BEATS = 6
 
 
+class HeartbeatWarning(UserWarning):
+    """A beat was not recorded (a storage hiccup); the next one tries again."""
+
+
 class Heartbeat:
     """Context manager: stamps the trial at entry, then every `interval` seconds until exit."""
 
@@ -58,7 +62,7 @@ class Heartbeat:
                 if self._stopped.is_set():
                     return
                 warnings.warn(f"heartbeat of trial {self._trial.number} not recorded: {error}",
-                              stacklevel=1)
+                              HeartbeatWarning, stacklevel=1)
 
 
 def is_stale(trial: FrozenTrial, *, now: float, interval: float) -> bool:

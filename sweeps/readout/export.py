@@ -16,6 +16,7 @@ import optuna
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import CheckpointError, ExportError
 from torchsweep.sweeps.readout.trials import TrialRecord, is_multi_objective, ranked_records
+from torchsweep.sweeps.study.program_files import files_in, saved_by_program
 from torchsweep.trainer.atomic import write_json_atomic
 
 PARAMS_FILE = "params.json"
@@ -51,9 +52,14 @@ def export_best(study: optuna.Study, root: Path, directory: Path,
             "best_epoch_metrics": record.best_metrics,
             **({"confirmation": confirmation} if confirmation else {})})
         picture, picture_note = _picture(study, Path(root), Path(directory))
+        program = attrs.runs_program(study)
+        files = [*(files_in(kept) if program else [written.name]), CONFIG_FILE, PARAMS_FILE,
+                 METRICS_FILE, *([Path(picture).name] if picture else [])]
         return {"directory": str(directory), "weights": str(written), "trial": record.number,
                 "value": record.value, "passed_over": notes, "picture": picture,
-                "picture_note": picture_note, "confirmation": confirmation}
+                "picture_note": picture_note, "confirmation": confirmation,
+                "files": sorted(set(files)),
+                "saved_by_program": saved_by_program(kept) if program else None}
     if trial is not None:
         raise ExportError(f"trial {trial} of '{study.study_name}' cannot be exported: "
                           f"{'; '.join(notes)}")

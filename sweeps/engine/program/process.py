@@ -16,8 +16,9 @@ from collections import deque
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from torchsweep.sweeps.study.program_files import STDERR, STDOUT
+
 STOP_GRACE = 10.0        # seconds a stopped program gets before SIGKILL (W&B's agent: 30)
-STDOUT, STDERR = "stdout.log", "stderr.log"
 _PR_SET_PDEATHSIG = 1
 
 
