@@ -169,6 +169,10 @@ def test_unknown_study_in_existing_storage_names_the_known_ones(tmp_path):
     run_json(tmp_path, "present", "--param", "lr=0.01..0.1", "--trials", "1")
     one_line_error(sweep("show", "absent", "--root", tmp_path), 3, "no study named 'absent'",
                    "present")
+    misspelt = one_line_error(sweep("report", "presnt", "--root", tmp_path), 3)
+    assert misspelt.endswith("studies there: present; did you mean 'present'?")
+    misspelt = one_line_error(sweep("runs", "presnt", "--root", tmp_path), 3)
+    assert misspelt.endswith("did you mean 'present'?")
 
 
 def test_a_normal_whose_far_tail_the_trainer_refuses_runs(tmp_path):

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
 from torchsweep.sweeps.storage import mask_password, open_storage, storage_url
+from torchsweep.sweeps.study.messages import STUDY_NAME_CUTOFF, did_you_mean
 from torchsweep.trainer.files import EVALUATIONS, METRICS
 
 STATE_NAMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned",
@@ -83,7 +84,8 @@ def load_study(name: str, root: Path, storage: str | None) -> optuna.Study:
     except KeyError:
         names = sorted(s.study_name for s in opened.get_all_studies())
         known = f"; studies there: {', '.join(names)}" if names else "; it holds no studies yet"
-        raise StudyNotFound(f"no study named '{name}' in {mask_password(url)}{known}") from None
+        raise StudyNotFound(f"no study named '{name}' in {mask_password(url)}{known}"
+                            f"{did_you_mean(name, names, STUDY_NAME_CUTOFF)}") from None
 
 
 def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:

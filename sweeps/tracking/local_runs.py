@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from torchsweep.sweeps.errors import StudyNotFound, SyncError
+from torchsweep.sweeps.study.messages import STUDY_NAME_CUTOFF, did_you_mean
 from torchsweep.sweeps.tracking.wandb_runs import WANDB_FOLDER
 
 _FOLDER = re.compile(r"^(?P<offline>offline-)?run-(?P<time>\d{8}_\d{6})-")
@@ -45,7 +46,10 @@ def runs_folder(root: Path, study: str) -> Path:
 def list_runs(root: Path, study: str) -> list[LocalRun]:
     """The study's runs, oldest first ([] when it ran without W&B)."""
     if not (Path(root) / study).is_dir():
-        raise StudyNotFound(f"no study '{study}' under {root}")
+        studies = [path.name for path in Path(root).iterdir() if path.is_dir()] \
+            if Path(root).is_dir() else []
+        raise StudyNotFound(f"no study '{study}' under {root}"
+                            f"{did_you_mean(study, studies, STUDY_NAME_CUTOFF)}")
     folder = runs_folder(root, study)
     runs = [_local_run(path, study) for path in folder.iterdir()
             if not path.is_symlink() and _FOLDER.match(path.name)] if folder.is_dir() else []
