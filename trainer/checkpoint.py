@@ -136,7 +136,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def export_model(checkpoint_path: Path, directory: Path) -> Path:
     """Write the checkpoint's weights as safetensors and its config as JSON into `directory`."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from torchsweep.trainer.models import strip_wrapper_prefixes
 
@@ -147,7 +147,9 @@ def export_model(checkpoint_path: Path, directory: Path) -> Path:
                for key, tensor in strip_wrapper_prefixes(payload["model"]).items()}
     metadata = {"input_shape": json.dumps(list(payload["input_shape"])),
                 "num_classes": str(payload["num_classes"]), "epoch": str(payload["epoch"])}
-    save_file(weights, str(directory / EXPORT_WEIGHTS), metadata=metadata)
+    # As bytes through the atomic writer: safetensors' own save_file leaves a 0600 file.
+    encoded = save(weights, metadata=metadata)
+    write_atomic(directory / EXPORT_WEIGHTS, lambda file: file.write(encoded))
     write_json_atomic(directory / EXPORT_CONFIG, payload["config"])
     return directory / EXPORT_WEIGHTS
 
