@@ -52,12 +52,14 @@ class RunRecords:
                 return rows
 
     def finish(self) -> list[dict[str, Any]]:
-        """After the program exited: the rows still to come, then stop following."""
-        self.new_rows()
+        """After the program exited: the rows not taken yet (those read since the last look
+        too: a program that logs and exits within one look had every row there), then stop
+        following."""
+        rows = self.new_rows()
         if self._thread is not None:
             self._ended.wait(_DRAIN)   # the reader stops by itself at the run's exit record
         self.close()
-        return self.new_rows()
+        return rows + self.new_rows()
 
     def close(self) -> None:
         if self._reader is not None and self._reader.poll() is None:
