@@ -24,6 +24,7 @@ from torchsweep.sweeps.readout.trials import (
     records,
 )
 from torchsweep.sweeps.study import StudySpec
+from torchsweep.sweeps.study.program_files import files_in
 from torchsweep.sweeps.tracking.background import TrackingWarning, first_line
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
 
@@ -112,10 +113,11 @@ def _log_checkpoints(run, best_first: list[TrialRecord], kept: dict[str, str], s
         artifact = wandb.Artifact(_artifact_name(spec.name), type="model", metadata={
             "trial": trial.number, spec.metric: trial.value, "params": trial.params})
         path = root / kept[str(trial.number)]   # best.pt, or a program's trial folder
-        if path.is_dir():
-            artifact.add_dir(str(path))
-        else:
-            artifact.add_file(str(path))
+        # A folder file by file: add_file refuses one, and add_dir prints to the terminal.
+        files = {name: path / name for name in files_in(path)} if path.is_dir() \
+            else {path.name: path}
+        for name, file in files.items():
+            artifact.add_file(str(file), name=name)
         aliases = [f"trial-{trial.number}"] + (["best"] if trial is best_first[0] else [])
         run.log_artifact(artifact, aliases=aliases)
 
