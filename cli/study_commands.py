@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from torchsweep.cli import output
+from torchsweep.cli.progress import progress_view
 from torchsweep.cli.options import (
     DEFAULT_LOG_CHECKPOINTS,
     AllowSpaceChangeOption,
@@ -101,7 +102,7 @@ def run(
     if as_json:
         outcome = run_study(spec, options)
     else:
-        with output.LiveView(spec.name, spec.metric, spec.goal) as view:
+        with progress_view() as view:
             outcome = run_study(spec, options, observer=view)
     _print_outcome(outcome, spec.name, folder, as_json)
 
@@ -177,7 +178,11 @@ def worker(
         heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
         trial_timeout=trial_timeout, artifacts=artifacts,
         **_local_workers(workers, gpus, workers_per_gpu))
-    outcome = join_study(study, options)
+    if as_json:
+        outcome = join_study(study, options)
+    else:
+        with progress_view() as view:
+            outcome = join_study(study, options, observer=view)
     _print_outcome(outcome, study, folder, as_json)
 
 
