@@ -1,5 +1,6 @@
 """`sweep run` end to end: real training, real Optuna journal storage, real checkpoints."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -148,6 +149,23 @@ def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
         "export is otherwise complete"]
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
         "config.json", "metrics.json", "model.safetensors", "params.json"]
+
+
+def test_the_readme_snippet_runs_an_exported_mnist1d_model_on_one_input(tmp_path,
+                                                                       monkeypatch):
+    """README's "Load an export in Python", run as it is written, on the export of a study on
+    the bundled studies' dataset."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    snippet = re.search(r"Load an export in Python.*?```python\n(.*?)```", readme, re.S)[1]
+    run_json(tmp_path, "readme", "--param", "lr=0.05", "--trials", "1",
+             "--set", "dataset=mnist1d", "--set", "num_samples=200", "--set",
+             f"data_dir={tmp_path / 'data'}", "--set", "model=mlp", "--set", "width=8")
+    assert sweep("best", "readme", "--root", tmp_path, "--export", tmp_path / "best").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    assert namespace["input_shape"] == (1, 40)          # the comment's shape
+    assert tuple(namespace["logits"].shape) == (1, 10)
 
 
 def test_show_best_and_list_read_the_study(tmp_path):
