@@ -1,5 +1,6 @@
-"""Everything the CLI prints: --json objects, plain lines, rich tables, the live view of a running
-study, one-line errors. Commands call these and print nothing themselves."""
+"""Everything the CLI prints: --json objects, plain lines, rich tables (their widths planned by
+`tables`), one-line errors and warnings; `progress` draws a running study through this module's
+console. Commands call these and print nothing themselves."""
 from __future__ import annotations
 
 import json
