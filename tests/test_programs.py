@@ -183,8 +183,11 @@ def test_a_program_study_says_what_it_kept_and_exported(tmp_path):
     assert "warning" not in done.stderr.lower(), done.stderr
     assert "1 trial folder kept (the program saved nothing in them" in done.stdout, done.stdout
     assert "checkpoint" not in done.stdout
-    study_run = next(run.folder for run in list_runs(folder / "runs", "study")
-                     if run.trial is None)
+    runs = list_runs(folder / "runs", "study")
+    study_runs = [run.folder for run in runs if run.trial is None]
+    assert len(study_runs) == 1, (runs, sorted(p.name for p in (folder / "runs" / "study" /
+                                                                "wandb").iterdir()), done.stderr)
+    study_run = study_runs[0]
     summary = leet_summary(study_run)["summary"]
     assert {"importance/learning_rate", "importance/hidden"} <= set(summary), summary
     records = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json",
