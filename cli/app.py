@@ -67,9 +67,11 @@ def _installed_torch() -> str | None:
 
 @app.callback()
 def _at_start() -> None:
-    """Before any command: refuse an unsafe torch, and mask passwords in sys.argv."""
+    """Before any command: refuse an unsafe torch, mask passwords in sys.argv, and print our
+    warnings as one line each."""
     from torchsweep.sweeps.storage import mask_password
 
+    output.one_line_warnings()
     problem = torch_problem(_installed_torch())
     if problem:
         output.error(problem)

@@ -95,6 +95,7 @@ def submit(
 ) -> None:
     """Submit workers for a study (made by `sweep create` or `sweep run`) as one Slurm job
     array; each job runs `sweep worker` against the storage, a database server."""
+    from torchsweep.cli.progress import TrialLines
     from torchsweep.sweeps.launch import slurm as slurm_launch
 
     options = defaults.RunOptions(
@@ -104,7 +105,8 @@ def submit(
     resources = SlurmResources(
         jobs=jobs, gpus_per_job=gpus_per_job, partition=partition, time=time_,
         cpus_per_task=cpus_per_task, mem=mem, extra=sbatch_options(extra))
-    submitted = slurm_launch.submit(study, options, resources)
+    # A job's output is a log file: a line per finished trial, as `sweep worker` prints there.
+    submitted = slurm_launch.submit(study, options, resources, TrialLines())
     if as_json:
         output.json_object({"study": study, "array": submitted.array, "jobs": submitted.jobs,
                             "logs": str(submitted.logs)})

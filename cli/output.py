@@ -1,15 +1,15 @@
-"""Everything the CLI prints: --json objects, plain lines, rich tables, the live view of a running
-study, one-line errors. Commands call these and print nothing themselves."""
+"""Everything the CLI prints: --json objects, plain lines, rich tables (their widths planned by
+`tables`), one-line errors and warnings; `progress` draws a running study through this module's
+console. Commands call these and print nothing themselves."""
 from __future__ import annotations
 
 import json
-import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
@@ -17,6 +17,7 @@ from torchsweep.trainer.goal import Goal
 
 if TYPE_CHECKING:
     from torchsweep.sweeps.readout.export import Export
+from torchsweep.cli.tables import Column, fitted_table, plain_table
 
 console = Console()
 errors = Console(stderr=True)
@@ -31,6 +32,22 @@ def error(message: str) -> None:
 
 def notice(message: str) -> None:
     errors.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+_PYTHON_FORMAT = warnings.formatwarning
+
+
+def one_line_warnings() -> None:
+    """Warnings of our own classes (torchsweep's: W&B or a heartbeat failed, the sweep went on)
+    print as `warning: WHAT`, one line without a source location: they are for the user, not
+    for a developer. A library's warnings print as Python prints them."""
+    warnings.formatwarning = _format_warning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    if category.__module__.startswith("torchsweep."):
+        return f"warning: {' '.join(str(message).split())}\n"
+    return _PYTHON_FORMAT(message, category, filename, lineno, line)
 
 
 def json_object(data: dict) -> None:
@@ -52,7 +69,13 @@ def _line(text: str) -> None:
     typer.echo(text)
 
 
-def _number(value: Any, digits: int = 4) -> str:
+def progress_line(text: str) -> None:
+    """A line of a running study's progress off a terminal, flushed at once (a log file or a
+    Slurm job's output is read while the study runs)."""
+    _line(text)
+
+
+def number(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -61,8 +84,18 @@ def _number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _params(params: dict[str, Any]) -> str:
-    return " ".join(f"{name}={_number(value)}" for name, value in params.items())
+def params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{name}={number(value)}" for name, value in params.items())
+
+
+def training_started(config, out: Path, dataset_given: bool) -> None:
+    """`sweep train`'s first line: what trains on what, where its outputs go."""
+    default = "" if dataset_given else \
+        " (the default; the bundled studies use mnist1d: --set dataset=mnist1d)"
+    console.print(f"training model {config.model} (width {config.width}) on dataset "
+                  f"{config.dataset}{default} for {config.epochs} epochs, batch size "
+                  f"{config.batch_size}; outputs in {out}", soft_wrap=True, markup=False,
+                  highlight=False)
 
 
 def epochs_table(result) -> None:
@@ -71,7 +104,7 @@ def epochs_table(result) -> None:
         table.add_column(column, justify="right")
     for m in result.history:
         marker = " *" if m["epoch"] == result.best_epoch else ""
-        table.add_row(f"{m['epoch']}{marker}", *(_number(m[k]) for k in (
+        table.add_row(f"{m['epoch']}{marker}", *(number(m[k]) for k in (
             "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds")))
     console.print(table)
     if result.out_dir is not None:
@@ -125,12 +158,13 @@ def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
     for column in ("study", "trials", "best"):
         table.add_column(column, justify="right" if column != "study" else "left")
     for row in studies:
-        table.add_row(row["name"], str(row["trials"]), _number(row["best"]))
+        table.add_row(row["name"], str(row["trials"]), number(row["best"]))
     console.print(table)
 
 
-# Rich measures every cell; past this many rows a plain aligned table keeps `sweep show` on a
-# large study fast (bench/RESULTS.md, "CLI latency").
+# Rich measures every cell (about 1 ms a row); past this many rows a plain aligned table keeps
+# `sweep show` on a large study well under a second. It is also the table where no Rich table
+# fits without cutting a value: the terminal wraps its lines instead.
 RICH_ROW_LIMIT = 200
 
 
@@ -139,35 +173,43 @@ def trials_table(study: str, rows, metric: str, title: str | None = None, front=
 
     shown = varying(rows)
     on_front = {row.number for row in front}
-    header = ["#", "state", metric, "epochs", "pruned at", "seconds", "params"]
-    cells = [[str(row.number), _state(row) + (", pareto" if row.number in on_front else ""),
-              _values(row), _number(row.epochs_run), _number(row.pruned_at),
-              _number(row.duration_s, 3),
-              _params({name: row.params[name] for name in shown if name in row.params})]
-             for row in rows]
-    title = title or f"{study}: {len(rows)} trials"
-    if len(cells) > RICH_ROW_LIMIT:
-        widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header) - 1)]
-        lines = [title] + ["  ".join(cell.ljust(width) for cell, width in zip(line, widths))
-                           + "  " + line[-1] for line in [header, *cells]]
-        console.file.write("\n".join(lines) + "\n")
-        return
-    table = Table(title=title)
-    for column in header:
-        table.add_column(column, justify="left" if column in ("state", "params") else "right")
-    for line in cells:
-        table.add_row(*line)
-    console.print(table)
+    fixed = [Column("#", [str(row.number) for row in rows]),
+             Column("state", [_state(row) + (", pareto" if row.number in on_front else "")
+                              for row in rows], justify="left", wraps=True),
+             Column(metric, [_values(row) for row in rows]),
+             Column("epochs", [_epochs(row.epochs_run) for row in rows]),
+             Column("pruned at", [_epochs(row.pruned_at) for row in rows]),
+             Column("seconds", [number(row.duration_s, 3) for row in rows])]
+    params = {name: [number(row.params[name]) if name in row.params else "" for row in rows]
+              for name in shown}
+    _print_table(title or f"{study}: {len(rows)} trials", fixed, params, len(rows))
+
+
+def _print_table(title: str, fixed: list[Column], params: dict[str, list[str]],
+                 rows: int) -> None:
+    table = fitted_table(title, fixed, params, console.width) if rows <= RICH_ROW_LIMIT \
+        else None
+    if table is None:
+        console.file.write(plain_table(title, fixed, params))
+    else:
+        console.print(table)
+
+
+def _epochs(value: Any) -> str:
+    """Epochs, or a program's steps, alike for both: 9, 1.25, 10 (not 9.0000 beside 10)."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
 
 
 def _values(row) -> str:
     """A trial's value, or each objective's in a multi-objective study; with repeats, the
     standard deviation over its seeds and their count (`0.8241 ± 0.1103 (3 seeds)`)."""
-    shown = " / ".join(_number(v) for v in row.values) if row.values else _number(row.value)
+    shown = " / ".join(number(v) for v in row.values) if row.values else number(row.value)
     seeds = row.repeats
     if seeds and not row.values and row.value is not None:
         std = next(iter(seeds["std"].values()))
-        shown += f" ± {_number(std)} ({len(seeds['seeds'])} seeds)"
+        shown += f" ± {number(std)} ({len(seeds['seeds'])} seeds)"
     return shown
 
 
@@ -195,57 +237,82 @@ def collapsed_note(rows, metric: str) -> None:
                       f"{trials}", soft_wrap=True, highlight=False, markup=False)
 
 
-def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str]) -> None:
-    """The best trials, ranked by the study's goal, and the counts of every state."""
+def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str],
+               saved_by_program: list[str] | None = None) -> None:
+    """The best trials, ranked by the study's goal, and the counts of every state. What is
+    kept is counted as it is on disk: best checkpoints, or a program study's trial folders
+    (`saved_by_program`: the files its program saved in the kept ones)."""
     counts = {state: sum(r.state == state for r in rows)
               for state in ("completed", "pruned", "failed")}
     if best_first:
         best = best_first[:TOP_TRIALS_SHOWN]
         trials_table(study, best, metric, title=f"{study}: top {len(best)} of {len(rows)} trials")
+    if saved_by_program is None:
+        kept_text = f"{_count(len(kept), 'best checkpoint')} kept"
+    else:
+        kept_text = f"{_count(len(kept), 'trial folder')} kept" + (
+            "" if saved_by_program or not kept else
+            " (the program saved nothing in them: only its logs and values are there)")
     console.print(f"{counts['completed']} completed, {counts['pruned']} pruned, "
-                  f"{counts['failed']} failed; {len(kept)} best checkpoints kept. "
+                  f"{counts['failed']} failed; {kept_text}. "
                   f"Next: `sweep best {study} --export best/`")
 
 
-def best_panel(study: str, row, metrics: list[str], root: Path,
-               exported: Export | None, front=None) -> None:
+def _count(count: int, thing: str) -> str:
+    return f"{count} {thing}{'' if count == 1 else 's'}"
+
+
+def best_panel(study: str, row, metrics: list[str], root: Path, exported: Export | None,
+               front=None) -> None:
     if front:
         trials_table(study, front, " / ".join(metrics), front=front,
                      title=f"{study}: Pareto front, {len(front)} trials (--export DIR --trial N "
                            f"exports one)")
-    console.print(f"best trial of {study}: #{row.number}, {metrics[0]} = {_number(row.value)}")
-    console.print(f"params: {_params(row.params)}")
+    console.print(f"best trial of {study}: #{row.number}, {metrics[0]} = {number(row.value)}")
+    console.print(f"params: {params_text(row.params)}")
     if row.best_metrics:
         console.print("metrics at its best epoch: " + " ".join(
-            f"{k}={_number(v)}" for k, v in row.best_metrics.items()))
+            f"{k}={number(v)}" for k, v in row.best_metrics.items()))
     console.print(f"kept: {Path(root) / row.checkpoint if row.checkpoint else '-'}")
     if exported:
-        console.print(f"exported trial {exported.trial} to {exported.directory} "
-                      "(params.json, metrics.json; a trainer model as model.safetensors and "
-                      "config.json, loaded with torchsweep.trainer.load_exported_model(DIR))")
+        console.print(_exported(exported), soft_wrap=True, markup=False, highlight=False)
     console.print(f"every trial in plots: `sweep report {study}` (an HTML page), or live: "
                   f"`sweep dashboard {study}`", soft_wrap=True)
+
+
+def _exported(exported: Export) -> str:
+    """What an export wrote: a trainer model and how to load it, or a copy of a program's trial
+    folder, named file by file (a program's files load only as the program saves them)."""
+    where = f"exported trial {exported.trial} to {exported.directory}"
+    saved = exported.saved_by_program
+    if saved is None:
+        return (f"{where}: {', '.join(exported.files)}; load the model with "
+                f"torchsweep.trainer.load_exported_model({exported.directory!r})")
+    own = sorted(set(exported.files) - set(saved))
+    copied = (f"what the program saved there: {', '.join(saved)}" if saved else
+              "the program saved nothing there (it can save to $SWEEP_TRIAL_DIR)")
+    return f"{where}: a copy of its trial folder ({copied}) and {', '.join(own)}"
 
 
 def confirmation_table(study: str, confirmed: dict) -> None:
     """`sweep best --confirm`: the top trials re-ranked by their mean on fresh seeds."""
     metric, seeds = confirmed["metric"], confirmed["seeds"]
-    table = Table(title=f"{study}: top {len(confirmed['trials'])} trials on fresh seeds "
-                        f"{', '.join(map(str, seeds))}, ranked by mean {metric}")
-    for column in ("rank", "trial", "params", f"study {metric}", f"mean {metric}",
-                   "95% interval", "per seed"):
-        table.add_column(column, justify="left" if column == "params" else "right")
     rows = confirmed["trials"]
+    fixed = [Column("rank", [str(rank) for rank in range(1, len(rows) + 1)]),
+             Column("trial", [str(row["trial"]) for row in rows]),
+             Column(f"study {metric}", [number(row["study_value"]) for row in rows]),
+             Column(f"mean {metric}", [number(row["mean"]) for row in rows]),
+             Column("95% interval", [f"{number(row['low'])} .. {number(row['high'])}"
+                                     for row in rows]),
+             Column("per seed", [" ".join(number(v) for v in row["values"]) for row in rows],
+                    wraps=True)]
     # The parameters that tell the configurations apart (all of them for a single one).
     names = [name for name in rows[0]["params"]
              if len(rows) < 2 or len({repr(row["params"].get(name)) for row in rows}) > 1]
-    for rank, row in enumerate(rows, start=1):
-        shown = {name: row["params"].get(name) for name in names}
-        table.add_row(str(rank), str(row["trial"]), escape(_params(shown)),
-                      _number(row["study_value"]), _number(row["mean"]),
-                      f"{_number(row['low'])} .. {_number(row['high'])}",
-                      " ".join(_number(v) for v in row["values"]))
-    console.print(table)
+    params = {name: [number(row["params"].get(name)) if name in row["params"] else ""
+                     for row in rows] for name in names}
+    _print_table(f"{study}: top {len(rows)} trials on fresh seeds {', '.join(map(str, seeds))}, "
+                 f"ranked by mean {metric}", fixed, params, len(rows))
     top = confirmed["trials"][0]
     study_best = next(row for row in confirmed["trials"] if row["study_rank"] == 1)
     if top is study_best:
@@ -272,48 +339,6 @@ def report_written(page: Path, report, images: list[Path]) -> None:
 
 def dashboard_started(study: str, url: str) -> None:
     console.print(f"optuna-dashboard for {study}: {url}  (Ctrl-C stops it)", soft_wrap=True)
-
-
-class LiveView:
-    """A live status line while a study runs: trials done/pruned/failed, best so far, and
-    the running trial's epoch. It is the orchestrator's observer and an Optuna callback."""
-
-    def __init__(self, study: str, metric: str, goal: Goal):
-        self.study, self.metric, self.goal = study, metric, goal
-        self.counts = {"completed": 0, "pruned": 0, "failed": 0}
-        self.best: float | None = None
-        self.running = ""
-        self.started = time.perf_counter()
-        self._live = Live(self._render(), console=console, refresh_per_second=4, transient=True)
-
-    def __enter__(self) -> "LiveView":
-        self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._live.__exit__(*exc)
-
-    def trial_started(self, number: int, params: dict[str, Any]) -> None:
-        self.running = f"trial {number}: {_params(params)}"
-        self._live.update(self._render())
-
-    def epoch_ended(self, number: int, metrics: dict[str, float]) -> None:
-        self.running = (f"trial {number} epoch {metrics['epoch']}: "
-                        f"{self.metric} {_number(metrics[self.metric])}")
-        self._live.update(self._render())
-
-    def trial_finished(self, state: str, value: float | None) -> None:
-        self.counts[state] = self.counts.get(state, 0) + 1
-        if state == "completed" and value is not None:
-            if self.best is None or self.goal.better(value, self.best):
-                self.best = value
-        self._live.update(self._render(), refresh=True)   # each finished trial shows at once
-
-    def _render(self) -> str:
-        elapsed = time.perf_counter() - self.started
-        return (f"[bold]{self.study}[/] {elapsed:5.0f}s | {self.counts['completed']} done, "
-                f"{self.counts['pruned']} pruned, {self.counts['failed']} failed | best "
-                f"{self.metric} {_number(self.best)} | {self.running}")
 
 
 def runs_table(study: str, runs, folder: Path) -> None:

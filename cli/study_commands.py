@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from torchsweep.cli import output
+from torchsweep.cli.progress import progress_view
 from torchsweep.cli.parameters import (
     DEFAULT_LOG_CHECKPOINTS,
     AllowSpaceChangeOption,
@@ -104,9 +105,9 @@ def run(
     if as_json:
         outcome = run_study(spec, options)
     else:
-        with output.LiveView(spec.name, spec.metric, spec.goal) as view:
+        with progress_view() as view:
             outcome = run_study(spec, options, observer=view)
-    _print_outcome(outcome, spec.name, as_json)
+    _print_outcome(outcome, spec.name, folder, as_json)
 
 
 @app.command()
@@ -175,14 +176,19 @@ def worker(
     running, retrying those whose worker died."""
     from torchsweep.sweeps.engine.orchestrate import join_study
 
+    folder = root(root_)
     options = defaults.RunOptions(
-        root=root(root_), storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
+        root=folder, storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
         device=device, max_failures=max_failures, max_retries=max_retries,
         heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
         trial_timeout=trial_timeout, artifacts=artifacts, storage_grace=storage_grace,
         **_local_workers(workers, gpus, workers_per_gpu))
-    outcome = join_study(study, options)
-    _print_outcome(outcome, study, as_json)
+    if as_json:
+        outcome = join_study(study, options)
+    else:
+        with progress_view() as view:
+            outcome = join_study(study, options, observer=view)
+    _print_outcome(outcome, study, folder, as_json)
 
 
 @app.command()
@@ -270,9 +276,10 @@ def _local_workers(workers: int, gpus: Optional[str], workers_per_gpu: int) -> d
             "workers_per_gpu": workers_per_gpu}
 
 
-def _print_outcome(outcome, study: str, as_json: bool) -> None:
+def _print_outcome(outcome, study: str, folder: Path, as_json: bool) -> None:
     from torchsweep.sweeps import attrs
     from torchsweep.sweeps.readout.trials import best_record, ranked_records, records
+    from torchsweep.sweeps.study.program_files import saved_by_program
 
     trials = records(outcome.study)
     if as_json:
@@ -282,5 +289,8 @@ def _print_outcome(outcome, study: str, as_json: bool) -> None:
                              "best": best.to_dict() if best else None,
                              "kept_checkpoints": outcome.kept})
     else:
+        saved = [name for path in outcome.kept.values()
+                 for name in saved_by_program(folder / path)] \
+            if attrs.runs_program(outcome.study) else None
         output.top_trials(study, trials, ranked_records(outcome.study),
-                          attrs.metric_name(outcome.study), outcome.kept)
+                          attrs.metric_name(outcome.study), outcome.kept, saved)

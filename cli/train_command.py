@@ -55,6 +55,8 @@ def train(
     from torchsweep.sweeps.tracking.tensorboard_events import TensorBoardRun
     from torchsweep.trainer.loop import fit
 
+    if not (quiet or as_json):
+        output.training_started(resolved, out, dataset_given="dataset" in settings)
     events = Fanout([TensorBoardRun(out)] if tensorboard else [])
     try:
         result = fit(resolved, out_dir=out, resume_from=resume, callbacks=(events.log,),

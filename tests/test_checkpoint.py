@@ -264,7 +264,8 @@ def test_export_round_trip(trained, tmp_path):
     assert json.loads(metadata["input_shape"]) == [1, 8, 8]
     assert metadata["num_classes"] == "10" and metadata["epoch"] == str(result.best_epoch)
 
-    model, config = load_exported_model(target)
+    model, config, input_shape = load_exported_model(target)
+    assert input_shape == (1, 8, 8)
     assert config == result.config
     assert not model.training
     for key, value in best["model"].items():
@@ -295,13 +296,20 @@ def test_export_takes_a_model_saved_wrapped(trained, tmp_path, wrap):
         exported = set(file.keys())
     assert exported == set(keys)
     assert not any("_orig_mod." in k or k.startswith("module.") for k in exported)
-    model, config = load_exported_model(tmp_path / "export")
+    model, config, _ = load_exported_model(tmp_path / "export")
     assert accuracy_on_validation(model, config) == result.best["val_acc"]
 
 
 def test_load_exported_model_missing_files(trained, tmp_path):
     with pytest.raises(CheckpointError, match="is missing"):
         load_exported_model(tmp_path)
+    # A program study's export (its own files, no model): not told to export again.
+    program_export = tmp_path / "program"
+    program_export.mkdir()
+    (program_export / "params.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="not the export of a trainer model") as refused:
+        load_exported_model(program_export)
+    assert "sweep best" not in str(refused.value)
     run, _ = trained
     export_model(run / LAST, tmp_path / "export")
     os.remove(tmp_path / "export" / EXPORT_CONFIG)

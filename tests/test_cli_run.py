@@ -1,5 +1,6 @@
 """`sweep run` end to end: real training, real Optuna journal storage, real checkpoints."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
     metrics = json.loads((tmp_path / "best" / "metrics.json").read_text())
     assert params == best["best"]["params"]
 
-    model, config = load_exported_model(tmp_path / "best")
+    model, config, _ = load_exported_model(tmp_path / "best")
     assert isinstance(config, TrainConfig) and config.lr == params["lr"]
     data = load_data(config)
     _, val = make_batches(data, config, torch.device("cpu"), torch.Generator())
@@ -156,6 +157,24 @@ def test_export_round_trip_reproduces_the_recorded_metric(tmp_path):
         "config.json", "metrics.json", "model.safetensors", "params.json"]
 
 
+def test_the_readme_snippet_runs_an_exported_mnist1d_model_on_one_input(tmp_path,
+                                                                       monkeypatch):
+    """README's "Load an export in Python", run as it is written, on the export of a study on
+    the bundled studies' dataset and model: the 1-D cnn, which (1, 40) failed with a matmul
+    error (a (channels, length) sample taken for an unbatched input)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    snippet = re.search(r"Load an export in Python.*?```python\n(.*?)```", readme, re.S)[1]
+    run_json(tmp_path, "readme", "--param", "lr=0.05", "--trials", "1",
+             "--set", "dataset=mnist1d", "--set", "num_samples=200", "--set",
+             f"data_dir={tmp_path / 'data'}", "--set", "width=8")   # the studies' 1-D cnn
+    assert sweep("best", "readme", "--root", tmp_path, "--export", tmp_path / "best").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    assert namespace["input_shape"] == (1, 40)          # the comment's shape
+    assert tuple(namespace["logits"].shape) == (1, 10)
+
+
 def test_show_best_and_list_read_the_study(tmp_path):
     run_json(tmp_path, "seen", "--param", "lr=0.01..0.1", "--trials", "2")
     shown = sweep_json("show", "seen", "--root", tmp_path)
@@ -175,6 +194,10 @@ def test_unknown_study_in_existing_storage_names_the_known_ones(tmp_path):
     run_json(tmp_path, "present", "--param", "lr=0.01..0.1", "--trials", "1")
     one_line_error(sweep("show", "absent", "--root", tmp_path), 3, "no study named 'absent'",
                    "present")
+    misspelt = one_line_error(sweep("report", "presnt", "--root", tmp_path), 3)
+    assert misspelt.endswith("studies there: present; did you mean 'present'?")
+    misspelt = one_line_error(sweep("runs", "presnt", "--root", tmp_path), 3)
+    assert misspelt.endswith("did you mean 'present'?")
 
 
 def test_a_normal_whose_far_tail_the_trainer_refuses_runs(tmp_path):

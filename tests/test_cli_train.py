@@ -101,9 +101,17 @@ def test_resume_refuses_a_run_trained_for_other_epochs(tmp_path):
     one_line_error(refused, 5, "it was trained with epochs=1, this run has epochs=3")
 
 
-def test_table_output_marks_best_epoch(tmp_path):
+def test_table_output_names_what_trains_and_marks_best_epoch(tmp_path):
+    from torchsweep.sweeps.study import bundled_names, resolve
+
     result = sweep("train", "--set", "epochs=2", "--out", tmp_path)
     assert result.exit_code == 0
+    # The first line says what trains on what: the default dataset is not the studies' one.
+    assert result.stdout.splitlines()[0] == (
+        f"training model cnn (width 32) on dataset digits (the default; the bundled studies "
+        f"use mnist1d: --set dataset=mnist1d) for 2 epochs, batch size 64; outputs in {tmp_path}")
+    assert {resolve(name, tmp_path).space.constants()["dataset"]
+            for name in bundled_names()} == {"mnist1d"}
     assert "training completed: 2 epochs" in result.stdout
     assert "best epoch by val_acc" in result.stdout
 

@@ -144,7 +144,7 @@ def test_export_of_a_cuda_trial_loads_on_cpu(tmp_path):
     checkpoint = load_checkpoint(tmp_path / best["best"]["checkpoint"])
     assert checkpoint["config"]["device"] == "cuda"
 
-    model, config = load_exported_model(tmp_path / "export")
+    model, config, _ = load_exported_model(tmp_path / "export")
     assert config.device == "cuda" and not model.training
     assert all(p.device == CPU for p in model.parameters())
     for key, value in checkpoint["model"].items():

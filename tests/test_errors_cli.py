@@ -88,6 +88,36 @@ def test_a_broken_command_line_study_gets_one_line_and_writes_nothing(tmp_path, 
     assert not (tmp_path / "root").exists()
 
 
+GRAMMAR = ("expected NAME=SPEC with SPEC one of: a,b,c (choices) | LOW..HIGH (uniform) | "
+           "LOW..HIGH:STEP (q_uniform) | log:LOW..HIGH[:STEP] (log-uniform) | VALUE (fixed)")
+
+
+@pytest.mark.parametrize("spec", [
+    "lr=log:1e-4...1e-1",     # three dots: was read as 1e-4..0.01 (.1e-1)
+    "lr=0.01...0.1",
+    "lr=..0.1",               # a missing bound
+    "lr=log:1e-4..",
+    "lr=0.01..0.1x",          # trailing text
+    "lr=log:1e-4..1e-1:",
+    "lr=0.01 ..0.1",
+])
+def test_a_range_that_only_looks_right_is_refused_by_space_and_run(tmp_path, spec):
+    for command in (["space"], ["run", *QUIET]):
+        result = sweep(*command, "cli_study", "-p", spec, "--root", tmp_path / "root")
+        assert one_line_error(result, 2) == f'error: --param "{spec}": {GRAMMAR}'
+    assert not (tmp_path / "root").exists()
+
+
+def test_a_program_value_with_two_dots_is_a_value_not_a_range(tmp_path):
+    study = tmp_path / "program.yaml"
+    study.write_text("program: train.py\nmethod: random\nmetric: {name: loss, goal: minimize}\n"
+                     "parameters:\n  lr: {values: [0.1, 0.2]}\n")
+    space = sweep_json("space", study, "-p", "data=../data")
+    assert space["parameters"]["data"] == {"distribution": "constant", "value": "../data"}
+    refused = sweep("space", study, "-p", "lr=..0.5")
+    assert one_line_error(refused, 2) == f'error: --param "lr=..0.5": {GRAMMAR}'
+
+
 @pytest.mark.parametrize("parameters", [
     # each value works with some value of another parameter: some trials can run it
     "{epochs: {values: [20, 30]}, warmup_epochs: {values: [0, 12]}}",
@@ -146,6 +176,10 @@ NO_STUDIES = ("error: no studies yet: {root}/optuna.journal does not exist (run 
      "error: unknown study 'no_such_study': not a bundled study (batchsize_study, full_study, "
      "label_smoothing_study, lr_schedule_study, optimizer_study), not a YAML file, and not run "
      "under {root}; define it with --param NAME=SPEC"),
+    (["run", "batchsize_stduy"], 3,
+     "error: unknown study 'batchsize_stduy': not a bundled study (batchsize_study, full_study, "
+     "label_smoothing_study, lr_schedule_study, optimizer_study), not a YAML file, and not run "
+     "under {root}; define it with --param NAME=SPEC; did you mean 'batchsize_study'?"),
     (["run", "missing.yaml"], 3, "error: study file missing.yaml does not exist"),
     (["show", "ghost"], 4, NO_STUDIES),
     (["best", "ghost"], 4, NO_STUDIES),

@@ -97,6 +97,10 @@ def test_two_jobs_run_the_study_with_exactly_its_trial_count(slurm, study):
     assert sorted(line.split()[0] for line in shown.stdout.splitlines()) == \
         sorted(submitted["jobs"])
     assert shown.stdout.count(" completed") == 4, shown.stdout
+    # Each job's log has a line per trial its worker finished, as it finished it.
+    logged = re.findall(r"^\[\d+ of \d+\] trial (\d+) (?:completed|pruned)", log_text(root, name),
+                        re.M)
+    assert sorted(map(int, logged)) == [0, 1, 2, 3], log_text(root, name)
     # The storage URL reached the jobs through their environment, not submitit's pickles.
     assert not any(url.encode() in path.read_bytes()
                    for path in (root / name / "slurm").rglob("*.pkl"))

@@ -265,6 +265,43 @@ def test_top_k_keeps_k_trial_folders_and_export_copies_the_best(tmp_path):
     assert json.loads((export / "params.json").read_text()) == best["params"]
     assert json.loads((export / "metrics.json").read_text())["value"] == best["value"]
     assert json.loads((export / "config.json").read_text())["hidden"] == best["params"]["hidden"]
+    assert json.loads(done.stdout)["export"]["saved_by_program"] == ["model.txt"]
+
+
+def test_a_program_study_says_what_it_kept_and_exported(tmp_path):
+    """A script that saves nothing: the summary counts trial folders, not checkpoints; its
+    W&B study run logs the kept folders and the importances without a warning; the export
+    says it copied a folder holding only sweep's own files, and promises no model."""
+    folder = project(tmp_path, QUICKSTART, "quickstart.py")
+    env = {"EPOCH_SECONDS": "0.05", "SAVE_MODEL": "0", "COLUMNS": "200"}
+    done = sweep_process("run", "study.yaml", "--root", "runs", "--trials", "2", "--sampler",
+                         "random", "--pruner", "none", "--keep-top-k", "1", "--wandb", "offline",
+                         cwd=folder, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr.lower(), done.stderr
+    assert "1 trial folder kept (the program saved nothing in them" in done.stdout, done.stdout
+    assert "checkpoint" not in done.stdout
+    runs = list_runs(folder / "runs", "study")
+    study_runs = [run.folder for run in runs if run.trial is None]
+    assert len(study_runs) == 1, (runs, sorted(p.name for p in (folder / "runs" / "study" /
+                                                                "wandb").iterdir()), done.stderr)
+    study_run = study_runs[0]
+    summary = leet_summary(study_run)["summary"]
+    assert {"importance/learning_rate", "importance/hidden"} <= set(summary), summary
+    records = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json",
+                              str(study_run)], capture_output=True, text=True, check=True)
+    artifacts = [record["artifact"] for record in map(json.loads, records.stdout.splitlines())
+                 if record["type"] == "artifact"]
+    models = [artifact for artifact in artifacts if artifact["type"] == "model"]
+    assert len(models) == 1 and "best" in models[0]["aliases"]   # the best trial's folder
+
+    exported = sweep_process("best", "study", "--root", "runs", "--export", "best", cwd=folder,
+                             env=env)
+    assert exported.returncode == 0, exported.stderr
+    said = " ".join(exported.stdout.split())
+    assert "a copy of its trial folder (the program saved nothing there" in said, said
+    for claim in ("safetensors", "load_exported_model", "trainer model"):
+        assert claim not in said
 
 
 def _figure(html: str, div_id: str) -> list[dict]:

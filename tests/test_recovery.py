@@ -370,7 +370,8 @@ def test_failures_in_a_row_stop_the_sweep_with_their_tracebacks(tmp_path):
     assert len(failed) == 2 and len(in_state(found, TrialState.WAITING)) == 2
     assert all(attrs.reason(t) == "error" and "boom: a bug in the model" in
                t.user_attrs["error"] and "Traceback" in t.user_attrs["error"] for t in failed)
-    assert "failed (error)" in sweep("show", "broken", "--root", tmp_path).stdout
+    shown = sweep("show", "broken", "--root", tmp_path, env={"COLUMNS": "200"}).stdout
+    assert "failed (error)" in shown   # at 80 columns the state wraps beside whole values
 
 
 # --- running the study again (chaos: tests/test_chaos.py) ------------------------------------

@@ -8,9 +8,10 @@ durable. A crash, a full disk or a read-only folder leaves the previous file int
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -22,7 +23,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temp = _temporary_beside(path)
     except OSError as error:
         raise _write_error(path, error) from None
     try:
@@ -37,6 +38,19 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
             raise _write_error(path, failed_write) from None
         raise
     _fsync_directory(path.parent)
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """A new file next to `path`, open for writing, with the mode any new file gets here
+    (0o666 less the umask), as a plain open() would give it: mkstemp's private 0o600 would
+    stay on the renamed file, and a report meant for a file share would be unreadable."""
+    for _ in range(10):   # a clash of 48 random bits is retried, never overwritten
+        temp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(path.parent))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

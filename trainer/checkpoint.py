@@ -248,7 +248,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def export_model(checkpoint_path: Path, directory: Path) -> Path:
     """Write the checkpoint's weights as safetensors and its config as JSON into `directory`."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
     payload = load_checkpoint(checkpoint_path)
@@ -262,19 +262,16 @@ def export_model(checkpoint_path: Path, directory: Path) -> Path:
     weights = {key: tensor.contiguous().clone() for key, tensor in state.items()}
     metadata = {"input_shape": json.dumps(list(payload["input_shape"])),
                 "num_classes": str(payload["num_classes"]), "epoch": str(payload["epoch"])}
-    save_file(weights, str(directory / EXPORT_WEIGHTS), metadata=metadata)
+    # As bytes through the atomic writer: safetensors' own save_file leaves a 0600 file.
+    encoded = save(weights, metadata=metadata)
+    write_atomic(directory / EXPORT_WEIGHTS, lambda file: file.write(encoded))
     write_json_atomic(directory / EXPORT_CONFIG, payload["config"])
     return directory / EXPORT_WEIGHTS
 
 
-def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig]:
-    """Rebuild the model that `export_model` wrote; returns it in eval mode with its config."""
-    model, config, _ = load_export(directory)
-    return model, config
-
-
-def load_export(directory: Path) -> tuple[torch.nn.Module, TrainConfig, tuple[int, ...]]:
-    """The exported model in eval mode, its config, and the shape of one input sample."""
+def load_exported_model(directory: Path) -> tuple[torch.nn.Module, TrainConfig, tuple[int, ...]]:
+    """Rebuild the model that `export_model` wrote: the model in eval mode, its config, and the
+    shape of one input sample (a batch of one is `torch.zeros(1, *input_shape)`)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -282,9 +279,17 @@ def load_export(directory: Path) -> tuple[torch.nn.Module, TrainConfig, tuple[in
 
     directory = Path(directory)
     weights_path, config_path = directory / EXPORT_WEIGHTS, directory / EXPORT_CONFIG
-    for path in (weights_path, config_path):
-        if not path.is_file():
-            raise CheckpointError(f"{path} is missing; export with `sweep best STUDY --export DIR`")
+    if not weights_path.is_file():
+        # Told apart, so that the command that made an export is not suggested to redo it.
+        if directory.is_dir() and any(directory.iterdir()):
+            raise CheckpointError(f"{directory} holds no {EXPORT_WEIGHTS}: it is not the export "
+                                  "of a trainer model (a `program:` study's export is a copy of "
+                                  "what the program saved, which the program itself loads)")
+        raise CheckpointError(f"{weights_path} is missing; export with `sweep best STUDY "
+                              "--export DIR`")
+    if not config_path.is_file():
+        raise CheckpointError(f"{config_path} is missing beside {EXPORT_WEIGHTS}: the export "
+                              "is incomplete; export it again with `sweep best STUDY --export DIR`")
     config = TrainConfig.from_dict(json.loads(config_path.read_text()))
     with safe_open(str(weights_path), framework="pt") as file:
         metadata = file.metadata()

@@ -27,9 +27,9 @@ def draw_export(directory: Path) -> Path:
     import torch
     from torchviz import make_dot
 
-    from torchsweep.trainer.checkpoint import load_export
+    from torchsweep.trainer.checkpoint import load_exported_model
 
-    model, _, input_shape = load_export(directory)
+    model, _, input_shape = load_exported_model(directory)
     sample = torch.zeros((1, *input_shape))
     with warnings.catch_warnings():   # torchviz compares versions with distutils: noise
         warnings.simplefilter("ignore", DeprecationWarning)

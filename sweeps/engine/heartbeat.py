@@ -46,6 +46,10 @@ class TrialTakenOver(Exception):
                          f"off, and is retried by another worker; this worker leaves it")
 
 
+class HeartbeatWarning(UserWarning):
+    """A beat was not recorded (a storage hiccup); the next one tries again."""
+
+
 class Heartbeat:
     """Context manager: stamps the trial at entry, then every `interval` seconds until exit."""
 
@@ -106,7 +110,7 @@ class Heartbeat:
                 if self._stopped.is_set():
                     return
                 warnings.warn(f"heartbeat of trial {self._trial.number} not recorded: {error}",
-                              stacklevel=1)
+                              HeartbeatWarning, stacklevel=1)
 
 
 def hold(trial: optuna.Trial) -> None:

@@ -29,20 +29,26 @@ from torchsweep.trainer import TrainConfig
 
 
 class Observer(Protocol):
-    """What a live view is told while its worker runs trials."""
+    """What a live view is told while its worker runs trials: the study and how many trials
+    are queued when it starts, then each trial's start, epochs (a program's: each step it
+    logged) and end."""
+    def planned(self, queued: int, spec: StudySpec) -> None: ...
     def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
     def epoch_ended(self, number: int, metrics: dict[str, float]) -> None: ...
-    def trial_finished(self, state: str, value: float | None) -> None: ...
+    def trial_finished(self, number: int, state: str, value: float | None) -> None: ...
 
 
 class NullObserver:
+    def planned(self, queued: int, spec: StudySpec) -> None:
+        return None
+
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
         return None
 
     def epoch_ended(self, number: int, metrics: dict[str, float]) -> None:
         return None
 
-    def trial_finished(self, state: str, value: float | None) -> None:
+    def trial_finished(self, number: int, state: str, value: float | None) -> None:
         return None
 
 

@@ -165,8 +165,9 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               job=job.job, repeats=job.repeats)
     callbacks = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
-                 lambda s, t: observer.trial_finished(STATE_NAMES[t.state],
+                 lambda s, t: observer.trial_finished(t.number, STATE_NAMES[t.state],
                                                        t.values[0] if t.values else None)]
+    observer.planned(trial_queue.waiting(study.get_trials(deepcopy=False)), spec)
     return work(study, objective, job.loop, callbacks)
 
 

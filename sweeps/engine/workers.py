@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -109,7 +110,9 @@ def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
     context = multiprocessing.get_context("spawn")
     counts = [context.Value("i", 0) for _ in slots]
     errors, raised = context.SimpleQueue(), []
-    processes = [context.Process(target=_child, args=(target, slot, count, errors),
+    # Warnings print in a worker as they do here (the CLI words ours as one line).
+    processes = [context.Process(target=_child, args=(target, slot, count, errors,
+                                                      warnings.formatwarning),
                                  daemon=False, name=f"sweep-worker-{slot.index}")
                  for slot, count in zip(slots, counts)]
     for process in processes:
@@ -141,9 +144,10 @@ def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
     return sum(count.value for count in counts)
 
 
-def _child(target, slot: WorkerSlot, count, errors) -> None:
+def _child(target, slot: WorkerSlot, count, errors, formatwarning) -> None:
     # Before anything touches CUDA: the GPU a worker may see is fixed when CUDA starts.
     os.environ.update(slot.environment())
+    warnings.formatwarning = formatwarning
     _stop_if_orphaned()
 
     def count_trial() -> None:

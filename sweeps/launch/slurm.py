@@ -36,6 +36,7 @@ from typing import Any, Iterator
 import submitit
 
 from torchsweep.sweeps import attrs
+from torchsweep.sweeps.engine.objective import Observer
 from torchsweep.sweeps.engine.orchestrate import join_study, study_spec
 from torchsweep.sweeps.engine.run_options import RunOptions
 from torchsweep.sweeps.engine.signals import Stopped
@@ -69,8 +70,10 @@ def require_server(url: str) -> None:
                           "postgresql://, mysql:// or redis://")
 
 
-def submit(study: str, options: RunOptions, resources: SlurmResources) -> Submitted:
-    """Submit `resources.jobs` workers for `study` as one job array; returns its ids."""
+def submit(study: str, options: RunOptions, resources: SlurmResources,
+           observer: Observer | None = None) -> Submitted:
+    """Submit `resources.jobs` workers for `study` as one job array; returns its ids. Each
+    job's worker tells `observer` (a copy of it, pickled) of its trials: what its log shows."""
     url = storage_url(options.root, options.storage)
     require_server(url)
     found = load_study(study, options.root, options.storage)
@@ -88,7 +91,8 @@ def submit(study: str, options: RunOptions, resources: SlurmResources) -> Submit
     executor.update_parameters(**{k: v for k, v in parameters.items() if v is not None})
     # GPU k of a job is its k-th allocated GPU (workers.WorkerSlot.environment).
     gpus = tuple(str(index) for index in range(resources.gpus_per_job))
-    worker = SlurmWorker(study, replace(options, root=root, storage=None, workers=1, gpus=gpus))
+    worker = SlurmWorker(study, replace(options, root=root, storage=None, workers=1, gpus=gpus),
+                         observer)
     with _environment(STORAGE_ENV, url), _quiet_stderr() as said:
         try:
             jobs = executor.map_array(worker, range(resources.jobs))
@@ -105,15 +109,15 @@ class SlurmWorker(submitit.helpers.Checkpointable):
     """What each array task runs: `sweep worker STUDY`, in the job. Checkpointable, so that
     submitit requeues it at the time limit; it holds no state of its own to save."""
 
-    def __init__(self, study: str, options: RunOptions) -> None:
-        self.study, self.options = study, options
+    def __init__(self, study: str, options: RunOptions, observer: Observer | None = None) -> None:
+        self.study, self.options, self.observer = study, options, observer
 
     def __call__(self, task: int) -> int:
         job = submitit.JobEnvironment().job_id     # ARRAY_TASK, recorded on each trial
         requeue = signal.getsignal(signal.SIGUSR2)  # submitit's: checkpoint, requeue, exit
         time_limit = _watch_time_limit()
         try:
-            return join_study(self.study, replace(self.options, job=job)).ran
+            return join_study(self.study, replace(self.options, job=job), self.observer).ran
         except Stopped as stop:   # the running trial was given back, queued to resume
             if time_limit.is_set():
                 requeue(signal.SIGUSR2, None)

@@ -17,6 +17,7 @@ import optuna
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import CheckpointError, ExportError
 from torchsweep.sweeps.readout.trials import TrialRecord, is_multi_objective, ranked_records
+from torchsweep.sweeps.study.program_files import files_in, saved_by_program
 from torchsweep.trainer.atomic import write_json_atomic
 from torchsweep.trainer.files import PICTURE
 
@@ -36,6 +37,8 @@ class Export:
     picture: str | None = None       # model.svg, when Graphviz drew it
     picture_note: str | None = None  # why there is no picture, as one line
     confirmation: dict[str, Any] | None = None   # `sweep best --confirm`'s ranking of it
+    files: tuple[str, ...] = ()      # every file written into `directory`, by name
+    saved_by_program: tuple[str, ...] | None = None   # a program study: the files it saved
 
     def to_dict(self) -> dict[str, Any]:
         """What `sweep best --json` prints as its `export`."""
@@ -70,9 +73,14 @@ def export_best(study: optuna.Study, root: Path, directory: Path,
             "best_epoch_metrics": record.best_metrics,
             **({"confirmation": confirmation} if confirmation else {})})
         picture, picture_note = _picture(study, Path(root), Path(directory))
+        program = attrs.runs_program(study)
+        files = [*(files_in(kept) if program else [written.name]), CONFIG_FILE, PARAMS_FILE,
+                 METRICS_FILE, *([Path(picture).name] if picture else [])]
         return Export(directory=str(directory), weights=str(written), trial=record.number,
                       value=record.value, passed_over=tuple(notes), picture=picture,
-                      picture_note=picture_note, confirmation=confirmation)
+                      picture_note=picture_note, confirmation=confirmation,
+                      files=tuple(sorted(set(files))),
+                      saved_by_program=tuple(saved_by_program(kept)) if program else None)
     if trial is not None:
         raise ExportError(f"trial {trial} of '{study.study_name}' cannot be exported: "
                           f"{'; '.join(notes)}")

@@ -21,6 +21,7 @@ from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
 from torchsweep.sweeps.readout.collapse import collapses
 from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
+from torchsweep.sweeps.study.messages import STUDY_NAME_CUTOFF, did_you_mean
 from torchsweep.trainer.files import EVALUATIONS, METRICS
 from torchsweep.trainer.goal import Goal
 
@@ -91,7 +92,8 @@ def load_study(name: str, root: Path, storage: str | None,
     except KeyError:
         names = sorted(s.study_name for s in opened.get_all_studies())
         known = f"; studies there: {', '.join(names)}" if names else "; it holds no studies yet"
-        raise StudyNotFound(f"no study named '{name}' in {mask_password(url)}{known}") from None
+        raise StudyNotFound(f"no study named '{name}' in {mask_password(url)}{known}"
+                            f"{did_you_mean(name, names, STUDY_NAME_CUTOFF)}") from None
 
 
 def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:

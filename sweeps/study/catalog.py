@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from torchsweep.sweeps.errors import UnknownStudy
+from torchsweep.sweeps.study.messages import STUDY_NAME_CUTOFF, did_you_mean
 from torchsweep.sweeps.study.spec import StudySpec, parse_study
 from torchsweep.sweeps.study.studyfile import load_study_file
 
@@ -44,8 +45,10 @@ def resolve(study: str, root: Path, params: Sequence[str] = (), sets: Sequence[s
         spec = parse_study({"method": "bayes", "parameters": {}}, name=study,
                            source="command line")
     else:
+        ran = [path.parent.name for path in Path(root).glob(f"*/{STUDY_FILE}")]
         raise UnknownStudy(
             f"unknown study '{study}': not a bundled study ({', '.join(bundled_names())}), "
-            f"not a YAML file, and not run under {root}; define it with --param NAME=SPEC")
+            f"not a YAML file, and not run under {root}; define it with --param NAME=SPEC"
+            f"{did_you_mean(study, [*bundled_names(), *ran], STUDY_NAME_CUTOFF)}")
     changed = params or sets or prune_within
     return spec.with_options(params, sets, prune_within) if changed else spec

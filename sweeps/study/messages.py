@@ -25,9 +25,15 @@ def either(options: Iterable[Any]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-def did_you_mean(word: Any, options: Iterable[str]) -> str:
+# Study names share a suffix (`_study`), which alone makes them look alike to difflib's
+# default 0.6: `my_study` is no misspelling of `full_study`.
+STUDY_NAME_CUTOFF = 0.75
+
+
+def did_you_mean(word: Any, options: Iterable[str], cutoff: float = 0.6) -> str:
     # Only text is compared: str() of a list built from YAML aliases can be enormous.
-    close = difflib.get_close_matches(word, list(options), n=1) if isinstance(word, str) else []
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=cutoff) \
+        if isinstance(word, str) else []
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

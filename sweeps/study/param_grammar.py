@@ -41,12 +41,22 @@ def parse_param_option(text: str, rules: Rules = TRAINER) -> Parameter:
                            rules=rules)
 
 
+def _looks_like_range(spec: str) -> bool:
+    """`log:...`, or `..` after a number or before one: a range, held to its grammar (a missing
+    bound, a third dot or trailing text is refused). Other text with `..` in it (a program's
+    `../data`) is a value."""
+    low, dots, high = spec.partition("..")
+    return spec.startswith("log:") or bool(dots) and (
+        re.fullmatch(rf"\s*{_NUMBER}\s*", low) is not None
+        or re.match(rf"[.\s]*{_NUMBER}", high) is not None)
+
+
 def _param_spec(name: str, spec: str, text: str, rules: Rules) -> dict:
     """The W&B block a --param SPEC stands for."""
-    head = spec.split("..")[0]
-    if spec.startswith("log:") or (".." in spec and re.fullmatch(_NUMBER, head)):
+    if _looks_like_range(spec):
         match = _RANGE.fullmatch(spec)
-        if not match:
+        # `1e-4...1e-1` would match as 1e-4 to .1e-1: a third dot is a typo, never a number.
+        if not match or "..." in spec:
             raise SpaceError(f"--param {show(text)}: {_GRAMMAR}")
         low, high, step = (read_item(match[g]) if match[g] else None
                            for g in ("low", "high", "step"))

@@ -18,6 +18,7 @@ from typing import Any
 
 from torchsweep.sweeps.errors import StudyNotFound, SyncError
 from torchsweep.sweeps.tracking import _wandb
+from torchsweep.sweeps.study.messages import STUDY_NAME_CUTOFF, did_you_mean
 from torchsweep.sweeps.tracking.wandb_runs import WANDB_FOLDER
 
 _ID = re.compile(r"^(?:t(?P<trial>\d+)|study)-")
@@ -43,7 +44,10 @@ def runs_folder(root: Path, study: str) -> Path:
 def list_runs(root: Path, study: str) -> list[LocalRun]:
     """The study's runs, oldest first ([] when it ran without W&B)."""
     if not (Path(root) / study).is_dir():
-        raise StudyNotFound(f"no study '{study}' under {root}")
+        studies = [path.name for path in Path(root).iterdir() if path.is_dir()] \
+            if Path(root).is_dir() else []
+        raise StudyNotFound(f"no study '{study}' under {root}"
+                            f"{did_you_mean(study, studies, STUDY_NAME_CUTOFF)}")
     folder = runs_folder(root, study)
     runs = [_local_run(found, study) for found in _wandb.run_folders(folder)] \
         if folder.is_dir() else []

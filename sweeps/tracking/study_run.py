@@ -24,6 +24,7 @@ from torchsweep.sweeps.readout.trials import (
     records,
 )
 from torchsweep.sweeps.study import StudySpec
+from torchsweep.sweeps.study.program_files import files_in
 from torchsweep.sweeps.tracking.background import TrackingWarning, first_line
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer.goal import Goal
@@ -48,11 +49,20 @@ def log_study_run(study: optuna.Study, spec: StudySpec, tracker: Tracker, *, roo
     try:
         ran = [trial for trial in records(study) if trial.state != "waiting"]  # queued: not run
         best_first = ranked_records(study)
-        _log_trials(run, ran, spec.metric)
-        _log_history(run, ran, best_first, spec.metric, goal(study))
-        _log_checkpoints(run, best_first, attrs.kept_checkpoints(study), spec, Path(root),
-                         log_checkpoints)
-        _log_importances(run, study)
+        # Each part on its own: one that fails (an artifact that cannot be read) leaves the
+        # others logged.
+        parts = {"trials": lambda: _log_trials(run, ran, spec.metric),
+                 "history": lambda: _log_history(run, ran, best_first, spec.metric, goal(study)),
+                 "checkpoints": lambda: _log_checkpoints(
+                     run, best_first, attrs.kept_checkpoints(study), spec, Path(root),
+                     log_checkpoints),
+                 "importances": lambda: _log_importances(run, study)}
+        for part, log in parts.items():
+            try:
+                log()
+            except Exception as error:
+                warnings.warn(f"the W&B study run of {spec.name} has no {part} "
+                              f"({first_line(error)})", TrackingWarning, stacklevel=2)
     except Exception as error:
         warnings.warn(f"the W&B study run of {spec.name} is incomplete ({first_line(error)})",
                       TrackingWarning, stacklevel=2)
@@ -103,7 +113,12 @@ def _log_checkpoints(run, best_first: list[TrialRecord], kept: dict[str, str], s
     for trial in (trial for trial in chosen if str(trial.number) in kept):
         artifact = wandb.Artifact(_artifact_name(spec.name), type="model", metadata={
             "trial": trial.number, spec.metric: trial.value, "params": trial.params})
-        artifact.add_file(str(root / kept[str(trial.number)]))
+        path = root / kept[str(trial.number)]   # best.pt, or a program's trial folder
+        # A folder file by file: add_file refuses one, and add_dir prints to the terminal.
+        files = {name: path / name for name in files_in(path)} if path.is_dir() \
+            else {path.name: path}
+        for name, file in files.items():
+            artifact.add_file(str(file), name=name)
         aliases = [f"trial-{trial.number}"] + (["best"] if trial is best_first[0] else [])
         run.log_artifact(artifact, aliases=aliases)
 

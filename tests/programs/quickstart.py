@@ -28,6 +28,9 @@ run = wandb.init(project="quickstart", config=vars(args))   # the sweep's values
 config = wandb.config
 assert config.learning_rate == args.learning_rate   # W&B's file and ${args} agree
 bad = int(os.environ.get("SWEEP_TRIAL_NUMBER", 0)) >= config.bad_after
+release = os.environ.get("WAIT_FOR")   # a file: trials after the first start once it exists
+while release and int(os.environ["SWEEP_TRIAL_NUMBER"]) > 0 and not Path(release).exists():
+    time.sleep(0.05)
 loss = 2.0
 for epoch in range(1, config.epochs + 1):
     loss *= 1.0 if bad else math.exp(-config.learning_rate * config.hidden / 16)
@@ -36,5 +39,6 @@ for epoch in range(1, config.epochs + 1):
     if bad and epoch == config.stall_at:
         time.sleep(120)   # stopped long before this; a sweep that never stops it is told so
         sys.exit(f"a bad trial was not stopped in its epoch {epoch}")
-Path(os.environ.get("SWEEP_TRIAL_DIR", "."), "model.txt").write_text(f"{loss}\n")
+if os.environ.get("SAVE_MODEL", "1") == "1":   # 0: a script that saves nothing
+    Path(os.environ.get("SWEEP_TRIAL_DIR", "."), "model.txt").write_text(f"{loss}\n")
 wandb.finish()

@@ -29,13 +29,12 @@ from torchsweep.sweeps.engine.program.records import RunRecords
 from torchsweep.sweeps.errors import InfeasibleDraw
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.command import build_command, json_text
+from torchsweep.sweeps.study.program_files import ARGS_FILE, PARAMS_FILE
 from torchsweep.sweeps.tracking._wandb import write_sweep_params
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer.atomic import write_text_atomic
 
 POLL = 0.2                  # seconds between looks at the program and its run
-PARAMS_FILE = "sweep-params.yaml"   # WANDB_SWEEP_PARAM_PATH
-ARGS_FILE = "sweep-args.json"       # ${args_json_file}
 STOPPED_STATE = "stopped"           # what a pruned program's W&B run says it ended as
 CHILD_SITE = Path(__file__).parent / "_child"   # the hook that ends a stopped run cleanly
 

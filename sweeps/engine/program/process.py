@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from torchsweep.sweeps.engine.program import watchdog
+from torchsweep.sweeps.study.program_files import STDERR, STDOUT
 
 STOP_GRACE = 10.0        # seconds a stopped program gets before SIGKILL (W&B's agent: 30)
-STDOUT, STDERR = "stdout.log", "stderr.log"
 
 
 class ProgramProcess:

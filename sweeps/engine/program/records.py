@@ -52,9 +52,10 @@ class RunRecords:
                 return rows
 
     def finish(self) -> list[dict[str, Any]]:
-        """After the program exited: the rows not taken yet and those still to come, then
-        stop following."""
-        rows = self.new_rows()   # read since the last look: the program may have exited since
+        """After the program exited: the rows not taken yet (those read since the last look
+        too: a program that logs and exits within one look had every row there), then stop
+        following."""
+        rows = self.new_rows()
         if self._thread is not None:
             self._ended.wait(_DRAIN)   # the reader stops by itself at the run's exit record
         self.close()
