@@ -231,8 +231,8 @@ def collapsed_note(rows, metric: str) -> None:
 
     fallen = [row for row in rows if row.collapsed]
     if fallen:
-        trials = "; ".join(f"#{row.number} best {_number(row.collapsed['best'])}, last "
-                           f"{_number(row.collapsed['last'])}" for row in fallen)
+        trials = "; ".join(f"#{row.number} best {number(row.collapsed['best'])}, last "
+                           f"{number(row.collapsed['last'])}" for row in fallen)
         console.print(f"collapsed late ({rule(fallen[0].collapsed['threshold'], metric)}): "
                       f"{trials}", soft_wrap=True, highlight=False, markup=False)
 

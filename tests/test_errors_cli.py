@@ -349,8 +349,9 @@ def test_export_as_json_is_one_object_naming_what_it_passed_over(study_copy, tmp
     assert "passed over" not in result.stderr          # the object says it, not a note
     picture, picture_note = export.pop("picture"), export.pop("picture_note")
     assert (picture is None) != (picture_note is None)   # drawn, or why not (no Graphviz)
+    assert export.pop("files") == sorted(path.name for path in out.iterdir())
     assert export == {"directory": str(out), "weights": str(out / EXPORT_WEIGHTS),
-                      "trial": second, "confirmation": None,
+                      "trial": second, "confirmation": None, "saved_by_program": None,
                       "value": json.loads((out / "metrics.json").read_text())["value"]}
 
 

@@ -130,3 +130,31 @@ def test_a_claim_that_did_not_land_leaves_the_trial_to_the_worker_that_claimed_i
     assert _optuna.claim(direct, waiting) is not None            # ...another worker claims it
     proxy.up()
     assert claiming.result(timeout=60) is None                   # and it is that worker's
+
+
+def test_a_signal_that_broke_a_storage_call_reaches_the_engine_not_the_retries():
+    """SIGTERM (a Slurm requeue) landing in a database call: the driver raises its own "lost
+    connection" error on top of our Stopped. That is a stop, not an outage: retried, the trial
+    would train on and finish instead of being given back as preempted."""
+    import signal
+
+    import sqlalchemy.exc
+
+    from torchsweep.sweeps.engine.signals import Stopped
+    from torchsweep.sweeps.storage import faults
+    from torchsweep.sweeps.storage.resilient import ResilientStorage
+
+    calls = []
+
+    def broken_by_a_signal():
+        calls.append(1)
+        try:
+            raise Stopped(signal.SIGTERM)
+        except Stopped:
+            raise sqlalchemy.exc.OperationalError(
+                "SELECT 1", {}, Exception("server closed the connection unexpectedly")) from None
+
+    storage = ResilientStorage(optuna.storages.InMemoryStorage(), "postgresql://h/db", grace=30)
+    with pytest.raises(Stopped, match="preempted by SIGTERM"):
+        storage._retried(broken_by_a_signal)
+    assert calls == [1]                      # tried once: no backoff, no "unreachable" line

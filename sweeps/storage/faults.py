@@ -25,7 +25,15 @@ class ConnectionLost(Exception):
 
 
 def is_transient(error: BaseException) -> bool:
-    return any(_transient(cause) for cause in _chain(error))
+    """A connection that will come back; never one a signal broke (see `interruption`)."""
+    return interruption(error) is None and any(_transient(cause) for cause in _chain(error))
+
+
+def interruption(error: BaseException) -> BaseException | None:
+    """The Ctrl+C or stop signal (a BaseException beyond Exception) that broke a storage call,
+    when the driver raised its own error on top of it: the signal is what happened, and it must
+    reach the engine, not be retried as an outage."""
+    return next((cause for cause in _chain(error) if not isinstance(cause, Exception)), None)
 
 
 def is_setup_race(error: BaseException) -> bool:

@@ -188,8 +188,11 @@ class ResilientStorage(BaseStorage):
         return max(0.0, min(backoff, left))
 
     def _raise_one_line(self, error: Exception) -> None:
-        """Past the grace, `StorageLost`; a driver's refusal, `StorageError`; Optuna's own
-        answers (a finished trial, a missing study) as they are."""
+        """The signal that broke the call; past the grace, `StorageLost`; a driver's refusal,
+        `StorageError`; Optuna's own answers (a finished trial, a missing study) as they are."""
+        stop = faults.interruption(error)
+        if stop is not None:
+            raise stop from None
         if faults.is_transient(error):
             waited = time.monotonic() - (self.contact.down_since or time.monotonic())
             raise StorageLost(f"storage {self.shown} unreachable for {waited:.0f} s "
