@@ -96,11 +96,12 @@ def noise_scale(result) -> None:
 def space_table(spec) -> None:
     from torchsweep.sweeps.study.choices import PRUNERS, SAMPLERS
 
-    sampler, pruner = spec.sampler_name(), spec.pruner_name()
+    sampler, (pruner, why) = spec.sampler_name(), spec.pruned_by()
     within = f" within each {spec.prune_within}" if spec.prune_within else ""
-    table = Table(title=f"{spec.name}: {sampler} sampler, {pruner} pruner{within}, {spec.goal} "
-                        f"{spec.metric}",
-                  caption=f"{sampler}: {SAMPLERS[sampler].doc}\n{pruner}: {PRUNERS[pruner].doc}",
+    aim = f"{spec.goal} {spec.metric}" if spec.ranked else "no metric"
+    table = Table(title=f"{spec.name}: {sampler} sampler, {pruner} pruner{within}, {aim}",
+                  caption=f"{sampler}: {SAMPLERS[sampler].doc}\n{pruner}: "
+                          f"{PRUNERS[pruner].doc} ({why})",
                   caption_justify="left")
     for column in ("parameter", "distribution", "range / values", "when"):
         table.add_column(column)
@@ -278,7 +279,7 @@ class LiveView:
     """A live status line while a study runs: trials done/pruned/failed, best so far, and
     the running trial's epoch. It is the orchestrator's observer and an Optuna callback."""
 
-    def __init__(self, study: str, metric: str, goal: Goal):
+    def __init__(self, study: str, metric: str | None, goal: Goal):
         self.study, self.metric, self.goal = study, metric, goal
         self.counts = {"completed": 0, "pruned": 0, "failed": 0}
         self.best: float | None = None
@@ -311,9 +312,10 @@ class LiveView:
 
     def _render(self) -> str:
         elapsed = time.perf_counter() - self.started
+        best = f"best {self.metric} {_number(self.best)} | " if self.metric else ""
         return (f"[bold]{self.study}[/] {elapsed:5.0f}s | {self.counts['completed']} done, "
-                f"{self.counts['pruned']} pruned, {self.counts['failed']} failed | best "
-                f"{self.metric} {_number(self.best)} | {self.running}")
+                f"{self.counts['pruned']} pruned, {self.counts['failed']} failed | {best}"
+                f"{self.running}")
 
 
 def runs_table(study: str, runs, folder: Path) -> None:

@@ -48,8 +48,9 @@ def log_study_run(study: optuna.Study, spec: StudySpec, tracker: Tracker, *, roo
     try:
         ran = [trial for trial in records(study) if trial.state != "waiting"]  # queued: not run
         best_first = ranked_records(study)
-        _log_trials(run, ran, spec.metric)
-        _log_history(run, ran, best_first, spec.metric, goal(study))
+        _log_trials(run, ran, spec.metric or "value")
+        if spec.ranked:
+            _log_history(run, ran, best_first, spec.metric, goal(study))
         _log_checkpoints(run, best_first, attrs.kept_checkpoints(study), spec, Path(root),
                          log_checkpoints)
         _log_importances(run, study)
