@@ -218,6 +218,14 @@ def test_errors_name_the_key_and_what_is_allowed(doc, expected):
     assert expected in str(caught.value)
 
 
+def test_a_programs_grid_or_random_file_may_name_no_metric():
+    """As in W&B: nothing ranks its trials, and nothing prunes them (`pruner: none` says so)."""
+    for doc in (minimal(program="train.py"), minimal(program="train.py", pruner="none")):
+        spec = parse_study(doc, name="x", source="x")
+        assert (spec.ranked, spec.metric, spec.pruner_name()) == (False, None, "none")
+        assert parse_study(spec.to_dict(), name="x", source="x") == spec
+
+
 def test_hyperband_bands_follow_wandb():
     def first_band(**spec):
         return parse_study(hyperband(**spec), name="x", source="x").early_terminate["min_iter"]

@@ -150,8 +150,8 @@ class StudySpec:
                              f"engine: 'requires \"metric\" section'); name the metric your "
                              f"code logs, e.g. metric: {{name: val_loss}}, or use method: "
                              f"random or grid")
-        if self.pruner or self.early_terminate:
-            stopper = "pruner" if self.pruner else "early_terminate"
+        if self.pruner not in (None, NO_PRUNER) or self.early_terminate:
+            stopper = "early_terminate" if self.early_terminate else "pruner"
             raise SpaceError(f"metric: missing; {stopper} compares trials by a metric (W&B's "
                              f"hyperband: 'requires \"metric\" section'); name the metric "
                              f"your code logs, or leave {stopper} out")
