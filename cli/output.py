@@ -129,11 +129,12 @@ def noise_scale(result) -> None:
 def space_table(spec) -> None:
     from torchsweep.sweeps.study.choices import PRUNERS, SAMPLERS
 
-    sampler, pruner = spec.sampler_name(), spec.pruner_name()
+    sampler, (pruner, why) = spec.sampler_name(), spec.pruned_by()
     within = f" within each {spec.prune_within}" if spec.prune_within else ""
-    table = Table(title=f"{spec.name}: {sampler} sampler, {pruner} pruner{within}, {spec.goal} "
-                        f"{spec.metric}",
-                  caption=f"{sampler}: {SAMPLERS[sampler].doc}\n{pruner}: {PRUNERS[pruner].doc}",
+    aim = f"{spec.goal} {spec.metric}" if spec.ranked else "no metric"
+    table = Table(title=f"{spec.name}: {sampler} sampler, {pruner} pruner{within}, {aim}",
+                  caption=f"{sampler}: {SAMPLERS[sampler].doc}\n{pruner}: "
+                          f"{PRUNERS[pruner].doc} ({why})",
                   caption_justify="left")
     for column in ("parameter", "distribution", "range / values", "when"):
         table.add_column(column)

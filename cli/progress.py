@@ -89,6 +89,8 @@ class Progress:
         return f"{said}, about {duration(left)} left" if left else said
 
     def best_so_far(self) -> str:
+        if not self.metric:    # a study without a metric ranks nothing
+            return "no metric to rank by"
         if self.best is None:
             return f"best {self.metric} -"
         return f"best {self.metric} {output.number(self.best)} (trial {self.best_trial})"
@@ -118,8 +120,9 @@ class LiveLine(Progress):
 
     def epoch_ended(self, number: int, metrics: dict[str, float]) -> None:
         super().epoch_ended(number, metrics)
-        self.running = (f"trial {number} epoch {output.number(metrics['epoch'])}: "
-                        f"{self.metric} {output.number(metrics[self.metric])}")
+        shown = (f": {self.metric} {output.number(metrics[self.metric])}"
+                 if self.metric in metrics else "")
+        self.running = f"trial {number} epoch {output.number(metrics['epoch'])}{shown}"
 
     def trial_finished(self, number: int, state: str, value: float | None) -> None:
         super().trial_finished(number, state, value)

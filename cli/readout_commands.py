@@ -40,7 +40,8 @@ def show(
         output.json_object({"study": study, "trials": [t.to_dict() for t in trials],
                              "pareto": [t.number for t in front] if front else None})
     else:
-        output.trials_table(study, trials, " / ".join(attrs.metric_names(loaded)), front=front)
+        output.trials_table(study, trials, " / ".join(attrs.metric_names(loaded)) or "value",
+                            front=front)
         output.collapsed_note(trials, attrs.metric_name(loaded))
 
 
@@ -83,6 +84,10 @@ def best(
     folder = root(root_)
     loaded = load_study(study, folder, storage)
     best_first = ranked_records(loaded)
+    if not attrs.has_metric(loaded):
+        _nothing_to_rank(study, loaded, folder, export is not None or confirm is not None,
+                         as_json)
+        return
     if not best_first:
         raise ExportError(f"study '{study}' has no completed trial yet")
     front = best_first if is_multi_objective(loaded) else None
@@ -116,6 +121,24 @@ def best(
     else:
         output.best_panel(study, best_first[0], attrs.metric_names(loaded), folder, exported,
                           front)
+
+
+def _nothing_to_rank(study: str, loaded, folder: Path, asked_for_best: bool,
+                     as_json: bool) -> None:
+    """`sweep best` on a study without a metric, which W&B allows: one line, not an error;
+    --export and --confirm, which need a best trial, find nothing to export."""
+    from torchsweep.sweeps.errors import ExportError
+
+    said = (f"study '{study}' has no metric, so nothing ranks its {len(loaded.trials)} trials; "
+            f"`sweep show {study}` lists them, and every trial's folder is kept under "
+            f"{folder / study / 'trials'}")
+    if asked_for_best:
+        raise ExportError(f"nothing to export: {said}")
+    if as_json:
+        output.json_object({"study": study, "metrics": [], "metric": None, "best": None,
+                            "note": said})
+    else:
+        output.console.print(said, soft_wrap=True, highlight=False, markup=False)
 
 
 def _finite(number: Optional[float]) -> Optional[float]:

@@ -60,15 +60,25 @@ def spec_document(study: Any) -> dict[str, Any] | None:
 
 def metric_names(study: Any) -> list[str]:
     """The study's metrics as its study file names them (several for a multi-objective one);
-    `value` for a study we did not make."""
+    `value` for a study we did not make; none for one without a metric."""
+    if not has_metric(study):
+        return []
     document = spec_document(study) or {}
     metrics = document.get("metrics") or [document.get("metric", {})]
     return [metric.get("name", "value") for metric in metrics]
 
 
-def metric_name(study: Any) -> str:
-    """The (first) metric's name."""
-    return metric_names(study)[0]
+def metric_name(study: Any) -> str | None:
+    """The (first) metric's name; None for a study without a metric."""
+    names = metric_names(study)
+    return names[0] if names else None
+
+
+def has_metric(study: Any) -> bool:
+    """Whether the study ranks its trials: a W&B grid or random file for the user's own code
+    may name no metric (StudySpec.ranked); a study we did not make has Optuna's value."""
+    document = spec_document(study)
+    return document is None or "metric" in document or "metrics" in document
 
 
 def metric_target(study: Any) -> float | None:

@@ -30,6 +30,11 @@ class SpaceError(UserError, ValueError):
         super().__init__(" ".join(message.splitlines()))
 
 
+class UnknownSetting(SpaceError):
+    """A parameter or metric name the trainer does not know, in a study for the trainer: in a
+    W&B file without `program:`, as likely the user's own code's names as a misspelling."""
+
+
 class StudyError(UserError):
     """A study that cannot be run as asked (e.g. its search space changed)."""
 

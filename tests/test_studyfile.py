@@ -84,7 +84,8 @@ def test_a_wandb_sweep_file_parses(tmp_path):
     assert spec.command == ("${env}", "${interpreter}", "${program}", "${args}")
     assert (spec.project, spec.entity) == ("cnn", "my-team")
     # W&B's bands for max_iter 27, eta 3, s 2 are 9 and 3: hyperband starts at 3
-    assert spec.early_terminate == {"type": "hyperband", "min_iter": 3, "eta": 3}
+    assert spec.early_terminate == {"type": "hyperband", "min_iter": 3, "eta": 3,
+                                    "max_iter": 27, "s": 2}
     assert (spec.sampler_name(), spec.pruner_name()) == ("tpe", "hyperband")
     assert {n: p.distribution for n, p in spec.space.parameters.items()} == {
         "lr": "log_uniform_values", "batch_size": "q_log_uniform", "optimizer": "categorical",
@@ -122,7 +123,6 @@ def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
 
 @pytest.mark.parametrize("yaml_text, expected", [
     ("method: random\nparameters:\n  lr: {min: 0.1, max: 0.2\n", ["line 4", "malformed YAML"]),
-    ("method: random\nmethod: grid\nparameters: {}\n", ["line 2", "duplicate key 'method'"]),
     ("[method, random]\n", ["top level: expected a mapping"]),
 ])
 def test_broken_files_name_the_file_and_line(tmp_path, yaml_text, expected):
@@ -181,12 +181,13 @@ def hyperband(**spec) -> dict:
     (minimal(sampler="tpee"),
      "sampler: expected tpe, random, grid, cmaes, qmc or gp, got \"tpee\"; did you mean 'tpe'?"),
     (minimal(pruner="hyperbnd"),
-     "pruner: expected median, hyperband, successive_halving, wilcoxon or none"),
+     "pruner: expected median, hyperband, successive_halving, wandb_hyperband, wilcoxon or "
+     "none"),
     (minimal(run_cap=0), "run_cap: expected an integer >= 1, got 0"),
     (minimal(repeats=True), "repeats: expected an integer >= 1, got True"),
     (hyperband(), "early_terminate: give min_iter, or max_iter and s"),
     (hyperband(max_iter=2, s=1), "early_terminate.max_iter: 2 / eta 3 is below 1"),
-    (hyperband(min_iter=1, eta=1.5), "early_terminate.eta: expected a whole number >= 2"),
+    (hyperband(min_iter=1, eta=1), "early_terminate.eta: expected a number above 1"),
     (hyperband(min_iter=0), "early_terminate.min_iter: expected a number of epochs > 0 (0.25 is "
                             "a quarter of the first), got 0"),
     (hyperband(min_iter="2"), 'early_terminate.min_iter: expected a number, got "2"'),
@@ -200,7 +201,12 @@ def hyperband(**spec) -> dict:
     (minimal(scheduler={"engine": "hyperopt"}), "scheduler.engine: expected optuna, wandb or ax"),
     (minimal(program="train.py", metric={"name": "loss"}, parameters={"9lives": {"value": 1}}),
      "parameters.9lives: '9lives' is not a parameter name W&B allows"),
-    (minimal(program="train.py"), "metric: missing; name the metric your program logs"),
+    (minimal(program="train.py", method="bayes"),
+     "metric: missing; bayes search learns from a metric"),
+    (minimal(program="train.py", method="random", sampler="tpe"),
+     "metric: missing; tpe search learns from a metric"),
+    (minimal(program="train.py", method="random", pruner="median"),
+     "metric: missing; pruner compares trials by a metric"),
     (minimal(command="python train.py"), "command: expected a non-empty list of words"),
     (minimal(method="grid"), "parameters.lr: grid search needs `values`"),
     (minimal(method="random", sampler="grid"), "parameters.lr: grid search needs `values`"),
@@ -210,6 +216,14 @@ def test_errors_name_the_key_and_what_is_allowed(doc, expected):
         parse_study(doc, name="x", source="studies/x.yaml")
     assert str(caught.value).startswith("studies/x.yaml: ")
     assert expected in str(caught.value)
+
+
+def test_a_programs_grid_or_random_file_may_name_no_metric():
+    """As in W&B: nothing ranks its trials, and nothing prunes them (`pruner: none` says so)."""
+    for doc in (minimal(program="train.py"), minimal(program="train.py", pruner="none")):
+        spec = parse_study(doc, name="x", source="x")
+        assert (spec.ranked, spec.metric, spec.pruner_name()) == (False, None, "none")
+        assert parse_study(spec.to_dict(), name="x", source="x") == spec
 
 
 def test_hyperband_bands_follow_wandb():

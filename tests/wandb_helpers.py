@@ -6,7 +6,9 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def leet_summary(run_dir: Path) -> dict:
@@ -15,6 +17,16 @@ def leet_summary(run_dir: Path) -> dict:
     done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary",
                            "--json", str(run_dir)], capture_output=True, text=True, timeout=60,
                           check=True)
+    return json.loads(done.stdout)
+
+
+def wandb_engine(code: str, data: Any) -> Any:
+    """What W&B's own sweep engine makes of `data`: `code` reads it as JSON on stdin and prints
+    JSON. It runs in a process outside the checkout, where `import sweeps` is W&B's engine
+    (inside it, our own folder); needs_wandb_engine() says whether it is installed."""
+    with tempfile.TemporaryDirectory() as outside:
+        done = subprocess.run([sys.executable, "-c", code], input=json.dumps(data), cwd=outside,
+                              capture_output=True, text=True, timeout=120, check=True)
     return json.loads(done.stdout)
 
 

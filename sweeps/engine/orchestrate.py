@@ -45,6 +45,7 @@ from torchsweep.sweeps.study import STUDY_FILE, StudySpec, parse_study
 from torchsweep.sweeps.study.choices import (
     SAMPLES,
     multi_objective_samplers,
+    unranked_samplers,
     pruner_choice,
     sampler_choice,
 )
@@ -165,8 +166,9 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               job=job.job, repeats=job.repeats)
     callbacks = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
-                 lambda s, t: observer.trial_finished(t.number, STATE_NAMES[t.state],
-                                                       t.values[0] if t.values else None)]
+                 lambda s, t: observer.trial_finished(
+                     t.number, STATE_NAMES[t.state],
+                     t.values[0] if t.values and spec.ranked else None)]
     observer.planned(trial_queue.waiting(study.get_trials(deepcopy=False)), spec)
     return work(study, objective, job.loop, callbacks)
 
@@ -210,22 +212,25 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     """Validate, create or load the study, record its space and settings, queue trials."""
     job = _job(spec, options, _given(options))
     # Fail before touching the storage: fixed settings must form a valid config, a grid must
-    # be finite, the GPUs must exist.
+    # be finite, the pruner must take the study's eta, the GPUs must exist.
     if spec.runs_program:
         _check_program(spec)
     else:
         TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
-        _epoch_samples(spec, job)
+    build_pruner(job.pruner, spec, _epoch_samples(spec, job))
     if spec.multi_objective and not sampler_choice(job.sampler).multi_objective:
         raise StudyError(f"sampler {job.sampler}: cannot optimise several metrics; use "
                          f"{', '.join(multi_objective_samplers())}")
+    if not spec.ranked and sampler_choice(job.sampler).learns:
+        raise StudyError(f"sampler {job.sampler}: learns from a metric, and the study has "
+                         f"none; use {', '.join(unranked_samplers())}")
     workers.check_gpus(options.gpus)
     grid = spec.space.grid() if sampler_choice(job.sampler).grid else None
 
     study, created = _create_or_load(spec, job)
     _record_space(study, spec, options, created)
     names = [objective.name for objective in spec.objectives]
-    if study.metric_names != names:   # what optuna-dashboard and plots call the objectives
+    if names and study.metric_names != names:   # what optuna-dashboard and plots call them
         with warnings.catch_warnings():   # experimental in Optuna 5, and noise to a user
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             try:
@@ -270,7 +275,7 @@ def _create_or_load(spec: StudySpec, job: WorkerJob) -> tuple[optuna.Study, bool
     """The study, and whether this launch created it (another may have, a moment before)."""
     storage = open_storage(job.url, create=True, grace=job.storage_grace)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    goals = [objective.goal.value for objective in spec.objectives]
+    goals = [objective.goal.value for objective in spec.objectives] or [spec.goal.value]
     sampler = optuna.samplers.RandomSampler()
     try:
         study = optuna.create_study(storage=storage, study_name=spec.name, directions=goals,

@@ -69,7 +69,7 @@ def pruner(spec: StudySpec, given: str | None, repeats: int) -> str:
     line is refused, and the file's gives way to wilcoxon (`replaced_pruner` says so); wilcoxon
     without repeats is refused."""
     name = given or spec.pruner
-    if spec.multi_objective:
+    if spec.multi_objective or not spec.ranked:   # nothing to prune on (StudySpec.pruned_by)
         return NO_PRUNER
     if repeats > 1 and _unit(given) == SAMPLES:
         fitting = " or ".join(pruners_with(SEEDS) + pruners_with(None))

@@ -26,9 +26,11 @@ def retain_top_k(study: optuna.Study, root: Path, k: int, *,
 
     A trainer study keeps its top-k trials' best.pt; a program study (`whole_folders`) keeps
     the top-k trials' whole folders, whatever the program wrote there. A multi-objective study
-    keeps its whole Pareto front."""
+    keeps its whole Pareto front, and a study without a metric every trial."""
     best_first = ranked(study)
     top = best_first if is_multi_objective(study) else best_first[:k]
+    if not attrs.has_metric(study):   # nothing to rank by (StudySpec.ranked says so once)
+        top = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     if whole_folders:
         kept = _retain_folders(study, root, {t.number for t in top})
     else:

@@ -104,7 +104,8 @@ def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:
     summaries = optuna.get_all_study_summaries(storage=open_storage(url, create=False),
                                                include_best_trial=True)
     rows = [{"name": s.study_name, "trials": s.n_trials,
-             "best": s.best_trial.value if s.best_trial is not None else None} for s in summaries]
+             "best": s.best_trial.value if s.best_trial is not None and attrs.has_metric(s)
+             else None} for s in summaries]
     return sorted(rows, key=lambda row: row["name"])
 
 
@@ -119,7 +120,10 @@ def is_multi_objective(study: optuna.Study) -> bool:
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
     """Completed trials, best first by the study's goal (ties keep the earlier trial first).
-    A multi-objective study has no single best: its Pareto front, by the first objective."""
+    A multi-objective study has no single best: its Pareto front, by the first objective. A
+    study without a metric ranks none."""
+    if not attrs.has_metric(study):
+        return []
     if is_multi_objective(study):
         candidates = study.best_trials
     else:
@@ -134,6 +138,8 @@ def records(study: optuna.Study, root: Path | None = None) -> list[TrialRecord]:
     metrics.jsonl, or for a user's program the values it reported at each step."""
     kept = attrs.kept_checkpoints(study)
     trials = [_record(trial, kept, root) for trial in study.get_trials(deepcopy=False)]
+    for record in trials if not attrs.has_metric(study) else ():
+        record.value = None   # Optuna's placeholder: the study has no metric
     if root is not None and attrs.runs_program(study):
         metric = attrs.metric_name(study)
         for record, trial in zip(trials, study.get_trials(deepcopy=False)):

@@ -4,7 +4,8 @@ The public API is below; the modules behind it hold one concept each: `messages`
 is worded), `choices` (the words for method, sampler, pruner and goal), `distributions` (W&B's,
 drawn with Optuna), `parameter` (one parameter block), `space` (the whole search space),
 `feasibility` (settings that cannot work together), `param_grammar` (the `--param`/`--set`
-grammar), `rules` (whose settings: the trainer's or a program's), `spec` (a whole study),
+grammar), `rules` (whose settings: the trainer's or a program's), `early_terminate` (W&B's
+hyperband block and its bands), `spec` (a whole study),
 `studyfile` (reading one from YAML) and `catalog` (finding a study by what the user typed).
 Each name is imported when first used, so the CLI pays only for what a command needs.
 """

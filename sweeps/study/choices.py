@@ -33,6 +33,7 @@ class SamplerChoice:
     doc: str
     multi_objective: bool = True   # proposes for several metrics at once (a Pareto front)
     grid: bool = False             # walks the study's grid, each point once: it must be finite
+    learns: bool = True            # proposes from the trials' values: it needs a metric
 
 
 PRUNERS: dict[str, PrunerChoice] = {
@@ -42,6 +43,9 @@ PRUNERS: dict[str, PrunerChoice] = {
                                        "epochs to the study's most (W&B's early_terminate)"),
     "successive_halving": PrunerChoice(SAMPLES, "keeps the best 1/eta of the trials at min_iter "
                                                 "epochs, then at eta times that, ..."),
+    "wandb_hyperband": PrunerChoice(SAMPLES, "W&B's own hyperband bands, min_iter * eta^k "
+                                             "epochs (any eta above 1): a trial worse than "
+                                             "the best 1/eta of those at its band stops"),
     "wilcoxon": PrunerChoice(SEEDS, "stops a configuration whose seeds lose to the best one's, "
                                     "seed for seed (p < 0.1): a study with repeats only"),
     "none": PrunerChoice(None, "every trial runs to its end"),
@@ -50,17 +54,20 @@ PRUNERS: dict[str, PrunerChoice] = {
 # "Search at the issue's budget, and the default pruner").
 DEFAULT_PRUNER = "successive_halving"
 EARLY_TERMINATE_PRUNER = "hyperband"   # W&B's early_terminate: {type: hyperband}
+WANDB_HYPERBAND_PRUNER = "wandb_hyperband"   # the same with a fractional eta
 REPEATS_PRUNER = "wilcoxon"            # the default with repeats
 NO_PRUNER = "none"                     # a multi-objective study: Optuna prunes one objective
 
 SAMPLERS: dict[str, SamplerChoice] = {
     "tpe": SamplerChoice("Tree-structured Parzen Estimator, multivariate and grouped "
                          "(conditional parameters), with a constant liar for parallel workers"),
-    "random": SamplerChoice("independent uniform draws"),
-    "grid": SamplerChoice("every point of a finite space once, then the study stops", grid=True),
+    "random": SamplerChoice("independent uniform draws", learns=False),
+    "grid": SamplerChoice("every point of a finite space once, then the study stops", grid=True,
+                          learns=False),
     "cmaes": SamplerChoice("CMA-ES: a Gaussian search distribution that moves towards each "
                            "generation's best (one metric)", multi_objective=False),
-    "qmc": SamplerChoice("a quasi-random Sobol sequence, which covers the space evenly"),
+    "qmc": SamplerChoice("a quasi-random Sobol sequence, which covers the space evenly",
+                         learns=False),
     "gp": SamplerChoice("Bayesian optimisation with a Gaussian process"),
 }
 # W&B method -> our sampler. `custom` leaves the choice to W&B's scheduler block, whose every
@@ -93,3 +100,8 @@ def pruners_with(unit: str | None) -> tuple[str, ...]:
 
 def multi_objective_samplers() -> tuple[str, ...]:
     return tuple(name for name, sampler in SAMPLERS.items() if sampler.multi_objective)
+
+
+def unranked_samplers() -> tuple[str, ...]:
+    """The samplers that run a study without a metric."""
+    return tuple(name for name, sampler in SAMPLERS.items() if not sampler.learns)

@@ -37,10 +37,11 @@ def did_you_mean(word: Any, options: Iterable[str], cutoff: float = 0.6) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def choice(value: Any, options: Iterable[str], where: str) -> str:
+def choice(value: Any, options: Iterable[str], where: str,
+           error: type[SpaceError] = SpaceError) -> str:
     options = list(options)
     if not isinstance(value, str) or value not in options:
-        raise SpaceError(f"{where}: expected {either(options)}, got {show(value)}"
+        raise error(f"{where}: expected {either(options)}, got {show(value)}"
                          f"{did_you_mean(value, options)}")
     return value
 
@@ -65,6 +66,12 @@ def number(value: Any, where: str, *, integer: bool = False) -> int | float:
     if not finite:
         raise SpaceError(f"{where}: expected {kind} within floating-point range, "
                          f"got {show(value)}")
+    return value
+
+
+def count(value: Any, where: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpaceError(f"{where}: expected an integer >= {minimum}, got {show(value)}")
     return value
 
 

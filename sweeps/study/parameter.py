@@ -7,9 +7,12 @@ setting's, or, for a user's program, any value.
 
 Like W&B, a block without `distribution` is inferred: `value` -> constant, `values` ->
 categorical (with `probabilities` -> categorical_w_probabilities), integer `min`/`max` ->
-int_uniform, other `min`/`max` -> uniform. Nested W&B `parameters:` groups are not supported:
-list each setting under parameters. Our one extension is `when: {optimizer: [sgd, rmsprop]}`:
-the parameter is drawn only when every named parameter took one of the listed values.
+int_uniform, other `min`/`max` -> uniform. A parameter inside W&B's nested groups
+(`optim: {parameters: {lr: ...}}`) keeps its `path` (`('optim', 'lr')`); its name is the
+study's rules' (`optim.lr` for a program, the setting `lr` for the trainer). A value listed
+twice is kept, as W&B keeps it (`repeated`). Our one extension is `when: {optimizer: [sgd,
+rmsprop]}`: the parameter is drawn only when every named parameter took one of the listed
+values.
 
 A value is refused up front when the distribution certainly reaches it: a listed value, or an
 end of a bounded range. The normal family's tails reach any value with odds of a few in ten
@@ -55,6 +58,8 @@ class Parameter:
     a: float | None = None
     b: float | None = None
     when: tuple[tuple[str, tuple], ...] | None = None
+    # The keys from `parameters:` down to it in W&B's nested groups; () for a top-level one.
+    path: tuple[str, ...] = ()
     # Where it was written (`parameters.lr`, `--param lr`), for messages; not part of its value.
     where: str = field(default="", compare=False, repr=False)
     # Whose setting it is (the trainer's, or a program's): what a valid value is.
@@ -84,6 +89,15 @@ class Parameter:
             return value in self.values
         return self.min <= value <= self.max and float(value).is_integer()
 
+    def repeated(self) -> dict[int, int]:
+        """Values listed more than once, as W&B keeps them: {index of the first repeat: how
+        many times the value is listed}. Optuna, as W&B's engine, draws each listed item alike
+        (a value listed twice is drawn twice as often); a grid runs it once."""
+        indices: dict[Any, list[int]] = {}
+        for i, value in enumerate(self.values or ()):
+            indices.setdefault(encode(value), []).append(i)
+        return {listed[1]: len(listed) for listed in indices.values() if len(listed) > 1}
+
     def describe(self) -> str:
         """Short text for a table, `when` aside: '{16, 32, 64}', 'log-uniform 1e-4..0.1'."""
         return FORMS[self.distribution].describe(self)
@@ -99,13 +113,12 @@ class Parameter:
         return doc
 
 
-def parse_parameter(name: str, spec: Mapping, *, where: str, rules: Rules = TRAINER) -> Parameter:
-    """One W&B parameter block for the setting `name`, held to `rules`."""
+def parse_parameter(name: str, spec: Mapping, *, where: str, rules: Rules = TRAINER,
+                    path: tuple[str, ...] = ()) -> Parameter:
+    """One W&B parameter block for the setting `name` (at `path` in nested groups), held to
+    `rules`."""
     rules.check_name(name, where)
     mapping(spec, where, "{values: [...]} or {min: ..., max: ...}")
-    if "parameters" in spec:
-        raise SpaceError(f"{where}.parameters: nested parameter groups are not supported; "
-                         f"list each setting under parameters")
     distribution = _infer_distribution(spec, where)
     form = FORMS[distribution]
     check_keys(spec, ("distribution", *form.keys, "when"), where, f" for {distribution}")
@@ -125,7 +138,8 @@ def parse_parameter(name: str, spec: Mapping, *, where: str, rules: Rules = TRAI
         given["probabilities"] = _parse_probabilities(given["probabilities"], len(given["values"]),
                                                       f"{where}.probabilities")
     when = _parse_when(spec["when"], f"{where}.when", rules) if "when" in spec else None
-    parameter = Parameter(name, distribution, when=when, where=where, rules=rules, **given)
+    parameter = Parameter(name, distribution, when=when, path=path, where=where, rules=rules,
+                          **given)
     _check_reach(parameter, where)
     return parameter
 
@@ -163,13 +177,7 @@ def _check_shape(given: Mapping, form: Form, where: str) -> None:
 def _parse_values(name: str, raw: Any, where: str, rules: Rules) -> tuple:
     if not isinstance(raw, (list, tuple)) or not raw:
         raise SpaceError(f"{where}: expected a non-empty list of {name} values, got {show(raw)}")
-    values = tuple(rules.check_value(name, v, f"{where}[{i}]") for i, v in enumerate(raw))
-    encoded = [encode(v) for v in values]
-    for i, encoded_value in enumerate(encoded):
-        if encoded_value in encoded[:i]:
-            raise SpaceError(f"{where}[{i}]: {show(values[i])} is listed twice; "
-                             f"list each value once")
-    return values
+    return tuple(rules.check_value(name, v, f"{where}[{i}]") for i, v in enumerate(raw))
 
 
 def _parse_probabilities(raw: Any, count: int, where: str) -> tuple:

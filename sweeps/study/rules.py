@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from torchsweep.sweeps.errors import ConfigError, SpaceError
+from torchsweep.sweeps.errors import ConfigError, SpaceError, UnknownSetting
 from torchsweep.sweeps.study.messages import num
 from torchsweep.trainer.config import (
     FIELDS,
@@ -37,8 +37,22 @@ class Rules:
 
     def check_name(self, name: Any, where: str) -> str:
         if not isinstance(name, str) or name not in FIELDS:
-            raise SpaceError(f"{where}: {unknown_setting_message(str(name))}")
+            raise UnknownSetting(f"{where}: {unknown_setting_message(str(name))}")
         return name
+
+    def check_group(self, key: Any, where: str) -> str:
+        """A key of W&B's nested groups (`optim: {parameters: {...}}`). The trainer's settings
+        are flat, so a group only gathers settings; one named as a setting is a mistake."""
+        PROGRAM.check_name(key, where)
+        if key in FIELDS:
+            raise SpaceError(f"{where}: {key} is a training setting, not a group of them; give "
+                             f"it a value, and name the group otherwise")
+        return key
+
+    def name_of(self, path: tuple[str, ...]) -> str:
+        """The name of the parameter at `path` in nested groups: for the trainer, its setting
+        (`optim: {parameters: {lr, momentum}}` searches lr and momentum)."""
+        return path[-1]
 
     def check_value(self, name: str, value: Any, where: str, *, reached_by: str = "") -> Any:
         """The value as the setting takes it; SpaceError, addressed to `where`, if it cannot."""
@@ -82,6 +96,14 @@ class ProgramRules(Rules):
             raise SpaceError(f"{where}: {name!r} is not a parameter name W&B allows; use "
                              f"letters, digits, '_', '.' and '-', starting with a letter or '_'")
         return name
+
+    def check_group(self, key: Any, where: str) -> str:
+        return self.check_name(key, where)
+
+    def name_of(self, path: tuple[str, ...]) -> str:
+        """W&B's nested groups reach the program as nested values; Optuna names the parameter
+        by its path (`optim.lr`)."""
+        return ".".join(path)
 
     def check_value(self, name: str, value: Any, where: str, *, reached_by: str = "") -> Any:
         return value

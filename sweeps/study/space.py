@@ -2,7 +2,10 @@
 
 `SearchSpace.sample(trial)` draws every active parameter with an Optuna trial (it arrives from
 the caller: nothing here imports Optuna); `grid()` is the space of Optuna's GridSampler;
-`fingerprint()` tells a reopened study whether its space changed.
+`fingerprint()` tells a reopened study whether its space changed. W&B's nested groups
+(`optim: {parameters: {lr: ..., momentum: ...}}`) are flat names here and in Optuna (a
+program's `optim.lr`), and `nest()` gives their values back nested, as W&B's agent passes them
+(`{'optim': {'lr': 0.01, 'momentum': 0.9}}`).
 """
 from __future__ import annotations
 
@@ -11,12 +14,12 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from torchsweep.sweeps.errors import SpaceError
 from torchsweep.sweeps.study import feasibility
 from torchsweep.sweeps.study.distributions import DISCRETE, encode
-from torchsweep.sweeps.study.messages import mapping, show
+from torchsweep.sweeps.study.messages import check_keys, mapping, show
 from torchsweep.sweeps.study.parameter import Parameter, parse_parameter
 from torchsweep.sweeps.study.rules import TRAINER, Rules
 
@@ -50,8 +53,8 @@ class SearchSpace:
         """
         grid: dict[str, list] = {}
         for p in self.parameters.values():
-            if p.distribution == "categorical":
-                grid[p.name] = [encode(v) for v in p.values]
+            if p.distribution == "categorical":   # a value listed twice runs once, as in W&B
+                grid[p.name] = list(dict.fromkeys(encode(v) for v in p.values))
             elif p.distribution == "int_uniform" and p.max - p.min < GRID_INT_LIMIT:
                 grid[p.name] = list(range(p.min, p.max + 1))
             elif p.distribution != "constant":
@@ -69,7 +72,28 @@ class SearchSpace:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return {name: p.to_dict() for name, p in self.parameters.items()}
+        """W&B's `parameters:`, nested groups as written; parse_space reads it back."""
+        doc: dict[str, Any] = {}
+        for name, p in self.parameters.items():
+            *groups, key = p.path or (name,)
+            level = doc
+            for group in groups:
+                level = level.setdefault(group, {"parameters": {}})["parameters"]
+            level[key] = p.to_dict()
+        return doc
+
+    def nest(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Values by flat name (`optim.lr`) as W&B's `wandb.config` holds them: each at its
+        parameter's path in the nested groups (`{'optim': {'lr': 0.01}}`)."""
+        nested: dict[str, Any] = {}
+        for name, value in values.items():
+            parameter = self.parameters.get(name)
+            *groups, key = parameter.path if parameter is not None and parameter.path else (name,)
+            level = nested
+            for group in groups:
+                level = level.setdefault(group, {})
+            level[key] = value
+        return nested
 
     def constants(self) -> dict[str, Any]:
         """Settings every trial gets: the unconditional constants."""
@@ -94,8 +118,8 @@ class SearchSpace:
         parameters = dict(self.parameters)
         for new in changes:
             old = parameters.get(new.name)
-            if old is not None and old.when:
-                new = dataclasses.replace(new, when=old.when)
+            if old is not None:   # in its nested group, under its condition
+                new = dataclasses.replace(new, when=old.when, path=old.path)
             parameters[new.name] = new
         return SearchSpace(_possible(parameters), self.rules)
 
@@ -106,9 +130,30 @@ def parse_space(doc: Any, *, where: str = "parameters", rules: Rules = TRAINER) 
     Unlike W&B it may be empty: a study defined on the command line starts that way and gets
     its dimensions from --param.
     """
+    parameters: dict[str, Parameter] = {}
+    for path, spec, at in _blocks(doc, where, (), rules):
+        name = rules.name_of(path)
+        if name in parameters:
+            raise SpaceError(f"{at}: {name} is given at {parameters[name].where} too; give "
+                             f"each parameter once")
+        parameters[name] = parse_parameter(name, spec, where=at, rules=rules,
+                                           path=path if len(path) > 1 else ())
+    return SearchSpace(parameters, rules)
+
+
+def _blocks(doc: Any, where: str, group: tuple[str, ...],
+            rules: Rules) -> Iterator[tuple[tuple[str, ...], Any, str]]:
+    """(path, block, where) of every parameter, in W&B's nested groups too: a block holding
+    `parameters:` is a group (W&B's `param_dict`), which holds nothing else."""
     mapping(doc, where, "{lr: {min: 0.001, max: 0.1}}")
-    return SearchSpace({name: parse_parameter(name, spec, where=f"{where}.{name}", rules=rules)
-                        for name, spec in doc.items()}, rules)
+    for key, spec in doc.items():
+        at = f"{where}.{key}"
+        if isinstance(spec, Mapping) and "parameters" in spec:
+            rules.check_group(key, at)
+            check_keys(spec, ("parameters",), at, " for a group of parameters")
+            yield from _blocks(spec["parameters"], f"{at}.parameters", (*group, key), rules)
+        else:
+            yield (*group, key), spec, at
 
 
 def _sampling_order(parameters: Mapping[str, Parameter]) -> tuple[str, ...]:

@@ -4,27 +4,34 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
 
     method             required, as in W&B: grid, random, bayes or custom (Optuna's grid,
                        random, and TPE for bayes and custom)
-    parameters         required: setting name -> W&B parameter block (see `parameter`)
+    parameters         required: setting name -> W&B parameter block (see `parameter`), or
+                       W&B's nested group of them (see `space`)
     program, command   the user's own training script and the command that runs it, with W&B's
                        macros (${env}, ${interpreter}, ${program}, ${args}, ...): each trial
                        runs it as W&B's agent does; parameter names are then the program's own
     metric             {name, goal, target}. For the trainer, name is a metric it reports
                        (default val_acc) and goal defaults to that metric's direction; for a
-                       program, name is what it logs to W&B and goal defaults to W&B's minimize
+                       program, name is what it logs to W&B and goal defaults to W&B's minimize.
+                       A program's grid or random study may have none: as in W&B, every trial
+                       then runs to its end and none is ranked (`ranked`); bayes refuses it, as
+                       W&B's engine does ('Bayesian search requires "metric" section')
     metrics            a list of such metrics: a multi-objective study (not pruned: Optuna
                        cannot prune one), its answer a Pareto front
     scheduler          {engine: optuna | wandb | ax, ...}: W&B's scheduler; every engine runs
                        on Optuna here, its source/optimizer/search_space functions are not used
-    early_terminate    {type: hyperband, min_iter (or max_iter and s), eta (default 3)}: W&B's
-                       iterations are the trainer's epochs (a fraction such as 0.25 is a first
-                       cut a quarter into the first epoch; the pruner counts them in samples
-                       seen), or a program's own steps
+    early_terminate    {type: hyperband, min_iter (or max_iter and s), eta (default 3, any
+                       number above 1)}: W&B's iterations are the trainer's epochs (a fraction
+                       such as 0.25 is a first cut a quarter into the first epoch; the pruner
+                       counts them in samples seen), or a program's own steps. A fractional
+                       eta runs W&B's own bands (`wandb_hyperband`): Optuna's takes whole ones
     run_cap            the most trials the study runs
     project, entity    the W&B project and entity its runs are logged to
     name, description  text; name defaults to the file's stem
     sampler (ours)     a name of `choices.SAMPLERS`; overrides method
-    pruner (ours)      a name of `choices.PRUNERS` (the default: `DEFAULT_PRUNER`, hyperband
-                       with early_terminate, wilcoxon with repeats); overrides early_terminate
+    pruner (ours)      a name of `choices.PRUNERS`; overrides early_terminate. The default
+                       (`pruned_by` says which and why): hyperband with early_terminate,
+                       wilcoxon with repeats, else `DEFAULT_PRUNER` for the trainer and none
+                       for the user's own code, which W&B would not prune
     prune_within (ours) a parameter, e.g. batch_size: a trial is pruned only against trials
                        with its own value of it (each batch size's learning rates compete
                        among themselves, not against the batch sizes that learn faster per
@@ -38,9 +45,7 @@ Accepted but not applied, and named once (`StudySpec.ignored`, given back by `to
 controller, job, image_uri, apiVersion, kind, metric.impute, metric.impute_while_running,
 early_terminate.strict, scheduler.source, scheduler.optimizer, scheduler.search_space.
 
-Hyperband given as max_iter and s is turned into its first band exactly as W&B's
-`hyperband_stopping.py` computes bands: divide max_iter by eta up to s times, stopping before
-the band drops below 1, truncating each band to an integer.
+early_terminate is read as W&B's engine reads it, its bands too (see `early_terminate`).
 """
 from __future__ import annotations
 
@@ -48,7 +53,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from torchsweep.sweeps.errors import SpaceError
+from torchsweep.sweeps.errors import SpaceError, UnknownSetting
 from torchsweep.sweeps.study.choices import (
     DEFAULT_PRUNER,
     EARLY_TERMINATE_PRUNER,
@@ -59,10 +64,12 @@ from torchsweep.sweeps.study.choices import (
     PRUNERS,
     REPEATS_PRUNER,
     SAMPLERS,
+    WANDB_HYPERBAND_PRUNER,
     sampler_choice,
 )
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND, check_command
-from torchsweep.sweeps.study.messages import check_keys, choice, mapping, number, show
+from torchsweep.sweeps.study.early_terminate import fractional_eta, parse_early_terminate
+from torchsweep.sweeps.study.messages import check_keys, choice, count, mapping, number, show
 from torchsweep.sweeps.study.param_grammar import parse_param_option, parse_set_option
 from torchsweep.sweeps.study.parameter import Parameter
 from torchsweep.sweeps.study.rules import PROGRAM, TRAINER, Rules
@@ -70,7 +77,6 @@ from torchsweep.sweeps.study.space import SearchSpace, parse_space
 from torchsweep.trainer.config import EPOCH_METRICS
 from torchsweep.trainer.goal import Goal
 
-HYPERBAND_ETA = 3  # W&B's default
 W_AND_B_GOAL = Goal.MINIMIZE   # W&B's default goal, for a program's metric
 # W&B keys a file may carry that mean nothing to a local Optuna study.
 IGNORED_KEYS = ("controller", "job", "image_uri", "apiVersion", "kind")
@@ -115,6 +121,9 @@ class StudySpec:
     trials: int | None = None
     repeats: int | None = None  # seeds per configuration; None: the CLI's or 1
     ignored: tuple[str, ...] = ()  # keys accepted but not applied; the CLI names them once
+    # What W&B's reader makes of the file without a word (a key given twice, a value listed
+    # twice), each with its line: said once, like `ignored`.
+    read_notices: tuple[str, ...] = field(default=(), compare=False, repr=False)
     # Their values, kept only so to_dict gives the user's document back.
     ignored_values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -127,21 +136,50 @@ class StudySpec:
             if self.prune_within is not None and self.prune_within not in self.space.parameters:
                 raise SpaceError(f"prune_within: {show(self.prune_within)} is not a parameter; "
                                  f"name one of {', '.join(self.space.parameters)}")
+            if not self.ranked:
+                self._check_unranked()
         except SpaceError as error:
             raise SpaceError(f"{self.source}: {error}") from None
 
-    # The first objective: the one a single-objective study optimises and prunes on.
+    def _check_unranked(self) -> None:
+        """What needs a metric, as in W&B's engine, which accepts such a file and fails at its
+        first proposal ('Bayesian search requires "metric" section') or stop."""
+        learner = self.sampler or self.method
+        if sampler_choice(self.sampler_name()).learns:
+            raise SpaceError(f"metric: missing; {learner} search learns from a metric (W&B's "
+                             f"engine: 'requires \"metric\" section'); name the metric your "
+                             f"code logs, e.g. metric: {{name: val_loss}}, or use method: "
+                             f"random or grid")
+        if self.pruner not in (None, NO_PRUNER) or self.early_terminate:
+            stopper = "early_terminate" if self.early_terminate else "pruner"
+            raise SpaceError(f"metric: missing; {stopper} compares trials by a metric (W&B's "
+                             f"hyperband: 'requires \"metric\" section'); name the metric "
+                             f"your code logs, or leave {stopper} out")
+
+    # The first objective: the one a single-objective study optimises and prunes on. A study
+    # without one (`ranked` false) has no metric, and its Optuna study W&B's default goal.
     @property
-    def metric(self) -> str:
-        return self.objectives[0].name
+    def metric(self) -> str | None:
+        return self.objectives[0].name if self.objectives else None
 
     @property
     def goal(self) -> Goal:
-        return self.objectives[0].goal
+        return self.objectives[0].goal if self.objectives else W_AND_B_GOAL
 
     @property
     def target(self) -> float | None:
-        return self.objectives[0].target if not self.multi_objective else None
+        return self.objectives[0].target if len(self.objectives) == 1 else None
+
+    @property
+    def ranked(self) -> bool:
+        """Whether trials are ranked by a metric: a grid or random file for the user's own
+        code may have none, and then every trial runs to its end, as in W&B."""
+        return bool(self.objectives)
+
+    @property
+    def own_code(self) -> bool:
+        """Whether trials run the user's own code (its parameter names are its own)."""
+        return self.space.rules is PROGRAM
 
     @property
     def multi_objective(self) -> bool:
@@ -157,15 +195,36 @@ class StudySpec:
 
     def pruner_name(self, repeats: int | None = None) -> str:
         """The pruner, for `repeats` seeds per configuration (default: the study's)."""
+        return self.pruned_by(repeats)[0]
+
+    def pruned_by(self, repeats: int | None = None) -> tuple[str, str]:
+        """The pruner, for `repeats` seeds per configuration (default: the study's), and why."""
         if self.multi_objective:
-            return NO_PRUNER
+            return NO_PRUNER, "Optuna prunes single objectives only"
+        if not self.ranked:
+            return NO_PRUNER, "no metric to compare trials by"
         if (repeats or self.repeats or 1) > 1:   # a value per seed, not per epoch
-            return self.pruner or REPEATS_PRUNER
-        return self.pruner or (EARLY_TERMINATE_PRUNER if self.early_terminate else DEFAULT_PRUNER)
+            return (self.pruner, "the study's pruner") if self.pruner else (
+                REPEATS_PRUNER, "the default with repeats")
+        if self.pruner:
+            return self.pruner, "the study's pruner"
+        if fractional_eta(self.early_terminate):
+            return WANDB_HYPERBAND_PRUNER, (f"early_terminate's eta {self.early_terminate['eta']} "
+                                            f"is fractional, which W&B takes and Optuna's "
+                                            f"hyperband does not")
+        if self.early_terminate:
+            return EARLY_TERMINATE_PRUNER, "early_terminate's hyperband"
+        if self.own_code:
+            return NO_PRUNER, ("your code names no early_terminate and no pruner, and W&B would "
+                               "not prune it")
+        return DEFAULT_PRUNER, "the trainer's default"
 
     def notices(self) -> list[str]:
         """What the user should hear once about how this study runs."""
-        said = []
+        said = list(self.read_notices)
+        if not self.ranked:
+            said.append("metric: none, as W&B allows: every trial runs to its end, unpruned; "
+                        "`sweep best` has nothing to rank by, and every trial's folder is kept")
         if self.ignored:
             said.append(f"{', '.join(self.ignored)} do not apply to local sweeps and are "
                         f"ignored")
@@ -187,7 +246,8 @@ class StudySpec:
         metrics = [{"name": o.name, "goal": o.goal.value,
                     **({"target": o.target} if o.target is not None else {})}
                    for o in self.objectives]
-        doc.update({"metrics": metrics} if self.multi_objective else {"metric": metrics[0]})
+        if metrics:
+            doc.update({"metrics": metrics} if self.multi_objective else {"metric": metrics[0]})
         optional = {"program": self.program,
                     "command": list(self.command) if self.command else None,
                     "run_cap": self.run_cap, "early_terminate": self.early_terminate,
@@ -224,6 +284,10 @@ def parse_study(doc: Any, *, name: str, source: str) -> StudySpec:
     """Validate a whole W&B sweep document; every error starts with `source`."""
     try:
         fields = _parse_fields(doc, name)
+    except UnknownSetting as error:   # a file for the user's own code, more likely than a typo
+        raise SpaceError(f"{source}: {error}; if the file is for your own training code, add "
+                         f"program: (your script), or run `sweep run {source} --function "
+                         f"package.module:function`") from None
     except SpaceError as error:
         raise SpaceError(f"{source}: {error}") from None
     return StudySpec(source=source, **fields)
@@ -251,7 +315,7 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
         "space": parse_space(doc["parameters"], rules=rules),
         "program": program,
         "command": command,
-        "early_terminate": (_parse_early_terminate(doc["early_terminate"], ignored, rules)
+        "early_terminate": (parse_early_terminate(doc["early_terminate"], ignored, rules)
                             if "early_terminate" in doc else None),
         "scheduler": _optional(doc, "scheduler", lambda v: _parse_scheduler(v, ignored)),
         "project": _optional(doc, "project", lambda v: _text(v, "project", empty=False)),
@@ -260,10 +324,10 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
         "pruner": _optional(doc, "pruner", lambda v: choice(v, PRUNERS, "pruner")),
         "prune_within": _optional(doc, "prune_within",
                                   lambda v: _text(v, "prune_within", empty=False)),
-        "run_cap": _optional(doc, "run_cap", lambda v: _count(v, "run_cap", 1)),
-        "keep_top_k": _optional(doc, "keep_top_k", lambda v: _count(v, "keep_top_k", 0)),
-        "trials": _optional(doc, "trials", lambda v: _count(v, "trials", 1)),
-        "repeats": _optional(doc, "repeats", lambda v: _count(v, "repeats", 1)),
+        "run_cap": _optional(doc, "run_cap", lambda v: count(v, "run_cap", 1)),
+        "keep_top_k": _optional(doc, "keep_top_k", lambda v: count(v, "keep_top_k", 0)),
+        "trials": _optional(doc, "trials", lambda v: count(v, "trials", 1)),
+        "repeats": _optional(doc, "repeats", lambda v: count(v, "repeats", 1)),
     }
     return {**fields, "ignored": tuple(ignored), "ignored_values": ignored}
 
@@ -276,12 +340,6 @@ def _text(value: Any, where: str, *, empty: bool = True) -> str:
     if not isinstance(value, str) or not (empty or value):
         kind = "text" if empty else "non-empty text"
         raise SpaceError(f"{where}: expected {kind}, got {show(value)}")
-    return value
-
-
-def _count(value: Any, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpaceError(f"{where}: expected an integer >= {minimum}, got {show(value)}")
     return value
 
 
@@ -309,8 +367,7 @@ def _parse_objectives(doc: Mapping, rules: Rules, ignored: dict[str, Any]) -> tu
             raise SpaceError(f"metrics: {repeated} is listed twice; list each metric once")
         return objectives
     if "metric" not in doc and rules is PROGRAM:
-        raise SpaceError("metric: missing; name the metric your program logs to W&B, e.g. "
-                         "metric: {name: val_loss, goal: minimize}")
+        return ()   # nothing to rank by, as W&B allows (StudySpec.ranked)
     if "metric" not in doc:
         return (Objective("val_acc", EPOCH_METRICS["val_acc"]),)
     return (_parse_metric(doc["metric"], "metric", rules, ignored),)
@@ -325,7 +382,7 @@ def _parse_metric(raw: Any, where: str, rules: Rules, ignored: dict[str, Any]) -
         name = _text(raw.get("name"), f"{where}.name", empty=False)
         default_goal = W_AND_B_GOAL
     else:
-        name = choice(raw.get("name"), EPOCH_METRICS, f"{where}.name")
+        name = choice(raw.get("name"), EPOCH_METRICS, f"{where}.name", error=UnknownSetting)
         default_goal = EPOCH_METRICS[name]
     goal = choice(raw.get("goal", default_goal.value), GOALS, f"{where}.goal")
     return Objective(name, Goal.from_name(goal),
@@ -338,45 +395,3 @@ def _parse_scheduler(raw: Any, ignored: dict[str, Any]) -> dict[str, Any]:
     choice(raw.get("engine"), ENGINES, "scheduler.engine")
     ignored.update({f"scheduler.{key}": raw[key] for key in _SCHEDULER_KEYS[1:] if key in raw})
     return {"engine": raw["engine"]}
-
-
-def _parse_early_terminate(raw: Any, ignored: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    where = "early_terminate"
-    raw = mapping(raw, where, "{type: hyperband, min_iter: 3}")
-    check_keys(raw, ("type", "min_iter", "max_iter", "s", "eta", "strict"), where)
-    choice(raw.get("type"), ("hyperband",), f"{where}.type")
-    if "strict" in raw:
-        ignored[f"{where}.strict"] = raw["strict"]
-    eta = number(raw.get("eta", HYPERBAND_ETA), f"{where}.eta")
-    # W&B takes any eta > 1; Optuna's reduction factor is a whole number.
-    if eta < 2 or not float(eta).is_integer():
-        raise SpaceError(f"{where}.eta: expected a whole number >= 2, got {show(eta)}")
-    eta = int(eta)
-    if "max_iter" in raw and "s" in raw:  # W&B prefers max_iter + s when both forms are given
-        max_iter = number(raw["max_iter"], f"{where}.max_iter", integer=True)  # float-sized
-        min_iter = _first_band(_count(max_iter, f"{where}.max_iter", 1),
-                               _count(raw["s"], f"{where}.s", 1), eta)
-    elif "min_iter" in raw and rules is TRAINER:   # epochs, which may be a fraction
-        min_iter = number(raw["min_iter"], f"{where}.min_iter")
-        if min_iter <= 0:
-            raise SpaceError(f"{where}.min_iter: expected a number of epochs > 0 (0.25 is a "
-                             f"quarter of the first), got {show(min_iter)}")
-    elif "min_iter" in raw:
-        min_iter = _count(raw["min_iter"], f"{where}.min_iter", 1)
-    else:
-        raise SpaceError(f"{where}: give min_iter, or max_iter and s; hyperband needs its bands")
-    return {"type": "hyperband", "min_iter": min_iter, "eta": eta}
-
-
-def _first_band(max_iter: int, s: int, eta: int) -> int:
-    """The smallest of W&B's bands: max_iter / eta**k, truncated, for k up to s while >= 1."""
-    band, first = float(max_iter), None
-    for _ in range(s):
-        band /= eta
-        if band < 1:
-            break
-        first = int(band)
-    if first is None:
-        raise SpaceError(f"early_terminate.max_iter: {max_iter} / eta {eta} is below 1, so "
-                         f"hyperband has no band; raise max_iter or lower eta")
-    return first

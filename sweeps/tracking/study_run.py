@@ -50,13 +50,15 @@ def log_study_run(study: optuna.Study, spec: StudySpec, tracker: Tracker, *, roo
         ran = [trial for trial in records(study) if trial.state != "waiting"]  # queued: not run
         best_first = ranked_records(study)
         # Each part on its own: one that fails (an artifact that cannot be read) leaves the
-        # others logged.
-        parts = {"trials": lambda: _log_trials(run, ran, spec.metric),
-                 "history": lambda: _log_history(run, ran, best_first, spec.metric, goal(study)),
+        # others logged. A study without a metric has no history or importances to log.
+        parts = {"trials": lambda: _log_trials(run, ran, spec.metric or "value"),
                  "checkpoints": lambda: _log_checkpoints(
                      run, best_first, attrs.kept_checkpoints(study), spec, Path(root),
-                     log_checkpoints),
-                 "importances": lambda: _log_importances(run, study)}
+                     log_checkpoints)}
+        if spec.ranked:
+            parts.update({
+                "history": lambda: _log_history(run, ran, best_first, spec.metric, goal(study)),
+                "importances": lambda: _log_importances(run, study)})
         for part, log in parts.items():
             try:
                 log()

@@ -37,6 +37,9 @@ from torchsweep.trainer.atomic import write_text_atomic
 POLL = 0.2                  # seconds between looks at the program and its run
 STOPPED_STATE = "stopped"           # what a pruned program's W&B run says it ended as
 CHILD_SITE = Path(__file__).parent / "_child"   # the hook that ends a stopped run cleanly
+# A completed Optuna trial has a value; a study without a metric ranks none, and its readers
+# show none (readout.trials), so every trial completes with this one.
+NO_METRIC_VALUE = 0.0
 
 
 @dataclass
@@ -69,6 +72,7 @@ class ProgramObjective:
 
     def _start(self, trial: optuna.Trial, values: dict[str, Any],
                folder: Path) -> tuple[RunRecords, ProgramProcess]:
+        values = self.spec.space.nest(values)   # W&B's nested groups, as its agent passes them
         write_sweep_params(folder / PARAMS_FILE, values)
         write_text_atomic(folder / ARGS_FILE, json_text(values))
         study_dir = (self.root / self.spec.name).resolve()
@@ -132,6 +136,8 @@ class ProgramObjective:
         if program.exit_code != 0:
             raise failed(trial, "error", f"the program exited with code {program.exit_code}; "
                          f"its stderr ends:\n{program.stderr_tail()}")
+        if not names:   # a study without a metric (StudySpec.ranked): nothing to read
+            return NO_METRIC_VALUE
         missing = [name for name in names if not isinstance(records.summary.get(name),
                                                              (int, float))]
         if missing:

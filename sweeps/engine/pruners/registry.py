@@ -11,6 +11,7 @@ from torchsweep.sweeps.engine.pruners import (
     median,
     nop,
     successive_halving,
+    wandb_hyperband,
     wilcoxon,
 )
 from torchsweep.sweeps.engine.pruners.prune_within import PruneWithin
@@ -22,6 +23,7 @@ FACTORIES: dict[str, Callable[[Resources], optuna.pruners.BasePruner]] = {
     "median": median.build,
     "hyperband": hyperband.build,
     "successive_halving": successive_halving.build,
+    "wandb_hyperband": wandb_hyperband.build,
     "wilcoxon": wilcoxon.build,
     "none": nop.build,
 }

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from torchsweep.sweeps.errors import SpaceError
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.parameter import reach
-from torchsweep.sweeps.study.spec import HYPERBAND_ETA
+from torchsweep.sweeps.study.early_terminate import HYPERBAND_ETA
 from torchsweep.trainer.config import TrainConfig, train_split_size
 
 # Settings that change the training split's size, which every trial must share.
@@ -33,7 +34,14 @@ class Resources:
 
     @property
     def reduction_factor(self) -> int:
-        return (self.spec.early_terminate or {}).get("eta", HYPERBAND_ETA)
+        """early_terminate's eta, for Optuna's pruners, which take a whole one."""
+        eta = (self.spec.early_terminate or {}).get("eta", HYPERBAND_ETA)
+        if not isinstance(eta, int):
+            raise SpaceError(f"early_terminate.eta: {eta} is fractional, and Optuna's hyperband "
+                             f"and successive_halving pruners take a whole eta; leave the "
+                             f"pruner out (W&B's own bands run it: wandb_hyperband), or give a "
+                             f"whole eta")
+        return eta
 
 
 def epoch_samples(spec: StudySpec, overrides: Mapping[str, Any]) -> int | None:
@@ -41,7 +49,7 @@ def epoch_samples(spec: StudySpec, overrides: Mapping[str, Any]) -> int | None:
     program. Built-in datasets are counted without loading them, others are loaded once. A
     study that searches the split (dataset, val_fraction, num_samples) is counted at the first
     value of each: its trials' steps are still samples, but their epochs differ in size."""
-    if spec.runs_program:
+    if spec.own_code:
         return None
     first = {name: reach(spec.space.parameters[name], name)[0][0] for name in _SPLIT_SETTINGS
              if name in spec.space.parameters and name not in spec.space.constants()}
