@@ -15,6 +15,7 @@ from PIL import Image
 
 from torchsweep.trainer.checkpoint import load_checkpoint
 from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.errors import ConfigError
 from torchsweep.trainer.data import DataError, LoaderBatches, TensorBatches, load_data, make_batches
 
 CPU = torch.device("cpu")
@@ -154,9 +155,10 @@ def test_tensor_loader_needs_tensors():
 
 
 def test_batch_size_larger_than_the_train_split(digits):
-    with pytest.raises(DataError, match=r"batch_size 2000 is larger than the training split "
-                                        r"\(1437 samples\)"):
+    with pytest.raises(ConfigError, match=r"batch_size: 2000 is larger than the digits training "
+                                          r"split \(1437 samples") as raised:
         batches(digits, TrainConfig(batch_size=2000))
+    assert raised.value.exit_code == 2   # a setting to change, as everywhere else
 
 
 # --- torchvision datasets -----------------------------------------------------------------

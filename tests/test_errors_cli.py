@@ -205,6 +205,26 @@ def test_a_dataset_that_cannot_load_is_one_line_and_exit_code_6(tmp_path, datase
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("dataset", ["digits", "imagefolder"])
+def test_a_batch_larger_than_the_training_split_is_exit_code_2(tmp_path, dataset):
+    """Checked in one place (trainer.config.check_batch_fits), for a built-in dataset before it
+    loads and for a folder of images once it has: a setting to change, not a dataset to mend."""
+    if dataset == "imagefolder":
+        from PIL import Image
+
+        for split, name in (("train", "a"), ("train", "b"), ("val", "a"), ("val", "b")):
+            (tmp_path / "images" / split / name).mkdir(parents=True)
+            Image.new("L", (4, 4)).save(tmp_path / "images" / split / name / "0.png")
+        dataset, size = f"imagefolder:{tmp_path / 'images'}", 2
+    else:
+        size = 1437
+    result = sweep("train", "--set", f"dataset={dataset}", "--set", "batch_size=2000",
+                   "--out", tmp_path / "run")
+    one_line_error(result, 2, f"error: batch_size: 2000 is larger than the {dataset} training "
+                              f"split ({size} samples", f"use batch_size <= {size}")
+    assert not (tmp_path / "run").exists()
+
+
 PASSWORD = "hunter2"
 
 

@@ -5,6 +5,14 @@ Knows nothing of Optuna, sweeps or the CLI. Each name is imported when first use
 torch.
 """
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:   # what a type checker and an editor see; at run time, `__getattr__` below
+    from torchsweep.trainer.checkpoint import export_model, load_checkpoint, load_exported_model
+    from torchsweep.trainer.config import EPOCH_DIAGNOSTICS, EPOCH_METRICS, TrainConfig
+    from torchsweep.trainer.errors import CheckpointError, ConfigError, DataError
+    from torchsweep.trainer.goal import Goal
+    from torchsweep.trainer.loop import FitResult, fit
 
 _LAZY = {
     "TrainConfig": "config",
@@ -24,7 +32,7 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

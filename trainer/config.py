@@ -327,13 +327,15 @@ def train_split_size(config: TrainConfig) -> int | None:
     return None if size is None else split_sizes(size, config.val_fraction)[0]
 
 
-def check_batch_fits(config: TrainConfig) -> None:
-    """Refuse a batch larger than a built-in dataset's training split, before loading it.
+def check_batch_fits(config: TrainConfig, n_train: int | None = None) -> None:
+    """Refuse a batch larger than the training split: the one check of a batch size.
 
-    Not part of TrainConfig's own validation: the split size is known only for built-in
-    datasets, and the data module checks every dataset again once it is loaded.
+    n_train: the split's size once the data is loaded; without it, a built-in dataset's size
+    is known before loading (`train_split_size`) and other datasets pass until they load.
+    Not part of TrainConfig's own validation, for that reason.
     """
-    n_train = train_split_size(config)
+    if n_train is None:
+        n_train = train_split_size(config)
     if n_train is not None and config.batch_size > n_train:
         raise ConfigError("batch_size", f"{config.batch_size} is larger than the "
                           f"{config.dataset} training split ({n_train} samples at val_fraction "

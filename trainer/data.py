@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
 
 from torchsweep.trainer import mnist1d
-from torchsweep.trainer.config import DATASET_SIZES, TrainConfig, split_sizes
+from torchsweep.trainer.config import DATASET_SIZES, TrainConfig, check_batch_fits, split_sizes
 from torchsweep.trainer.errors import DataError
 
 # torchvision is imported inside the loaders that need it, and scikit-learn not at all (its
@@ -264,10 +264,7 @@ def _factory(config: TrainConfig) -> Data:
 def make_batches(data: Data, config: TrainConfig, device: torch.device,
                  generator: torch.Generator) -> tuple[Batches, Batches]:
     """(train, val) batches on `device`; train reshuffled each epoch from `generator` only."""
-    n_train = len(data.train)
-    if config.batch_size > n_train:
-        raise DataError(f"batch_size {config.batch_size} is larger than the training split "
-                        f"({n_train} samples); use batch_size <= {n_train}")
+    check_batch_fits(config, len(data.train))
     if config.loader == "tensor" and data.tensors is None:
         raise DataError(f"loader: dataset {config.dataset} streams from files, not tensors in "
                         "memory; use loader=auto or loader=dataloader")

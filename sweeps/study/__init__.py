@@ -10,6 +10,18 @@ hyperband block and its bands), `spec` (a whole study),
 Each name is imported when first used, so the CLI pays only for what a command needs.
 """
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:   # what a type checker and an editor see; at run time, `__getattr__` below
+    from torchsweep.sweeps.study.catalog import STUDY_FILE, bundled_names, bundled_path, resolve
+    from torchsweep.sweeps.study.choices import GOALS, METHODS, PRUNERS, SAMPLERS
+    from torchsweep.sweeps.study.distributions import DISTRIBUTIONS
+    from torchsweep.sweeps.study.param_grammar import parse_param_option, parse_set_option
+    from torchsweep.sweeps.study.parameter import Parameter, parse_parameter
+    from torchsweep.sweeps.study.rules import PROGRAM, TRAINER
+    from torchsweep.sweeps.study.space import SearchSpace, parse_space
+    from torchsweep.sweeps.study.spec import Objective, StudySpec, parse_study
+    from torchsweep.sweeps.study.studyfile import load_study_file
 
 _PUBLIC = {
     "STUDY_FILE": "catalog", "bundled_names": "catalog", "bundled_path": "catalog",
@@ -27,7 +39,7 @@ _PUBLIC = {
 __all__ = list(_PUBLIC)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
