@@ -126,7 +126,7 @@ def status(
 
     jobs = slurm_launch.status(study, root(root_), storage)
     if as_json:
-        output.json_object({"study": study, "jobs": jobs})
+        output.json_object({"study": study, "jobs": [job.to_dict() for job in jobs]})
     else:
         output.slurm_jobs(study, jobs)
 
@@ -144,7 +144,7 @@ def cancel(
 
     cancelled = slurm_launch.cancel(study, root(root_), storage)
     if as_json:
-        output.json_object({"study": study, **cancelled})
+        output.json_object({"study": study, **cancelled.to_dict()})
     else:
         output.slurm_cancelled(study, cancelled)
 

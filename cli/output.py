@@ -16,6 +16,8 @@ from rich.table import Table
 from torchsweep.trainer.goal import Goal
 
 if TYPE_CHECKING:
+    from torchsweep.sweeps.engine.confirm import Confirmation
+    from torchsweep.sweeps.launch.slurm import Cancelled, JobStatus
     from torchsweep.sweeps.readout.export import Export
 from torchsweep.cli.tables import Column, fitted_table, plain_table
 
@@ -295,36 +297,37 @@ def _exported(exported: Export) -> str:
     return f"{where}: a copy of its trial folder ({copied}) and {', '.join(own)}"
 
 
-def confirmation_table(study: str, confirmed: dict) -> None:
+def confirmation_table(study: str, confirmed: Confirmation) -> None:
     """`sweep best --confirm`: the top trials re-ranked by their mean on fresh seeds."""
-    metric, seeds = confirmed["metric"], confirmed["seeds"]
-    rows = confirmed["trials"]
+    metric, rows = confirmed.metric, confirmed.trials
     fixed = [Column("rank", [str(rank) for rank in range(1, len(rows) + 1)]),
-             Column("trial", [str(row["trial"]) for row in rows]),
-             Column(f"study {metric}", [number(row["study_value"]) for row in rows]),
-             Column(f"mean {metric}", [number(row["mean"]) for row in rows]),
-             Column("95% interval", [f"{number(row['low'])} .. {number(row['high'])}"
+             Column("trial", [str(row.trial) for row in rows]),
+             Column(f"study {metric}", [number(row.study_value) for row in rows]),
+             Column(f"mean {metric}", [number(row.spread.mean) for row in rows]),
+             Column("95% interval", [f"{number(row.spread.low)} .. {number(row.spread.high)}"
                                      for row in rows]),
-             Column("per seed", [" ".join(number(v) for v in row["values"]) for row in rows],
+             Column("per seed", [" ".join(number(v) for v in row.values) for row in rows],
                     wraps=True)]
     # The parameters that tell the configurations apart (all of them for a single one).
-    names = [name for name in rows[0]["params"]
-             if len(rows) < 2 or len({repr(row["params"].get(name)) for row in rows}) > 1]
-    params = {name: [number(row["params"].get(name)) if name in row["params"] else ""
+    names = [name for name in rows[0].params
+             if len(rows) < 2 or len({repr(row.params.get(name)) for row in rows}) > 1]
+    params = {name: [number(row.params.get(name)) if name in row.params else ""
                      for row in rows] for name in names}
-    _print_table(f"{study}: top {len(rows)} trials on fresh seeds {', '.join(map(str, seeds))}, "
-                 f"ranked by mean {metric}", fixed, params, len(rows))
-    top = confirmed["trials"][0]
-    study_best = next(row for row in confirmed["trials"] if row["study_rank"] == 1)
+    _print_table(f"{study}: top {len(rows)} trials on fresh seeds "
+                 f"{', '.join(map(str, confirmed.seeds))}, ranked by mean {metric}",
+                 fixed, params, len(rows))
+    top, study_best = confirmed.winner, confirmed.study_best
     if top is study_best:
         said = "the study's best too"
     else:
-        apart = top["low"] is not None and study_best["high"] is not None and (
-            top["low"] > study_best["high"] or top["high"] < study_best["low"])
-        said = (f"the study ranked trial {study_best['trial']} first; " + (
+        ours, theirs = top.spread, study_best.spread
+        apart = (ours.low is not None and ours.high is not None and theirs.low is not None
+                 and theirs.high is not None
+                 and (ours.low > theirs.high or ours.high < theirs.low))
+        said = (f"the study ranked trial {study_best.trial} first; " + (
             "their 95% intervals do not overlap: its value was a lucky draw" if apart else
             "their 95% intervals overlap: more seeds would tell the two apart surely"))
-    console.print(f"confirmed winner: trial {top['trial']}, {said}", soft_wrap=True)
+    console.print(f"confirmed winner: trial {top.trial}, {said}", soft_wrap=True)
 
 
 def report_written(page: Path, report, images: list[Path]) -> None:
@@ -370,26 +373,26 @@ def slurm_submitted(study: str, submitted, jobs: int) -> None:
           f"{submitted.logs}; `sweep launch slurm status {study}` shows them")
 
 
-def slurm_cancelled(study: str, cancelled: dict) -> None:
-    if not cancelled["jobs"]:
+def slurm_cancelled(study: str, cancelled: Cancelled) -> None:
+    if not cancelled.jobs:
         _line(f"{study}: none of its Slurm jobs is pending or running")
         return
-    resuming = ", ".join(f"#{number}" for number in cancelled["trials"])
-    _line(f"{study}: cancelled Slurm jobs {', '.join(cancelled['jobs'])}"
+    resuming = ", ".join(f"#{number}" for number in cancelled.trials)
+    _line(f"{study}: cancelled Slurm jobs {', '.join(cancelled.jobs)}"
           + (f"; queued to resume: trials {resuming}" if resuming else ""))
 
 
-def slurm_jobs(study: str, jobs: list[dict]) -> None:
+def slurm_jobs(study: str, jobs: list[JobStatus]) -> None:
     """`sweep launch slurm status`: a line per job, with the trials it ran."""
     if not jobs:
         _line(f"{study}: no Slurm jobs (submit them with `sweep launch slurm submit {study}`)")
         return
     for job in jobs:
-        trials = ", ".join(f"#{t['number']} {t['state']}"
-                           + (f" ({t['reason']})" if t["reason"] and t["state"] != "completed"
-                              else "") for t in job["trials"]) or "no trials yet"
-        where = f" on {job['where']}" if job["where"] else ""
-        _line(f"{job['job']:<12} {job['state']:<10}{where}: {trials}")
+        trials = ", ".join(f"#{t.number} {t.state}"
+                           + (f" ({t.reason})" if t.reason and t.state != "completed" else "")
+                           for t in job.trials) or "no trials yet"
+        where = f" on {job.where}" if job.where else ""
+        _line(f"{job.job:<12} {job.state:<10}{where}: {trials}")
 
 
 def manifest(text: str) -> None:

@@ -96,16 +96,15 @@ def best(
         from torchsweep.sweeps.engine.confirm import confirm as confirm_top
 
         confirmed = confirm_top(loaded, folder, confirm, seeds or DEFAULT_CONFIRM_SEEDS)
-        winner = confirmed["trials"][0]
+        winner = confirmed.winner
         if not as_json:
             output.confirmation_table(study, confirmed)
     exported = None
     if export is not None:
         from torchsweep.sweeps.readout.export import export_best
 
-        exported = export_best(loaded, folder, export, winner["trial"] if winner else trial,
-                               {**winner, "seeds": confirmed["seeds"],
-                                "metric": confirmed["metric"]} if winner else None)
+        exported = export_best(loaded, folder, export, winner.trial if winner else trial,
+                               confirmed.winner_dict() if confirmed else None)
         if exported.passed_over and not as_json:
             output.notice(f"exported trial {exported.trial}, the best whose checkpoint "
                           f"loads; passed over {'; '.join(exported.passed_over)}")
@@ -116,7 +115,7 @@ def best(
                              "metric": attrs.metric_name(loaded),
                              "best": best_first[0].to_dict(),
                              "pareto": [t.to_dict() for t in front] if front else None,
-                             "confirmation": confirmed,
+                             "confirmation": confirmed.to_dict() if confirmed else None,
                              "export": exported.to_dict() if exported else None})
     else:
         output.best_panel(study, best_first[0], attrs.metric_names(loaded), folder, exported,

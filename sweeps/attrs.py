@@ -12,6 +12,7 @@ writes (`failed_trial`, `retry_history`), so optuna-dashboard and that callback'
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 # --- study attributes (user attrs) ---
@@ -108,6 +109,28 @@ def confirmations(study: Any) -> list[dict[str, Any]]:
     return list(study.user_attrs.get(CONFIRMATIONS, []))
 
 
+@dataclass(frozen=True)
+class TrialSummary:
+    """What a finished trial ran to (the `summary` attribute): written by its objective, read
+    by `sweep show`, `sweep best` and retries. Every field may be missing from a record."""
+    epochs_run: int | None = None
+    best_epoch: int | None = None            # 1-based; the trainer's
+    best: dict[str, float] | None = None     # the best epoch's metrics (a program: its summary's)
+    final: dict[str, float] | None = None    # the last epoch's metrics
+    samples_trained: int | None = None
+    epochs_trained: float | None = None      # samples trained / the training split
+    pruned_at: float | None = None           # the epoch (a program: step) it was stopped at
+    exit_code: int | None = None             # a program's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> TrialSummary:
+        """A stored record; keys of another version of this program are left out."""
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+
+
 # --- trial readers ---
 
 def params(trial: Any) -> dict[str, Any]:
@@ -123,8 +146,8 @@ def trial_dir(trial: Any) -> str | None:
     return trial.user_attrs.get(TRIAL_DIR)
 
 
-def summary(trial: Any) -> dict[str, Any]:
-    return trial.user_attrs.get(SUMMARY) or {}
+def summary(trial: Any) -> TrialSummary:
+    return TrialSummary.from_dict(trial.user_attrs.get(SUMMARY) or {})
 
 
 def repeats(trial: Any) -> dict[str, Any] | None:
@@ -236,9 +259,9 @@ def record_config(trial: Any, config: dict[str, Any]) -> None:
     trial.set_user_attr(CONFIG, config)
 
 
-def record_summary(trial: Any, summary: dict[str, Any],
+def record_summary(trial: Any, summary: TrialSummary,
                    reliability: dict[str, list[float]] | None = None) -> None:
-    trial.set_user_attr(SUMMARY, summary)
+    trial.set_user_attr(SUMMARY, summary.to_dict())
     if reliability:
         trial.set_user_attr(BEST_RELIABILITY, reliability)
 

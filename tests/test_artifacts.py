@@ -45,7 +45,7 @@ def test_a_checkpoint_follows_its_trial_to_another_root(tmp_path):
     assert retry.state == TrialState.COMPLETE
     assert attrs.resumed_at(retry) == uploaded["epoch"]
     assert (second / attrs.trial_dir(retry) / "metrics.jsonl").is_file()   # it ran there
-    assert attrs.summary(retry)["epochs_run"] == 12
+    assert attrs.summary(retry).epochs_run == 12
 
 
 @pytest.mark.parametrize("url, message", [

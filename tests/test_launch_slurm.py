@@ -126,7 +126,7 @@ def test_a_requeued_job_resumes_its_trial_from_its_checkpoint(slurm, study, stop
     assert attrs.reason(stopped) == "preempted"
     assert attrs.retry_of(retry) == 0
     assert attrs.resumed_at(retry) >= 1              # from its checkpoint, not from epoch 0
-    assert attrs.summary(retry)["epochs_run"] == 4
+    assert attrs.summary(retry).epochs_run == 4
     assert attrs.job(stopped) == attrs.job(retry) == job   # the same job, run again
     if stop == "time limit":   # submitit's checkpoint-and-requeue, not Slurm's
         assert "Requeued job" in log_text(root, name)

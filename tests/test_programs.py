@@ -238,7 +238,7 @@ def test_a_stopped_program_that_ignores_sigterm_is_killed_10_s_later(tmp_path):
         _end(_recorded_pids(folder, 2))
     [trial] = trials("stubborn", tmp_path)
     assert (trial.state, attrs.reason(trial)) == (TrialState.FAIL, "timed_out")
-    assert attrs.summary(trial)["exit_code"] == -signal.SIGKILL
+    assert attrs.summary(trial).exit_code == -signal.SIGKILL
     [sigterm] = map(float, (folder / "sigterm.txt").read_text().split())
     waited = trial.datetime_complete.timestamp() - sigterm
     assert 9.5 <= waited < 20, waited

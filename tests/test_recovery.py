@@ -68,7 +68,7 @@ def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(tmp_p
     assert attrs.retry_of(retry) == 0 and attrs.attempt(retry) == 2
     assert retry.params == lost.params
     assert 2 <= attrs.resumed_at(retry) == saved < 8     # not from epoch 0
-    assert attrs.summary(retry)["epochs_run"] == 8
+    assert attrs.summary(retry).epochs_run == 8
     metrics = (tmp_path / "killed" / "trials" / "00001" / "metrics.jsonl").read_text()
     assert len(metrics.splitlines()) == 8
     shown = sweep("show", "killed", "--root", tmp_path, env={"COLUMNS": "200"}).stdout
@@ -252,7 +252,7 @@ def test_failed_trials_retried_from_their_checkpoint_or_restarted(tmp_path, flag
     retry = by_number(trials("again", tmp_path))[1]
     assert retry.state == TrialState.COMPLETE and retry.params == failed.params
     assert attrs.resumed_at(retry) == (2 if resumed else None)
-    assert attrs.summary(retry)["epochs_run"] == 4
+    assert attrs.summary(retry).epochs_run == 4
     # Recorded with Optuna's own keys, so Optuna's tools see the retry as one.
     callback = optuna.storages.RetryHeartbeatStaleTrialCallback
     assert callback.retried_trial_number(retry) == failed.number
@@ -274,7 +274,7 @@ def test_a_retry_whose_last_checkpoint_is_truncated_resumes_from_the_best_one(tm
     retry = by_number(trials("torn", tmp_path))[1]
     assert retry.state == TrialState.COMPLETE
     assert attrs.resumed_at(retry) == best_epoch >= 1          # not from epoch 0
-    assert attrs.summary(retry)["epochs_run"] == 5
+    assert attrs.summary(retry).epochs_run == 5
     assert any("truncated" in message and "resuming from" in message and "best.pt" in message
                for message in caplog.messages), caplog.messages
 
@@ -292,7 +292,7 @@ def test_a_retry_with_no_valid_checkpoint_starts_afresh_and_says_why(tmp_path, c
     assert report["ran"] == 1
     retry = by_number(trials("lost", tmp_path))[1]
     assert retry.state == TrialState.COMPLETE and attrs.resumed_at(retry) is None
-    assert attrs.summary(retry)["epochs_run"] == 3
+    assert attrs.summary(retry).epochs_run == 3
     assert any(f"no valid last.pt or best.pt in {folder} to resume from either" in message
                for message in caplog.messages), caplog.messages
 

@@ -14,6 +14,7 @@ study (no single ranking) are refused.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,11 +23,55 @@ import optuna
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.repeats import train_seed
 from torchsweep.sweeps.errors import ExportError, StudyError
-from torchsweep.sweeps.readout.stats import interval
+from torchsweep.sweeps.readout.stats import Interval, interval
 from torchsweep.sweeps.readout.trials import goal, is_multi_objective, ranked_records
 from torchsweep.trainer.config import TrainConfig
+from torchsweep.trainer.goal import Goal
 
 CONFIRM_FOLDER = "confirm"   # under the study's folder
+
+
+@dataclass(frozen=True)
+class ConfirmedTrial:
+    """One of the top trials, trained again on the fresh seeds."""
+    trial: int
+    study_rank: int                  # 1 for the study's own best
+    params: dict[str, Any]
+    study_value: float | None        # the value the study ranked it by
+    values: tuple[float, ...]        # one per fresh seed, in the seeds' order
+    spread: Interval                 # their mean and 95% interval, which ranks it here
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial": self.trial, "study_rank": self.study_rank, "params": self.params,
+                "study_value": self.study_value, "values": list(self.values),
+                **self.spread.to_dict()}
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """`confirm`'s outcome: the top trials ranked by their mean on the same fresh seeds."""
+    metric: str
+    goal: Goal
+    seeds: tuple[int, ...]
+    trials: tuple[ConfirmedTrial, ...]   # best mean first
+
+    @property
+    def winner(self) -> ConfirmedTrial:
+        return self.trials[0]
+
+    @property
+    def study_best(self) -> ConfirmedTrial:
+        """The trial the study itself ranked first."""
+        return next(row for row in self.trials if row.study_rank == 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `sweep best --json` prints it and the study records it."""
+        return {"metric": self.metric, "goal": self.goal.value, "seeds": list(self.seeds),
+                "trials": [row.to_dict() for row in self.trials]}
+
+    def winner_dict(self) -> dict[str, Any]:
+        """What an export of the winner records beside its weights."""
+        return {**self.winner.to_dict(), "seeds": list(self.seeds), "metric": self.metric}
 
 
 def fresh_seeds(study: optuna.Study, count: int) -> list[int]:
@@ -43,10 +88,8 @@ def fresh_seeds(study: optuna.Study, count: int) -> list[int]:
 
 def confirm(study: optuna.Study, root: Path, top: int, count: int,
             progress: Callable[[int, int, float], None] = lambda trial, seed, value: None,
-            ) -> dict[str, Any]:
-    """Retrain the top `top` trials on `count` fresh seeds; the confirmation, best first:
-    {metric, goal, seeds, trials: [{trial, study_rank, params, study_value, values, mean, std,
-    low, high, n, confidence}]}."""
+            ) -> Confirmation:
+    """Retrain the top `top` trials on `count` fresh seeds; the confirmation, best first."""
     name = study.study_name
     if attrs.runs_program(study):
         raise StudyError(f"--confirm: '{name}' runs your own program, whose seed sweep cannot "
@@ -59,7 +102,7 @@ def confirm(study: optuna.Study, root: Path, top: int, count: int,
         raise ExportError(f"study '{name}' has no completed trial yet")
     metric, aim = attrs.metric_name(study), goal(study)
     seeds = fresh_seeds(study, count)
-    confirmed = []
+    confirmed: list[ConfirmedTrial] = []
     for study_rank, record in enumerate(candidates, start=1):
         config = TrainConfig.from_dict(record.config)
         values = []
@@ -71,12 +114,11 @@ def confirm(study: optuna.Study, root: Path, top: int, count: int,
                 else aim.worst
             values.append(value)
             progress(record.number, seed, value)
-        confirmed.append({"trial": record.number, "study_rank": study_rank,
-                          "params": record.params,
-                          "study_value": record.value, "values": values,
-                          **interval(values).to_dict()})
+        confirmed.append(ConfirmedTrial(
+            trial=record.number, study_rank=study_rank, params=record.params,
+            study_value=record.value, values=tuple(values), spread=interval(values)))
     # Ties keep the study's order (sorted is stable).
-    confirmed.sort(key=lambda row: -aim.sign * row["mean"])
-    outcome = {"metric": metric, "goal": aim.value, "seeds": seeds, "trials": confirmed}
-    attrs.add_confirmation(study, outcome)
+    confirmed.sort(key=lambda row: -aim.sign * row.spread.mean)
+    outcome = Confirmation(metric=metric, goal=aim, seeds=tuple(seeds), trials=tuple(confirmed))
+    attrs.add_confirmation(study, outcome.to_dict())
     return outcome

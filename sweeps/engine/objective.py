@@ -132,11 +132,11 @@ class Objective:
         # into the second epoch); the samples it trained on, the stopped epoch's part included.
         stopped_at = (round(result.evaluations[-1]["epoch"], 3) if result.evaluations
                       else result.epochs_run)
-        summary = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                   "best": result.best, "final": result.final,
-                   "samples_trained": result.samples_trained,
-                   "epochs_trained": round(result.samples_trained / result.train_samples, 4),
-                   "pruned_at": stopped_at if result.status != "completed" else None}
+        summary = attrs.TrialSummary(
+            epochs_run=result.epochs_run, best_epoch=result.best_epoch, best=result.best,
+            final=result.final, samples_trained=result.samples_trained,
+            epochs_trained=round(result.samples_trained / result.train_samples, 4),
+            pruned_at=stopped_at if result.status != "completed" else None)
         attrs.record_summary(trial, summary, result.best_reliability)
         if status == "completed":
             spreads = [interval(column) for column in zip(*values)]
@@ -190,8 +190,8 @@ class Objective:
             "std": {name: s.std for name, s in spreads.items()}})
 
 
-def _flat_summary(summary: dict[str, Any], metric: str) -> dict[str, Any]:
-    best = summary["best"] or {}
-    return {f"best_{metric}": best.get(metric), "epochs_run": summary["epochs_run"],
-            "best_epoch": summary["best_epoch"], "pruned_at": summary["pruned_at"],
-            "epochs_trained": summary["epochs_trained"]}
+def _flat_summary(summary: attrs.TrialSummary, metric: str) -> dict[str, Any]:
+    """The trial's W&B run summary."""
+    return {f"best_{metric}": (summary.best or {}).get(metric), "epochs_run": summary.epochs_run,
+            "best_epoch": summary.best_epoch, "pruned_at": summary.pruned_at,
+            "epochs_trained": summary.epochs_trained}

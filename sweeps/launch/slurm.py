@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -127,26 +127,55 @@ class SlurmWorker(submitit.helpers.Checkpointable):
             raise SystemExit(error.exit_code) from None
 
 
-def status(study: str, root: Path, storage: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class JobTrial:
+    """A trial a job's worker ran."""
+    number: int
+    state: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job of the study's arrays."""
+    job: str                     # ARRAY_TASK
+    state: str                   # as squeue says it; ENDED once Slurm forgot the job
+    where: str                   # the node it runs on, or why it waits
+    trials: tuple[JobTrial, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What `cancel` stopped: the jobs, and the trials they gave back to resume."""
+    jobs: tuple[str, ...]
+    trials: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jobs": list(self.jobs), "trials": list(self.trials)}
+
+
+def status(study: str, root: Path, storage: str | None) -> list[JobStatus]:
     """The study's Slurm jobs, each with its state (as squeue says, ENDED once Slurm forgot
     it), where it runs or why it waits, and the trials its worker ran."""
     found = load_study(study, root, storage)
     arrays = attrs.slurm_arrays(found)
     listed = _squeue(arrays)
-    trials: dict[str, list[dict[str, Any]]] = {}
+    trials: dict[str, list[JobTrial]] = {}
     for trial in found.get_trials(deepcopy=False):
         job = attrs.job(trial)
         if job and job.split("_")[0] in arrays:
-            trials.setdefault(job, []).append({"number": trial.number,
-                                               "state": STATE_NAMES[trial.state],
-                                               "reason": attrs.reason(trial)})
+            trials.setdefault(job, []).append(JobTrial(trial.number, STATE_NAMES[trial.state],
+                                                       attrs.reason(trial)))
     jobs = sorted(set(listed) | set(trials), key=_job_order)
-    return [{"job": job, "state": listed.get(job, (_ENDED, ""))[0],
-             "where": listed.get(job, (_ENDED, ""))[1], "trials": trials.get(job, [])}
+    return [JobStatus(job=job, state=listed.get(job, (_ENDED, ""))[0],
+                      where=listed.get(job, (_ENDED, ""))[1], trials=tuple(trials.get(job, [])))
             for job in jobs]
 
 
-def cancel(study: str, root: Path, storage: str | None) -> dict[str, list]:
+def cancel(study: str, root: Path, storage: str | None) -> Cancelled:
     """scancel the study's jobs and wait until their workers have given their trials back
     (failed as preempted, each queued to resume). Returns the jobs cancelled and those trials."""
     found = load_study(study, root, storage)
@@ -162,7 +191,7 @@ def cancel(study: str, root: Path, storage: str | None) -> dict[str, list]:
         time.sleep(0.5)
     given_back = [t.number for t in load_study(study, root, storage).get_trials(deepcopy=False)
                   if attrs.job(t) in active and attrs.reason(t) == "preempted"]
-    return {"jobs": sorted(active, key=_job_order), "trials": sorted(given_back)}
+    return Cancelled(jobs=tuple(sorted(active, key=_job_order)), trials=tuple(sorted(given_back)))
 
 
 def _watch_time_limit() -> threading.Event:

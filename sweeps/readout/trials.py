@@ -185,10 +185,10 @@ def _record(trial: FrozenTrial, kept: dict[str, str], root: Path | None) -> Tria
         reason=reason if reason not in (None, "pruned") else None,
         value=trial.values[0] if trial.values else None,
         values=list(trial.values) if trial.values and len(trial.values) > 1 else None,
-        epochs_run=summary.get("epochs_run"), pruned_at=summary.get("pruned_at"),
-        epochs_trained=summary.get("epochs_trained"),
+        epochs_run=summary.epochs_run, pruned_at=summary.pruned_at,
+        epochs_trained=summary.epochs_trained,
         duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
-        checkpoint=kept.get(str(trial.number)), best_metrics=summary.get("best"),
+        checkpoint=kept.get(str(trial.number)), best_metrics=summary.best,
         retry_of=attrs.retry_of(trial), resumed_at=attrs.resumed_at(trial),
         repeats=attrs.repeats(trial), reliability=attrs.best_reliability(trial),
         curve=([value for _, value in sorted(trial.intermediate_values.items())]

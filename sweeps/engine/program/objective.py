@@ -42,6 +42,13 @@ CHILD_SITE = Path(__file__).parent / "_child"   # the hook that ends a stopped r
 NO_METRIC_VALUE = 0.0
 
 
+@dataclass(frozen=True)
+class ProgramOutcome:
+    """How a program's run ended, as `_follow` saw it."""
+    stopped: str | None                      # pruned | timed_out | None (it ended itself)
+    reported: tuple[tuple[int, float], ...]  # (step, value) of the metric, as reported
+
+
 @dataclass
 class ProgramObjective:
     spec: StudySpec
@@ -89,7 +96,7 @@ class ProgramObjective:
                 ProgramProcess(command, env=environment, folder=folder, grace=self.stop_grace))
 
     def _follow(self, trial: optuna.Trial, program: ProgramProcess,
-                records: RunRecords) -> dict[str, Any]:
+                records: RunRecords) -> ProgramOutcome:
         """Report each logged value until the program ends, or is stopped and has ended; what
         happened. What a stopped program logged before it ended is reported too, so a pruned
         trial's last value is its run summary's, as W&B shows it."""
@@ -110,27 +117,27 @@ class ProgramObjective:
                 if outage.report(trial, float(row[metric]), step) and stopped is None:
                     stopped = "pruned"
             if exited is not None:
-                return {"stopped": stopped, "reported": reported}
+                return ProgramOutcome(stopped=stopped, reported=tuple(reported))
             if stopped is None and self.trial_timeout and \
                     time.monotonic() - last_news > self.trial_timeout:
                 stopped = "timed_out"
             if stopped is not None:
                 program.stop(signal.SIGTERM)   # returns once it has ended; its last rows next
 
-    def _judge(self, trial: optuna.Trial, outcome: dict[str, Any], program: ProgramProcess,
+    def _judge(self, trial: optuna.Trial, outcome: ProgramOutcome, program: ProgramProcess,
                records: RunRecords) -> float | tuple[float, ...]:
         names = [objective.name for objective in self.spec.objectives]
-        reported = outcome["reported"]
+        reported = outcome.reported
         attrs.record_config(trial, records.config)
-        attrs.record_summary(trial, {
-            "epochs_run": len(reported),
-            "pruned_at": reported[-1][0] if outcome["stopped"] == "pruned" else None,
-            "best": {name: records.summary[name] for name in names if name in records.summary},
-            "exit_code": program.exit_code})
-        if outcome["stopped"] == "pruned":
+        attrs.record_summary(trial, attrs.TrialSummary(
+            epochs_run=len(reported),
+            pruned_at=reported[-1][0] if outcome.stopped == "pruned" else None,
+            best={name: records.summary[name] for name in names if name in records.summary},
+            exit_code=program.exit_code))
+        if outcome.stopped == "pruned":
             attrs.record_reason(trial, "pruned")
             raise optuna.TrialPruned(f"pruned at step {reported[-1][0]}")
-        if outcome["stopped"] == "timed_out":
+        if outcome.stopped == "timed_out":
             raise failed(trial, "timed_out", f"the program logged nothing for "
                          f"{self.trial_timeout:g} s (--trial-timeout) and was stopped")
         if program.exit_code != 0:
