@@ -60,7 +60,7 @@ CREATOR_GRACE = 30.0
 _logger = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     study: optuna.Study
     storage_shown: str
@@ -71,8 +71,9 @@ class Outcome:
 
 @dataclass(frozen=True)
 class WorkerJob:
-    """Everything a worker needs, as plain values: it is pickled to spawned processes."""
-    spec: dict[str, Any]                   # StudySpec.to_dict()
+    """Everything a worker needs, as values that pickle: it is sent to spawned processes. The
+    spec was validated once, where the launch parsed it; a worker takes it as it is."""
+    spec: StudySpec
     url: str
     root: Path
     sampler: str
@@ -94,8 +95,7 @@ class WorkerJob:
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
-                       study_project=self.spec.get("project"),
-                       study_entity=self.spec.get("entity"))
+                       study_project=self.spec.project, study_entity=self.spec.entity)
 
 
 def run_study(spec: StudySpec, options: RunOptions, observer: Observer | None = None) -> Outcome:
@@ -143,7 +143,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                observer: Observer | None = None, tracker: Tracker | None = None) -> int:
     """One worker, in this process: open the study with this worker's sampler, claim and run
     queued trials until none is left. Returns how many it finished."""
-    spec = parse_study(job.spec, name=job.spec["name"], source=f"study '{job.spec['name']}'")
+    spec = job.spec
     # Workers must not share a seed: the same sampler state proposes the same settings.
     seed = None if job.seed is None else job.seed + slot.index
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -211,8 +211,24 @@ def _log_study_run(study: optuna.Study, spec: StudySpec, job: WorkerJob, tracker
 def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, WorkerJob, int]:
     """Validate, create or load the study, record its space and settings, queue trials."""
     job = _job(spec, options, _given(options))
-    # Fail before touching the storage: fixed settings must form a valid config, a grid must
-    # be finite, the pruner must take the study's eta, the GPUs must exist.
+    grid = _check(spec, job, options)
+    study, created = _create_or_load(spec, job)
+    _record_space(study, spec, options, created)
+    _name_metrics(study, spec)
+    job = _record_settings(study, spec, job, options)
+    # Trials a crash left RUNNING are failed (and retried) first, so that --retry-failed and
+    # --restart-failed see them too.
+    reconcile(study, job.loop)
+    if options.retry_failed or options.restart_failed:
+        requeue_failed(study, resume=options.retry_failed)
+    wanted = _wanted(study, spec, options, grid)
+    trial_queue.plan(study, wanted)
+    return study, job, wanted
+
+
+def _check(spec: StudySpec, job: WorkerJob, options: RunOptions) -> bool:
+    """Fail before touching the storage: fixed settings must form a valid config, the pruner
+    must take the study's eta, the GPUs must exist. Whether the sampler walks a grid."""
     if spec.runs_program:
         _check_program(spec)
     else:
@@ -225,33 +241,41 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
         raise StudyError(f"sampler {job.sampler}: learns from a metric, and the study has "
                          f"none; use {', '.join(unranked_samplers())}")
     workers.check_gpus(options.gpus)
-    grid = spec.space.grid() if sampler_choice(job.sampler).grid else None
+    # A grid sampler's space must be a finite grid; one of constants only is no grid to walk.
+    return sampler_choice(job.sampler).grid and bool(spec.space.grid())
 
-    study, created = _create_or_load(spec, job)
-    _record_space(study, spec, options, created)
+
+def _name_metrics(study: optuna.Study, spec: StudySpec) -> None:
+    """The objectives' names, as optuna-dashboard and plots call them."""
     names = [objective.name for objective in spec.objectives]
-    if names and study.metric_names != names:   # what optuna-dashboard and plots call them
-        with warnings.catch_warnings():   # experimental in Optuna 5, and noise to a user
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            try:
-                study.set_metric_names(names)
-            except ValueError as error:   # an existing study of another metric count
-                raise StudyError(f"study '{spec.name}' exists with other objectives ({error}); "
-                                 f"use a new study name") from None
+    if not names or study.metric_names == names:
+        return
+    with warnings.catch_warnings():   # experimental in Optuna 5, and noise to a user
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            study.set_metric_names(names)
+        except ValueError as error:   # an existing study of another metric count
+            raise StudyError(f"study '{spec.name}' exists with other objectives ({error}); "
+                             f"use a new study name") from None
+
+
+def _record_settings(study: optuna.Study, spec: StudySpec, job: WorkerJob,
+                     options: RunOptions) -> WorkerJob:
+    """Record the settings every worker shares; the job, with the study's own repeats when it
+    is continued without --repeats (means over different numbers of seeds do not compare)."""
     recorded = attrs.shared_settings(study).get("repeats")
     if options.repeats is None and recorded and recorded != job.repeats:
-        # A study continued keeps its seeds per configuration unless --repeats says otherwise:
-        # means over different numbers of seeds do not compare.
         job = _job(spec, options, {**_given(options), "repeats": recorded})
     attrs.record_settings(study, {"sampler": job.sampler, "pruner": job.pruner,
                                   "keep_top_k": job.keep, "wandb_project": job.wandb_project,
                                   "wandb_entity": job.wandb_entity, "repeats": job.repeats})
-    # Trials a crash left RUNNING are failed (and retried) first, so that --retry-failed and
-    # --restart-failed see them too.
-    reconcile(study, job.loop)
-    if options.retry_failed or options.restart_failed:
-        requeue_failed(study, resume=options.retry_failed)
+    return job
 
+
+def _wanted(study: optuna.Study, spec: StudySpec, options: RunOptions, grid: bool) -> int:
+    """How many trials to queue: --trials, else none when an interrupted run left some or
+    failed ones were requeued, else the study's; within its run_cap and what is left of its
+    grid."""
     trials = study.get_trials(deepcopy=False)
     existing = trial_queue.counted(trials)
     if options.trials is not None:
@@ -267,8 +291,7 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     if grid:
         # A grid runs each point once; continuing a study runs only the points left.
         wanted = min(wanted, max(spec.space.grid_size() - existing, 0))
-    trial_queue.plan(study, wanted)
-    return study, job, wanted
+    return wanted
 
 
 def _create_or_load(spec: StudySpec, job: WorkerJob) -> tuple[optuna.Study, bool]:
@@ -311,7 +334,7 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
         open_artifacts(options.artifacts)   # refuse an unusable store before anything is written
     seeds = repeats.resolve(spec, settings.get("repeats"))
     return WorkerJob(
-        spec=spec.to_dict(), url=storage_url(options.root, options.storage),
+        spec=spec, url=storage_url(options.root, options.storage),
         root=Path(options.root), sampler=settings.get("sampler") or spec.sampler_name(),
         pruner=repeats.pruner(spec, settings.get("pruner"), seeds),
         seed=options.seed,
