@@ -13,7 +13,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -24,8 +24,12 @@ from torchsweep.sweeps.engine.artifacts import Artifacts
 from torchsweep.sweeps.errors import ConfigError, InfeasibleDraw, StorageError
 from torchsweep.sweeps.readout.stats import interval
 from torchsweep.sweeps.study import StudySpec
+from torchsweep.sweeps.tracking.background import Fanout
 from torchsweep.sweeps.tracking.wandb_runs import Tracker
 from torchsweep.trainer import TrainConfig
+
+if TYPE_CHECKING:
+    from torchsweep.trainer.loop import FitResult
 
 
 class Observer(Protocol):
@@ -66,23 +70,46 @@ class Objective:
     job: str | None = None               # the scheduler job this worker runs in
     repeats: int = 1                     # seeds each configuration trains with
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        from torchsweep.trainer.loop import fit
-
-        try:
-            params = self.spec.space.sample(trial)
-            config = TrainConfig.from_dict({**params, **self.overrides})
-        except (InfeasibleDraw, ConfigError) as error:   # settings drawn that cannot train
-            raise failures.infeasible(trial, error) from None
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        params, config = self._draw(trial)
         folder = f"{self.spec.name}/trials/{trial.number:05d}"
         attrs.record_start(trial, params, folder, self.job, config=config.to_dict())
         self.observer.trial_started(trial.number, params)
-        run = self.tracker.start_trial_run(
+        run = self._start_run(trial, params, config, folder)
+        result, status, values = self._train(trial, config, folder, run)
+        summary = _summary(result)
+        attrs.record_summary(trial, summary, result.best_reliability)
+        if status == "completed":
+            return self._complete(run, summary, values)
+        # A diverged loss is a dead end the sampler should learn to avoid, like a pruned trial.
+        reason = "diverged" if status == "diverged" else "pruned"
+        attrs.record_reason(trial, reason)
+        run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
+        raise optuna.TrialPruned(f"{reason} at epoch {_stopped_at(result):g}")
+
+    def _draw(self, trial: optuna.Trial) -> tuple[dict[str, Any], TrainConfig]:
+        """The trial's settings, drawn; settings that cannot train are an infeasible draw."""
+        try:
+            params = self.spec.space.sample(trial)
+            return params, TrainConfig.from_dict({**params, **self.overrides})
+        except (InfeasibleDraw, ConfigError) as error:
+            raise failures.infeasible(trial, error) from None
+
+    def _start_run(self, trial: optuna.Trial, params: dict[str, Any], config: TrainConfig,
+                   folder: str) -> Fanout:
+        return self.tracker.start_trial_run(
             study=self.spec.name, trial_number=trial.number, study_dir=self.root / self.spec.name,
             trial_dir=self.root / folder, tags=(self.sampler_name,),
             config={**config.to_dict(), **params, "study": self.spec.name,
                     "trial_number": trial.number, "storage": self.storage_shown,
                     "retry_of": attrs.retry_of(_optuna.frozen(trial)), "repeats": self.repeats})
+
+    def _train(self, trial: optuna.Trial, config: TrainConfig, folder: str, run: Fanout,
+               ) -> tuple[FitResult, str, list[tuple[float, ...]]]:
+        """Train the trial (a retry from its failed attempt's checkpoint), then its other
+        seeds: the first seed's result, the status and every seed's values. A failure is
+        recorded on the trial and its run before it is raised."""
+        from torchsweep.trainer.loop import fit
 
         def observe(metrics: dict[str, float]) -> None:
             self.observer.epoch_ended(trial.number, metrics)
@@ -95,8 +122,7 @@ class Objective:
             return outage.report(trial, row[self.spec.metric], int(row["samples"]))
 
         try:
-            # A retry continues its failed attempt's checkpoint (None for a first attempt).
-            uploads = ()
+            uploads: tuple[Callable[[dict[str, float]], None], ...] = ()
             if self.artifacts is not None:
                 self.artifacts.fetch_for_retry(trial, self.root)
                 uploads = (self.artifacts.uploader(trial, self.root, folder),)
@@ -112,6 +138,7 @@ class Objective:
             values = [self._values(result)] if status == "completed" else []
             if status == "completed" and self.repeats > 1:
                 status, values = self._other_seeds(trial, config, folder, values[0], observe)
+            return result, status, values
         except (heartbeat.TrialTakenOver, UpdateFinishedTrialError, StorageError) as error:
             # Nothing to record it in: another worker has the trial, or the storage is gone.
             run.finish("failed", {"error": str(error)})
@@ -128,33 +155,21 @@ class Objective:
                 raise optuna.TrialPruned(f"out of memory: {error}") from None
             raise
 
-        # Where it stopped, in epochs: the last evaluation's nominal position (1.25 is a quarter
-        # into the second epoch); the samples it trained on, the stopped epoch's part included.
-        stopped_at = (round(result.evaluations[-1]["epoch"], 3) if result.evaluations
-                      else result.epochs_run)
-        summary = attrs.TrialSummary(
-            epochs_run=result.epochs_run, best_epoch=result.best_epoch, best=result.best,
-            final=result.final, samples_trained=result.samples_trained,
-            epochs_trained=round(result.samples_trained / result.train_samples, 4),
-            pruned_at=stopped_at if result.status != "completed" else None)
-        attrs.record_summary(trial, summary, result.best_reliability)
-        if status == "completed":
-            spreads = [interval(column) for column in zip(*values)]
-            flat = _flat_summary(summary, self.spec.metric)
-            if self.repeats > 1:
-                flat.update({f"mean_{self.spec.metric}": spreads[0].mean,
-                             f"std_{self.spec.metric}": spreads[0].std, "seeds": len(values)})
-            run.finish("completed", flat)
-            means = tuple(spread.mean for spread in spreads)
-            return means if self.spec.multi_objective else means[0]
-        # A diverged loss is a dead end the sampler should learn to avoid, like a pruned trial.
-        reason = "diverged" if status == "diverged" else "pruned"
-        attrs.record_reason(trial, reason)
-        run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
-        raise optuna.TrialPruned(f"{reason} at epoch {stopped_at:g}")
+    def _complete(self, run: Fanout, summary: attrs.TrialSummary,
+                  values: list[tuple[float, ...]]) -> float | tuple[float, ...]:
+        """The trial's value: each objective's mean over the seeds."""
+        spreads = [interval(column) for column in zip(*values)]
+        flat = _flat_summary(summary, self.spec.metric)
+        if self.repeats > 1:
+            flat.update({f"mean_{self.spec.metric}": spreads[0].mean,
+                         f"std_{self.spec.metric}": spreads[0].std, "seeds": len(values)})
+        run.finish("completed", flat)
+        means = tuple(spread.mean for spread in spreads)
+        return means if self.spec.multi_objective else means[0]
 
-    def _values(self, result: Any) -> tuple[float, ...]:
-        return tuple(result.best[objective.name] for objective in self.spec.objectives)
+    def _values(self, result: FitResult) -> tuple[float, ...]:
+        best = result.best or {}
+        return tuple(best[objective.name] for objective in self.spec.objectives)
 
     def _other_seeds(self, trial: optuna.Trial, config: TrainConfig, folder: str,
                      first: tuple[float, ...], observe: Callable[[dict], None],
@@ -188,6 +203,22 @@ class Objective:
             "seeds": seeds, "dirs": dirs, "values": by_metric, "planned": self.repeats,
             "mean": {name: s.mean for name, s in spreads.items()},
             "std": {name: s.std for name, s in spreads.items()}})
+
+
+def _stopped_at(result: FitResult) -> float:
+    """Where training stopped, in epochs: the last evaluation's nominal position (1.25 is a
+    quarter into the second epoch)."""
+    return (round(result.evaluations[-1]["epoch"], 3) if result.evaluations
+            else result.epochs_run)
+
+
+def _summary(result: FitResult) -> attrs.TrialSummary:
+    """What the trial ran to; the samples it trained on include a stopped epoch's part."""
+    return attrs.TrialSummary(
+        epochs_run=result.epochs_run, best_epoch=result.best_epoch, best=result.best,
+        final=result.final, samples_trained=result.samples_trained,
+        epochs_trained=round(result.samples_trained / result.train_samples, 4),
+        pruned_at=_stopped_at(result) if result.status != "completed" else None)
 
 
 def _flat_summary(summary: attrs.TrialSummary, metric: str) -> dict[str, Any]:
