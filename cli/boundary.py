@@ -8,7 +8,7 @@ nothing itself.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import typer
 from typer.core import TyperGroup
@@ -18,7 +18,10 @@ from torchsweep.sweeps.engine.signals import Stopped
 from torchsweep.trainer.errors import UserError, WriteError, cannot_write
 
 # Typer's click (its own copy since Typer 0.25) raises this, or a subclass, for every usage error.
-UsageError = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
+if TYPE_CHECKING:   # the class it finds, in the Typer the checker sees
+    from typer._click.exceptions import UsageError
+else:
+    UsageError = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
 
 INTERRUPTED_EXIT = 130    # 128 + SIGINT
 

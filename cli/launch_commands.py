@@ -21,6 +21,7 @@ from torchsweep.cli.parameters import (
     WandbOption,
     root,
     value,
+    word,
 )
 from torchsweep.sweeps.engine import run_options as defaults
 from torchsweep.sweeps.launch.slurm_resources import (
@@ -179,7 +180,7 @@ def k8s(
     if artifacts:
         worker_options += ["--artifacts", artifacts]
     if wandb is not None:
-        worker_options += ["--wandb", value(wandb)]
+        worker_options += ["--wandb", word(wandb)]
     job = manifest(study, jobs=jobs, gpus_per_job=gpus_per_job, image=image, secret=secret,
                    volume_claim=pvc, worker_options=worker_options)
     output.manifest(to_yaml(job, study, secret))

@@ -228,19 +228,20 @@ def _state(row) -> str:
     return state
 
 
-def collapsed_note(rows, metric: str) -> None:
-    """Under `sweep show`'s table: the trials whose metric collapsed late, and the rule."""
+def collapsed_note(rows, metric: str | None) -> None:
+    """Under `sweep show`'s table: the trials whose metric collapsed late, and the rule (a
+    study without a metric has no curve to collapse)."""
     from torchsweep.sweeps.readout.collapse import rule
 
     fallen = [row for row in rows if row.collapsed]
-    if fallen:
+    if fallen and metric is not None:
         trials = "; ".join(f"#{row.number} best {number(row.collapsed['best'])}, last "
                            f"{number(row.collapsed['last'])}" for row in fallen)
         console.print(f"collapsed late ({rule(fallen[0].collapsed['threshold'], metric)}): "
                       f"{trials}", soft_wrap=True, highlight=False, markup=False)
 
 
-def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str],
+def top_trials(study: str, rows, best_first, metric: str | None, kept: dict[int, str],
                saved_by_program: list[str] | None = None) -> None:
     """The best trials, ranked by the study's goal, and the counts of every state. What is
     kept is counted as it is on disk: best checkpoints, or a program study's trial folders
@@ -249,7 +250,7 @@ def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str],
               for state in ("completed", "pruned", "failed")}
     if best_first:
         best = best_first[:TOP_TRIALS_SHOWN]
-        trials_table(study, best, metric, title=f"{study}: top {len(best)} of {len(rows)} trials")
+        trials_table(study, best, metric or "value", title=f"{study}: top {len(best)} of {len(rows)} trials")
     if saved_by_program is None:
         kept_text = f"{_count(len(kept), 'best checkpoint')} kept"
     else:

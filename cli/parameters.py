@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterable, List, Optional
+from typing import TYPE_CHECKING, Annotated, Iterable, List, Optional, cast
 
 import typer
 
@@ -18,17 +18,29 @@ from torchsweep.sweeps.tracking.choices import (
 
 
 def _choices(name: str, values: Iterable[str]) -> type[Enum]:
-    return Enum(name, [(value, value) for value in values], type=str)
+    # Enum's functional API makes a class; its stub, given names it cannot see, says a member.
+    return cast(type[Enum], Enum(name, [(value, value) for value in values], type=str))
 
 
-Sampler = _choices("Sampler", SAMPLERS)
-Pruner = _choices("Pruner", PRUNERS)
-WandbMode = _choices("WandbMode", MODES)
-LogCheckpoints = _choices("LogCheckpoints", CHECKPOINT_ARTIFACTS)
+if TYPE_CHECKING:   # each an Enum of the engine's words, made below for typer to list
+    Sampler = Enum
+    Pruner = Enum
+    WandbMode = Enum
+    LogCheckpoints = Enum
+else:
+    Sampler = _choices("Sampler", SAMPLERS)
+    Pruner = _choices("Pruner", PRUNERS)
+    WandbMode = _choices("WandbMode", MODES)
+    LogCheckpoints = _choices("LogCheckpoints", CHECKPOINT_ARTIFACTS)
 
 
 def value(choice: Enum | None) -> str | None:
     return choice.value if choice is not None else None
+
+
+def word(choice: Enum) -> str:
+    """The word a choice stands for."""
+    return str(choice.value)
 
 
 def positive(number: Optional[float]) -> Optional[float]:

@@ -44,6 +44,7 @@ from torchsweep.cli.parameters import (
     WorkersPerGpuOption,
     root,
     value,
+    word,
 )
 from torchsweep.sweeps.engine import run_options as defaults
 
@@ -98,7 +99,7 @@ def run(
         pruner=value(pruner), seed=seed, keep_top_k=keep_top_k, wandb=value(wandb),
         wandb_project=wandb_project, wandb_entity=wandb_entity, device=device,
         max_failures=max_failures, allow_space_change=allow_space_change,
-        max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=value(log_checkpoints),
+        max_retries=max_retries, heartbeat=heartbeat, log_checkpoints=word(log_checkpoints),
         tensorboard=tensorboard, trial_timeout=trial_timeout, artifacts=artifacts,
         repeats=repeats, storage_grace=storage_grace, **_requeue(retry_failed, restart_failed),
         **_local_workers(workers, gpus, workers_per_gpu))
@@ -180,7 +181,7 @@ def worker(
     options = defaults.RunOptions(
         root=folder, storage=storage, timeout=timeout, seed=seed, wandb=value(wandb),
         device=device, max_failures=max_failures, max_retries=max_retries,
-        heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
+        heartbeat=heartbeat, log_checkpoints=word(log_checkpoints), tensorboard=tensorboard,
         trial_timeout=trial_timeout, artifacts=artifacts, storage_grace=storage_grace,
         **_local_workers(workers, gpus, workers_per_gpu))
     if as_json:

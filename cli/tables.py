@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rich.markup import escape
 from rich.table import Table
@@ -23,7 +24,7 @@ BORDERS = 3   # a column's share of the box: one rule and a space of padding eit
 class Column:
     header: str
     cells: list[str]
-    justify: str = "right"
+    justify: Literal["left", "right"] = "right"
     wraps: bool = False          # text that may wrap between words (a state and its reason)
     width: int = field(default=0)
 

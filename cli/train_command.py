@@ -36,7 +36,7 @@ def train(
     from torchsweep.sweeps.study import parse_set_option
     from torchsweep.trainer.config import TrainConfig
 
-    settings = {}
+    settings: dict[str, object] = {}
     if config is not None:
         settings = yaml.safe_load(config.read_text()) or {}
         if not isinstance(settings, dict):

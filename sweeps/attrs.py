@@ -101,6 +101,12 @@ def kept_checkpoints(study: Any) -> dict[str, str]:
     return study.user_attrs.get(CHECKPOINTS, {})
 
 
+def fingerprint(study: Any) -> str | None:
+    """The search space's fingerprint the study was created with; None before it is recorded."""
+    recorded = study.user_attrs.get(FINGERPRINT)
+    return None if recorded is None else str(recorded)
+
+
 def slurm_arrays(study: Any) -> list[str]:
     return list(study.user_attrs.get(SLURM_ARRAYS, []))
 

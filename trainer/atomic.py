@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Callable
 from torchsweep.trainer.errors import WriteError
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call `write(file)` on a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
     try:
@@ -64,10 +64,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def _os_error(error: BaseException) -> OSError | None:
     """The OSError behind `error`, if any: torch's zip writer reports a write that failed (a
     full disk) as a RuntimeError ("unexpected pos") raised while handling the OSError."""
+    link: BaseException | None = error
     for _ in range(8):  # a chain is short; a bound keeps a cyclic one from looping
-        if error is None or isinstance(error, OSError):
-            return error
-        error = error.__cause__ or error.__context__
+        if link is None or isinstance(link, OSError):
+            return link
+        link = link.__cause__ or link.__context__
     return None
 
 

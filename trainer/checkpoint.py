@@ -229,7 +229,7 @@ def capture_rng() -> dict[str, Any]:
 
     kind, keys, position, has_gauss, cached = np.random.get_state()
     return {"python": random.getstate(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
+            "numpy": (kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), position, has_gauss, cached),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 

@@ -201,8 +201,9 @@ def allowed(name: str) -> str:
     return f"{kind}{' ' + ' and '.join(bounds) if bounds else ''}{unit}"
 
 
-def _type_of(f: dataclasses.Field) -> type:
-    return {"bool": bool, "int": int, "float": float, "str": str}[f.type]
+def _type_of(f: dataclasses.Field[Any]) -> type:
+    # The annotations are strings (`from __future__ import annotations`): "int", "float", ...
+    return {"bool": bool, "int": int, "float": float, "str": str}[str(f.type)]
 
 
 def _coerce(f: dataclasses.Field, value: Any) -> Any:

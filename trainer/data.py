@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sized, cast
 
 import torch
 from torch import Tensor
@@ -29,6 +29,12 @@ from torchsweep.trainer.errors import DataError
 
 # torchvision is imported inside the loaders that need it, and scikit-learn not at all (its
 # digits file is read directly): each takes a second or more to import.
+
+
+def size(dataset: Dataset[Any]) -> int:
+    """Samples in `dataset`: every dataset here has a length, which torch's `Dataset` type
+    leaves out (a streaming dataset has none)."""
+    return len(cast(Sized, dataset))
 
 
 @dataclass(eq=False)
@@ -83,7 +89,7 @@ def _from_tensors(x: Tensor, y: Tensor, num_classes: int, config: TrainConfig) -
 
 
 def _from_dataset(full: Dataset, num_classes: int, config: TrainConfig) -> Data:
-    train_idx, val_idx = _split(len(full), config)
+    train_idx, val_idx = _split(size(full), config)
     train = Subset(full, train_idx.tolist())
     return Data(train=train, val=Subset(full, val_idx.tolist()),
                 input_shape=tuple(train[0][0].shape), num_classes=num_classes, tensors=None)
@@ -264,7 +270,7 @@ def _factory(config: TrainConfig) -> Data:
 def make_batches(data: Data, config: TrainConfig, device: torch.device,
                  generator: torch.Generator) -> tuple[Batches, Batches]:
     """(train, val) batches on `device`; train reshuffled each epoch from `generator` only."""
-    check_batch_fits(config, len(data.train))
+    check_batch_fits(config, size(data.train))
     if config.loader == "tensor" and data.tensors is None:
         raise DataError(f"loader: dataset {config.dataset} streams from files, not tensors in "
                         "memory; use loader=auto or loader=dataloader")
@@ -324,7 +330,8 @@ class LoaderBatches:
         shuffle = generator is not None
         self.loader = DataLoader(
             dataset, batch_size=config.batch_size,
-            sampler=RandomSampler(dataset, generator=self.order) if shuffle else None,
+            sampler=RandomSampler(cast(Sized, dataset), generator=self.order) if shuffle
+            else None,
             generator=torch.Generator().manual_seed(config.seed),
             drop_last=config.drop_last and shuffle,
             num_workers=config.num_workers, pin_memory=device.type == "cuda",

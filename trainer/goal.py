@@ -53,7 +53,11 @@ class Goal(Enum):
     def best(self, items: Iterable[T], key: Callable[[T], Any] | None = None) -> T:
         """The best of `items` (by `key`), the first of equals."""
         pick = max if self is Goal.MAXIMIZE else min
-        return pick(items, key=key) if key is not None else pick(items)
+        return pick(items, key=key if key is not None else _itself)
 
     def __str__(self) -> str:   # in messages and titles, the word a study file uses
         return self.value
+
+
+def _itself(item: Any) -> Any:
+    return item

@@ -21,6 +21,8 @@ from torchsweep.trainer import checkpoint
 from torchsweep.trainer.atomic import write_json_atomic, write_text_atomic
 from torchsweep.trainer.calibration import CalibrationTally
 from torchsweep.trainer.config import EPOCH_METRICS, FIELDS, TrainConfig
+from torchsweep.trainer.data import size
+from torchsweep.trainer.errors import CheckpointError
 from torchsweep.trainer.evaluations import EvaluationCallback, Evaluations, evaluate
 from torchsweep.trainer.files import CONFIG, EVALUATIONS, METRICS
 from torchsweep.trainer.goal import Goal
@@ -47,7 +49,7 @@ class FitResult:
     train_samples: int = 0         # the training split's size: samples in one epoch
     # The reliability diagram at the best epoch: per confidence bin, "count", "confidence" and
     # "accuracy" (None for an empty bin); lists, so never in a metrics row.
-    best_reliability: dict[str, list] | None = None
+    best_reliability: dict[str, list[float]] | None = None
 
     @property
     def grad_noise_scale(self) -> float | None:
@@ -57,7 +59,7 @@ class FitResult:
     @property
     def samples_trained(self) -> int:
         """Training samples seen, the part of an epoch a callback stopped included."""
-        return max((row["samples_seen"] for row in (*self.history[-1:], *self.evaluations[-1:])),
+        return max((int(row["samples_seen"]) for row in (*self.history[-1:], *self.evaluations[-1:])),
                    default=0)
 
     @property
@@ -105,7 +107,7 @@ def fit(config: TrainConfig, *, out_dir: Path | None = None,
     aim = Goal.from_name(goal) if goal else EPOCH_METRICS[monitor]
     training = build(config)
     result = FitResult(status="completed", config=config, monitor=monitor, out_dir=out_dir,
-                       train_samples=len(training.data.train))
+                       train_samples=size(training.data.train))
     if resume_from is not None:
         _resume(training, result, resume_from)
     if out_dir is not None:
@@ -244,11 +246,11 @@ def _write_epoch(out_dir: Path, training: Training, result: FitResult,
     checkpoint.Checkpoints(out_dir).save(state)
 
 
-def _check_resumable(config: TrainConfig, saved: dict, path: Path) -> None:
+def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
     for name, value in config.to_dict().items():
         # A setting newer than the checkpoint was trained with its default.
         if name not in EXECUTION_SETTINGS and saved.get(name, FIELDS[name].default) != value:
-            raise checkpoint.CheckpointError(
+            raise CheckpointError(
                 f"cannot resume from {path}: it was trained with {name}={saved.get(name)!r}, "
                 f"this run has {name}={value!r}")
 

@@ -49,8 +49,10 @@ class SmallCNN1d(nn.Sequential):
 def _cnn(input_shape: tuple[int, ...], num_classes: int, width: int) -> nn.Module:
     """2-D convolutions for C x H x W images, 1-D ones for C x L sequences."""
     if len(input_shape) == 2:
-        return SmallCNN1d(input_shape, num_classes, width)
-    return SmallCNN(input_shape, num_classes, width)
+        channels, length = input_shape
+        return SmallCNN1d((channels, length), num_classes, width)
+    channels, height, width_px = input_shape
+    return SmallCNN((channels, height, width_px), num_classes, width)
 
 
 def _mlp(input_shape: tuple[int, ...], num_classes: int, width: int) -> nn.Module:

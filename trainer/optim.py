@@ -54,7 +54,7 @@ class Schedule:
 
     def after_batch(self) -> None:
         self.steps_taken += 1
-        if self.steps_taken <= self.warmup_steps:
+        if self.warmup is not None and self.steps_taken <= self.warmup_steps:
             self.warmup.step()
         elif self.name == "onecycle":
             self.main.step()

@@ -14,7 +14,7 @@ import random
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -89,7 +89,8 @@ def build(config: TrainConfig) -> Training:
     return Training(
         config=config, device=device, data=data, shuffle=shuffle,
         train_batches=train_batches, val_batches=val_batches, model=model,
-        forward=torch.compile(model) if config.compile else model,
+        # torch.compile wraps a module in a module (OptimizedModule); its stubs say a callable.
+        forward=cast(nn.Module, torch.compile(model)) if config.compile else model,
         optimizer=optimizer, schedule=Schedule(config, optimizer, len(train_batches)),
         criterion=build_loss(config),
         # Loss scaling keeps fp16 gradients from underflowing; bf16 has fp32's range.

@@ -15,7 +15,7 @@ rather than failing with a bare AttributeError somewhere in a sweep.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Container, Iterator
+from typing import Any, Callable, Container, Iterator, cast
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -124,5 +124,7 @@ def study_of(study: optuna.Study, keep: Callable[[FrozenTrial], bool]) -> optuna
     """The same study, as a pruner sees it, holding only the trials `keep` accepts. Optuna's
     pruners read trials through `study.get_trials`, and Hyperband's bracket studies re-open
     the study from its storage, so the filter sits in the storage to reach both."""
-    return optuna.Study(study_name=study.study_name, storage=_TrialsWhere(storage(study), keep),
+    # A proxy, not a subclass: what it does not filter goes to the storage (`__getattr__`).
+    where = cast(BaseStorage, _TrialsWhere(storage(study), keep))
+    return optuna.Study(study_name=study.study_name, storage=where,
                         sampler=study.sampler, pruner=study.pruner)

@@ -101,11 +101,13 @@ def confirm(study: optuna.Study, root: Path, top: int, count: int,
     if not candidates:
         raise ExportError(f"study '{name}' has no completed trial yet")
     metric, aim = attrs.metric_name(study), goal(study)
+    if metric is None:
+        raise StudyError(f"--confirm: '{name}' has no metric, so no ranking to confirm")
     seeds = fresh_seeds(study, count)
     confirmed: list[ConfirmedTrial] = []
     for study_rank, record in enumerate(candidates, start=1):
         config = TrainConfig.from_dict(record.config)
-        values = []
+        values: list[float] = []
         for seed in seeds:
             out = Path(root) / name / CONFIRM_FOLDER / f"{record.number:05d}" / str(seed)
             result = train_seed(config, seed, out, metric, aim)

@@ -70,6 +70,13 @@ class Objective:
     job: str | None = None               # the scheduler job this worker runs in
     repeats: int = 1                     # seeds each configuration trains with
 
+    @property
+    def metric(self) -> str:
+        """The study's (first) metric: a study of the trainer always has one (val_acc unless it
+        names another)."""
+        assert self.spec.metric is not None, "a trainer study without a metric"
+        return self.spec.metric
+
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         params, config = self._draw(trial)
         folder = f"{self.spec.name}/trials/{trial.number:05d}"
@@ -84,7 +91,7 @@ class Objective:
         # A diverged loss is a dead end the sampler should learn to avoid, like a pruned trial.
         reason = "diverged" if status == "diverged" else "pruned"
         attrs.record_reason(trial, reason)
-        run.finish("pruned", {**_flat_summary(summary, self.spec.metric), "reason": reason})
+        run.finish("pruned", {**_flat_summary(summary, self.metric), "reason": reason})
         raise optuna.TrialPruned(f"{reason} at epoch {_stopped_at(result):g}")
 
     def _draw(self, trial: optuna.Trial) -> tuple[dict[str, Any], TrainConfig]:
@@ -117,12 +124,12 @@ class Objective:
         def report(row: dict[str, float]) -> bool:
             # Optuna prunes single objectives; repeats report per seed; a metric known only at
             # an epoch's end (train_loss, epoch_seconds, ...) is reported at the epoch's end.
-            if self.spec.multi_objective or self.repeats > 1 or self.spec.metric not in row:
+            if self.spec.multi_objective or self.repeats > 1 or self.metric not in row:
                 return False
-            return outage.report(trial, row[self.spec.metric], int(row["samples"]))
+            return outage.report(trial, row[self.metric], int(row["samples"]))
 
         try:
-            uploads: tuple[Callable[[dict[str, float]], None], ...] = ()
+            uploads: tuple[Callable[[dict[str, float]], bool], ...] = ()
             if self.artifacts is not None:
                 self.artifacts.fetch_for_retry(trial, self.root)
                 uploads = (self.artifacts.uploader(trial, self.root, folder),)
@@ -132,7 +139,7 @@ class Objective:
             result = fit(config, out_dir=self.root / folder,
                          callbacks=(run.log, observe, *uploads), evaluation_callbacks=(report,),
                          resume_from=resume.checkpoint if resume else None,
-                         monitor=self.spec.metric, goal=self.spec.goal,
+                         monitor=self.metric, goal=self.spec.goal,
                          before_write=lambda: heartbeat.hold(trial))
             status = result.status
             values = [self._values(result)] if status == "completed" else []
@@ -159,10 +166,10 @@ class Objective:
                   values: list[tuple[float, ...]]) -> float | tuple[float, ...]:
         """The trial's value: each objective's mean over the seeds."""
         spreads = [interval(column) for column in zip(*values)]
-        flat = _flat_summary(summary, self.spec.metric)
+        flat = _flat_summary(summary, self.metric)
         if self.repeats > 1:
-            flat.update({f"mean_{self.spec.metric}": spreads[0].mean,
-                         f"std_{self.spec.metric}": spreads[0].std, "seeds": len(values)})
+            flat.update({f"mean_{self.metric}": spreads[0].mean,
+                         f"std_{self.metric}": spreads[0].std, "seeds": len(values)})
         run.finish("completed", flat)
         means = tuple(spread.mean for spread in spreads)
         return means if self.spec.multi_objective else means[0]
@@ -172,7 +179,7 @@ class Objective:
         return tuple(best[objective.name] for objective in self.spec.objectives)
 
     def _other_seeds(self, trial: optuna.Trial, config: TrainConfig, folder: str,
-                     first: tuple[float, ...], observe: Callable[[dict], None],
+                     first: tuple[float, ...], observe: Callable[[dict[str, float]], None],
                      ) -> tuple[str, list[tuple[float, ...]]]:
         """Train the seeds after the first, reporting each seed's value at step = its index so
         that the Wilcoxon pruner pairs it with the best trial's same seed. Returns the status
@@ -183,7 +190,7 @@ class Objective:
         for index, seed in enumerate(seeds):
             if index > 0:
                 dirs.append(repeats.seed_folder(folder, seed))
-                result = repeats.train_seed(config, seed, self.root / dirs[-1], self.spec.metric,
+                result = repeats.train_seed(config, seed, self.root / dirs[-1], self.metric,
                                             self.spec.goal, callbacks=(observe,))
                 if result.status != "completed":
                     return result.status, values

@@ -36,7 +36,7 @@ from torchsweep.sweeps.engine.retries import requeue_failed
 from torchsweep.sweeps.engine.run_options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
 from torchsweep.sweeps.engine.samplers import build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
-from torchsweep.sweeps.engine.trial_loop import LoopSettings, reconcile, work
+from torchsweep.sweeps.engine.trial_loop import Callback, LoopSettings, reconcile, work
 from torchsweep.sweeps.errors import StorageLost, StudyError
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
@@ -152,6 +152,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               sampler=build_sampler(job.sampler, spec.space, seed),
                               pruner=build_pruner(job.pruner, spec, _epoch_samples(spec, job)))
     observer, tracker = observer or NullObserver(), tracker or job.tracker()
+    objective: Objective | ProgramObjective
     if spec.runs_program:
         objective = ProgramObjective(spec=spec, root=Path(job.root), tracker=tracker,
                                      sampler_name=job.sampler, observer=observer,
@@ -164,7 +165,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               sampler_name=job.sampler, observer=observer,
                               artifacts=open_artifacts(job.artifacts) if job.artifacts else None,
                               job=job.job, repeats=job.repeats)
-    callbacks = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
+    callbacks: list[Callback] = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
                  lambda s, t: observer.trial_finished(
                      t.number, STATE_NAMES[t.state],
@@ -299,9 +300,10 @@ def _create_or_load(spec: StudySpec, job: WorkerJob) -> tuple[optuna.Study, bool
     storage = open_storage(job.url, create=True, grace=job.storage_grace)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     goals = [objective.goal.value for objective in spec.objectives] or [spec.goal.value]
+    directions = [optuna.study.StudyDirection[goal.upper()] for goal in goals]
     sampler = optuna.samplers.RandomSampler()
     try:
-        study = optuna.create_study(storage=storage, study_name=spec.name, directions=goals,
+        study = optuna.create_study(storage=storage, study_name=spec.name, directions=directions,
                                     sampler=sampler)
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
@@ -366,7 +368,7 @@ def _check_program(spec: StudySpec) -> None:
 def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions,
                   created: bool) -> None:
     """Remember the space a study was created with; refuse a changed one unless allowed."""
-    recorded = study.user_attrs.get(attrs.FINGERPRINT)
+    recorded = attrs.fingerprint(study)
     if recorded is None and not created:
         recorded = _creators_fingerprint(study)
     fingerprint = spec.space.fingerprint()
@@ -389,10 +391,10 @@ def _creators_fingerprint(study: optuna.Study) -> str | None:
     _logger.info("study '%s' was created by another launch a moment ago: waiting for its "
                  "search space", study.study_name)
     while not study.get_trials(deepcopy=False) and time.monotonic() < deadline:
-        recorded = study.user_attrs.get(attrs.FINGERPRINT)
+        recorded = attrs.fingerprint(study)
         if recorded is not None:
             return recorded
         time.sleep(0.1)
         signals.check()
-    return study.user_attrs.get(attrs.FINGERPRINT)
+    return attrs.fingerprint(study)
 

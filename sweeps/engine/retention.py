@@ -45,14 +45,16 @@ def _retain_checkpoints(study: optuna.Study, root: Path, top: list) -> dict[int,
     # Once a retry has completed or been pruned, the attempts it resumed from are done with.
     superseded = {folder for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
                   for folder in attrs.resume_dirs(t)}
+    folders = {trial.number: attrs.trial_dir(trial) for trial in trials}
     for trial in trials:
-        if trial.state == TrialState.RUNNING or attrs.trial_dir(trial) is None:
+        folder = folders[trial.number]
+        if trial.state == TrialState.RUNNING or folder is None:
             continue
         outcome = (Outcome.FINISHED if trial.state != TrialState.FAIL else
-                   Outcome.SUPERSEDED if attrs.trial_dir(trial) in superseded else Outcome.FAILED)
-        Checkpoints(Path(root) / attrs.trial_dir(trial)).retain(top=trial.number in keep,
-                                                                outcome=outcome)
-    kept = {t.number: Checkpoints(Path(root) / attrs.trial_dir(t)).kept() for t in top}
+                   Outcome.SUPERSEDED if folder in superseded else Outcome.FAILED)
+        Checkpoints(Path(root) / folder).retain(top=trial.number in keep, outcome=outcome)
+    kept = {t.number: Checkpoints(Path(root) / folder).kept() for t in top
+            if (folder := folders.get(t.number)) is not None}
     return {number: str(path.relative_to(root)) for number, path in kept.items() if path}
 
 
@@ -65,8 +67,9 @@ def _retain_folders(study: optuna.Study, root: Path, keep: set[int]) -> dict[int
     needed = {attrs.trial_dir(t) for t in trials
               if t.number in keep or t.state in (TrialState.RUNNING, TrialState.WAITING)
               or (t.state == TrialState.FAIL and t.number not in retried)}
-    for folder in {attrs.trial_dir(t) for t in trials} - needed - {None}:
-        Checkpoints(Path(root) / folder).remove()
-    return {t.number: attrs.trial_dir(t) for t in trials
-            if t.number in keep and attrs.trial_dir(t)
-            and (Path(root) / attrs.trial_dir(t)).is_dir()}
+    folders = {t.number: attrs.trial_dir(t) for t in trials}
+    for folder in set(folders.values()) - needed:
+        if folder is not None:
+            Checkpoints(Path(root) / folder).remove()
+    return {number: folder for number, folder in folders.items()
+            if number in keep and folder and (Path(root) / folder).is_dir()}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -47,7 +47,7 @@ def stopping_on_signals() -> Iterator[None]:
         return
     from torchsweep.sweeps.storage import resilient   # imports Optuna: not for `sweep --help`
 
-    previous = {signum: signal.getsignal(signum) for signum in HANDLED}
+    previous: dict[int, Any] = {signum: signal.getsignal(signum) for signum in HANDLED}
 
     def handle(signum: int, frame) -> None:
         if _state.received is not None:
@@ -67,8 +67,8 @@ def stopping_on_signals() -> Iterator[None]:
         yield
     finally:
         resilient.between_attempts.remove(check)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         _state.received, _state.interruptible = None, False
 
 

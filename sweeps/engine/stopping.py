@@ -18,7 +18,8 @@ class StopAtTarget:
         if self.target is None:
             return
         best = ranked(study)[:1]
-        if best and self.goal.reaches(best[0].value, self.target):
+        value = best[0].value if best else None
+        if value is not None and self.goal.reaches(value, self.target):
             study.stop()
 
 

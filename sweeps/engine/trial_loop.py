@@ -26,7 +26,10 @@ from torchsweep.sweeps.errors import StorageError, StorageLost
 from torchsweep.sweeps.storage.resilient import without_waiting
 from torchsweep.trainer.errors import cannot_write
 
-Callback = Callable[[optuna.Study, FrozenTrial], None]
+# Told of each finished trial; what it returns is not read.
+Callback = Callable[[optuna.Study, FrozenTrial], object]
+# A trial's value, or its values (one per metric of a multi-objective study).
+TrialObjective = Callable[[optuna.Trial], "float | tuple[float, ...]"]
 # Seconds between looks at the queue while other workers' trials run. Short: when the last
 # trial ends, `sweep run --workers N` waits for every idle worker's next look before it exits.
 IDLE_POLL = 0.2
@@ -40,7 +43,7 @@ class LoopSettings:
     deadline: float | None = None   # time.time() after which no trial starts
 
 
-def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
+def work(study: optuna.Study, objective: TrialObjective,
          settings: LoopSettings, callbacks: Sequence[Callback] = ()) -> int:
     """Run queued trials until none is left; returns how many this worker finished."""
     ran = 0
@@ -67,7 +70,7 @@ def work(study: optuna.Study, objective: Callable[[optuna.Trial], float],
     return ran
 
 
-def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float],
+def run_trial(study: optuna.Study, trial: optuna.Trial, objective: TrialObjective,
               settings: LoopSettings) -> FrozenTrial | None:
     """The trial as it finished; None when another worker took it over (this worker was
     paused or cut off long enough to be judged lost), which leaves it alone."""
@@ -103,7 +106,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
 def reconcile(study: optuna.Study, settings: LoopSettings) -> list[int]:
     """Fail the trials whose worker died and queue their retries, and queue the retries that a
     worker killed in between left due; returns the numbers of the trials retried."""
-    now, lost = time.time(), []
+    now, lost = time.time(), list[int]()
     if outage.judging_waits(study, settings.heartbeat):
         return lost
     trials = study.get_trials(deepcopy=False)

@@ -54,7 +54,7 @@ class WorkerSlot:
 
     def overrides(self, fixed: Sequence[str]) -> dict[str, object]:
         """Training settings this slot implies, except those the study or user fixed."""
-        implied = {"threads": self.threads} if self.threads else {}
+        implied: dict[str, object] = {"threads": self.threads} if self.threads else {}
         if self.gpu is not None:
             implied["device"] = "cuda"
         return {name: value for name, value in implied.items() if name not in fixed}
@@ -102,7 +102,7 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], None],
+def run_processes(target: Callable[[WorkerSlot, Callable[[], None]], object],
                   slots: Sequence[WorkerSlot]) -> int:
     """Run `target(slot, count_trial)` in one process per slot (target must pickle: a
     module-level function or a partial of one); returns the trials they finished. Call it
@@ -176,6 +176,8 @@ def _stop_if_orphaned() -> None:
     run on unsupervised. Each watches its parent and, once it is gone, stops as if preempted
     (SIGTERM to itself): its trial is left resumable and the next `sweep run` continues it."""
     parent = multiprocessing.parent_process()
+    if parent is None:   # the main process: nothing to watch
+        return
 
     def watch() -> None:
         multiprocessing.connection.wait([parent.sentinel])

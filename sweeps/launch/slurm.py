@@ -119,7 +119,7 @@ class SlurmWorker(submitit.helpers.Checkpointable):
         try:
             return join_study(self.study, replace(self.options, job=job), self.observer).ran
         except Stopped as stop:   # the running trial was given back, queued to resume
-            if time_limit.is_set():
+            if time_limit.is_set() and callable(requeue):
                 requeue(signal.SIGUSR2, None)
             raise SystemExit(stop.exit_code) from None
         except StorageError as error:   # one line in the job's log, as `sweep worker` says it

@@ -30,11 +30,12 @@ def minutes(text: str) -> int:
     match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text.strip())
     if not match:
         raise ValueError(f"{text!r} is not a Slurm time; expected e.g. 90, 4:00:00 or 1-12:00")
-    days, first, second, third = (int(part) if part else None for part in match.groups())
+    days, second, third = (int(part) if part else None for part in match.group(1, 3, 4))
+    first = int(match.group(2))
     if days is not None:        # D-H, D-H:M, D-H:M:S
         hours, mins, secs = first, second or 0, third or 0
     elif third is not None:     # H:M:S
-        hours, mins, secs = first, second, third
+        hours, mins, secs = first, second or 0, third
     else:                       # MINUTES, MINUTES:SECONDS
         hours, mins, secs = 0, first, second or 0
     total = ((days or 0) * 24 * 60 + hours * 60 + mins) * 60 + secs   # seconds

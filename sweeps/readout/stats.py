@@ -27,7 +27,7 @@ class Interval:
 
     def text(self, digits: int = 4) -> str:
         """`0.912 ± 0.013` (95% half-width), or the mean alone for one value."""
-        if self.low is None:
+        if self.low is None or self.high is None:
             return f"{self.mean:.{digits}g}"
         return f"{self.mean:.{digits}g} ± {(self.high - self.mean):.2g}"
 

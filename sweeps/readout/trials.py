@@ -143,8 +143,10 @@ def records(study: optuna.Study, root: Path | None = None) -> list[TrialRecord]:
     if root is not None and attrs.runs_program(study):
         metric = attrs.metric_name(study)
         for record, trial in zip(trials, study.get_trials(deepcopy=False)):
+            # (A study without a metric reported none.)
             record.epochs = [{"epoch": step, metric: value}
-                             for step, value in sorted(trial.intermediate_values.items())]
+                             for step, value in sorted(trial.intermediate_values.items())
+                             if metric is not None]
     if not is_multi_objective(study):
         found = collapses({t.number: t.curve for t in trials if t.curve}, goal(study))
         for record in trials:

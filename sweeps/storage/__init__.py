@@ -16,9 +16,16 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from torchsweep.sweeps.errors import StorageError
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+    from optuna.storages.journal import JournalRedisBackend
+
+    from torchsweep.sweeps.storage.resilient import ResilientStorage
 
 EMBEDDED_FILE = "optuna.journal"
 DEFAULT_GRACE = 120.0     # seconds a worker waits for an unreachable storage (--storage-grace)
@@ -44,7 +51,7 @@ def mask_password(url: str) -> str:
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
 
 
-def open_storage(url: str, *, create: bool, grace: float = DEFAULT_GRACE):
+def open_storage(url: str, *, create: bool, grace: float = DEFAULT_GRACE) -> ResilientStorage:
     """An Optuna storage for `url`, which retries what a lost connection interrupts for up to
     `grace` seconds (see `resilient`), opening included. With create=False a missing embedded
     file is an error, so that looking at a study never leaves an empty storage behind."""
@@ -63,7 +70,7 @@ def open_storage(url: str, *, create: bool, grace: float = DEFAULT_GRACE):
                            f"{_reason(error, url)}") from None
 
 
-def _open(url: str, create: bool):
+def _open(url: str, create: bool) -> BaseStorage:
     import optuna
 
     from torchsweep.sweeps.storage import faults
@@ -95,7 +102,7 @@ def _open(url: str, create: bool):
         raise StorageError(_corrupt_journal(path, replay)) from None
 
 
-def _redis_backend(url: str):
+def _redis_backend(url: str) -> JournalRedisBackend:
     """Optuna's Redis journal, with a client that never retries by itself: redis-py redoes a
     command whose reply was lost, and a journal entry appended twice is a trial created twice.
     The engine retries instead, checking first (`resilient`). Timeouts bound a call to a
@@ -142,7 +149,7 @@ CONNECT_TIMEOUT = 10
 SERVER_TIMEOUT = 60
 
 
-def _engine_options(url: str) -> dict:
+def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Several workers on one SQLite file wait for its lock instead of failing at once.
         return {"connect_args": {"timeout": 60}}
@@ -160,7 +167,7 @@ def _engine_options(url: str) -> dict:
     return {"pool_pre_ping": True, "connect_args": timeouts}
 
 
-def _timeouts(url: str, **defaults) -> dict:
+def _timeouts(url: str, **defaults: float) -> dict[str, float]:
     """`defaults`, less those the URL's query sets itself."""
     from urllib.parse import parse_qs
 

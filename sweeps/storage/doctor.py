@@ -12,9 +12,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from torchsweep.sweeps.storage import _engine_options, _timeouts, _with_driver, mask_password
+
+if TYPE_CHECKING:
+    import redis
+    from sqlalchemy.engine import Connection, Engine
 
 SKEW_WARNING = 5.0       # seconds of clock skew worth a warning
 OK, WARN, FAIL = "ok", "warning", "failed"
@@ -95,15 +99,18 @@ class _Database:
     """PostgreSQL, MySQL/MariaDB or SQLite, through SQLAlchemy as Optuna reaches it."""
 
     def __init__(self, url: str):
-        self.url, self.engine, self.connection = url, None, None
+        self.url = url
+        self.engine: Engine | None = None
+        self.connection: Connection | None = None
 
     def connect(self) -> float:
         """Seconds a call takes, connecting included."""
         import sqlalchemy
 
-        self.engine = sqlalchemy.create_engine(_with_driver(self.url), **_engine_options(self.url))
+        self.engine = engine = sqlalchemy.create_engine(_with_driver(self.url),
+                                                        **_engine_options(self.url))
         started = time.monotonic()
-        self.connection = self.engine.connect()
+        self.connection = engine.connect()
         self._scalar("SELECT 1")
         return time.monotonic() - started
 
@@ -113,14 +120,16 @@ class _Database:
         if self.engine is not None:
             self.engine.dispose()
 
-    def _scalar(self, query: str):
+    def _scalar(self, query: str) -> Any:
         import sqlalchemy
 
+        assert self.connection is not None, "asked before it connected"
         return self.connection.execute(sqlalchemy.text(query)).scalar()
 
     @property
     def _dialect(self) -> str:
-        return self.engine.dialect.name
+        assert self.engine is not None, "asked before it connected"
+        return str(self.engine.dialect.name)
 
     def schema(self) -> Check:
         import sqlalchemy
@@ -166,17 +175,18 @@ class _Database:
 
 class _Redis:
     def __init__(self, url: str):
-        self.url, self.client = url, None
+        self.url = url
+        self.client: redis.Redis | None = None
 
     def connect(self) -> float:
         import redis
 
         from torchsweep.sweeps.storage import CONNECT_TIMEOUT, SERVER_TIMEOUT
 
-        self.client = redis.Redis.from_url(self.url, **_timeouts(
+        self.client = client = redis.Redis.from_url(self.url, **_timeouts(
             self.url, socket_timeout=SERVER_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT))
         started = time.monotonic()
-        self.client.ping()
+        client.ping()
         return time.monotonic() - started
 
     def close(self) -> None:
@@ -190,8 +200,8 @@ class _Redis:
         import redis
 
         try:
-            appendonly = self.client.config_get("appendonly").get("appendonly")
-            save = self.client.config_get("save").get("save")
+            appendonly = self._connected.config_get("appendonly").get("appendonly")
+            save = self._connected.config_get("save").get("save")
         except redis.ResponseError:   # CONFIG renamed or refused (managed services)
             return None
         if appendonly == "yes" or (save or "").strip():
@@ -200,5 +210,10 @@ class _Redis:
                 "server loses every study in it; set `appendonly yes` in its configuration")
 
     def clock(self) -> float:
-        seconds, microseconds = self.client.time()
-        return seconds + microseconds / 1e6
+        seconds, microseconds = self._connected.time()
+        return float(seconds + microseconds / 1e6)
+
+    @property
+    def _connected(self) -> redis.Redis:
+        assert self.client is not None, "asked before it connected"
+        return self.client

@@ -11,6 +11,11 @@ database, a permission) is never retried: waiting does not mend it.
 from __future__ import annotations
 
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine, ExceptionContext
 
 # Words of the refusals that reach us as "operational" errors too (libpq, MySQL, MariaDB).
 _REFUSALS = ("authentication", "password", "access denied", "does not exist",
@@ -67,25 +72,26 @@ def first_line(error: BaseException) -> str:
     return type(error).__name__
 
 
-def raise_lost_connections(engine) -> None:
+def raise_lost_connections(engine: Engine) -> None:
     """Make an SQLAlchemy engine raise `ConnectionLost` when its connection drops (the server
     restarted, the network cut it). The pool's own ping of an idle connection is left alone:
     the pool replaces that connection itself."""
     from sqlalchemy import event
 
-    def lost(context) -> None:
+    def lost(context: ExceptionContext) -> None:
         if context.is_disconnect and not context.is_pre_ping:
             raise ConnectionLost(first_line(context.original_exception))
 
     event.listen(engine, "handle_error", lost)
 
 
-def _chain(error: BaseException):
+def _chain(error: BaseException) -> Iterator[BaseException]:
     seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
 
 
 def _transient(error: BaseException) -> bool:
@@ -109,7 +115,7 @@ def _transient(error: BaseException) -> bool:
     return isinstance(error, (ConnectionError, TimeoutError))
 
 
-def _kinds(module, *names: str) -> tuple[type, ...]:
+def _kinds(module: ModuleType, *names: str) -> tuple[type, ...]:
     """The error classes of `names` that this version of the driver has."""
     return tuple(getattr(module, name) for name in names if hasattr(module, name))
 

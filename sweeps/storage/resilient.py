@@ -34,7 +34,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import tenacity
 from optuna.exceptions import UpdateFinishedTrialError
@@ -50,6 +50,8 @@ LONGEST_WAIT = 8.0
 JITTER = 0.5              # up to this many seconds more, so that workers do not retry in step
 SETUP_ATTEMPTS = 5        # opens of a new database whose tables other launches make meanwhile
 _BACKOFF = tenacity.wait_exponential_jitter(multiplier=FIRST_WAIT, max=LONGEST_WAIT, jitter=JITTER)
+_Storage = TypeVar("_Storage", bound=BaseStorage)
+_T = TypeVar("_T")
 _logger = logging.getLogger(__name__)
 
 
@@ -128,11 +130,11 @@ def _sleep(seconds: float) -> None:
             check()
 
 
-def _passed_through(*names: str):
+def _passed_through(*names: str) -> Callable[[type[_Storage]], type[_Storage]]:
     """Class decorator: each of `names` calls the inner storage's method of that name, retried."""
-    def decorate(cls):
+    def decorate(cls: type[_Storage]) -> type[_Storage]:
         for name in names:
-            def method(self, *args, _name=name, **kwargs):
+            def method(self: Any, *args: Any, _name: str = name, **kwargs: Any) -> Any:
                 return self._retried(getattr(self.inner, _name), *args, **kwargs)
             method.__name__ = method.__qualname__ = name
             setattr(cls, name, method)
@@ -148,11 +150,17 @@ def _passed_through(*names: str):
     "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials",
     "get_best_trial", "get_n_trials")
 class ResilientStorage(BaseStorage):
-    def __init__(self, inner: BaseStorage, shown: str, grace: float = DEFAULT_GRACE):
-        self.inner, self.shown, self.grace = inner, shown, grace
+    def __init__(self, inner: BaseStorage | None, shown: str, grace: float = DEFAULT_GRACE):
+        self._inner, self.shown, self.grace = inner, shown, grace
         self.contact = _contact(shown)
 
-    def _retried(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    @property
+    def inner(self) -> BaseStorage:
+        """The storage it retries; None only while `opened` opens it."""
+        assert self._inner is not None, "a storage used before it was opened"
+        return self._inner
+
+    def _retried(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         if getattr(_waiting, "off", 0):
             return self._once(call, *args, **kwargs)
         try:
@@ -162,7 +170,7 @@ class ResilientStorage(BaseStorage):
         self.contact.answered()
         return result
 
-    def _once(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _once(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         try:
             result = call(*args, **kwargs)
         except Exception as error:
@@ -180,7 +188,9 @@ class ResilientStorage(BaseStorage):
                                  reraise=True)
 
     def _gives_up(self, state: tenacity.RetryCallState) -> bool:
-        return self.contact.failing_for(state.outcome.exception(), self.grace) >= self.grace
+        error = state.outcome.exception() if state.outcome is not None else None
+        assert error is not None, "tenacity asks whether to stop after a failed attempt only"
+        return self.contact.failing_for(error, self.grace) >= self.grace
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         backoff = _BACKOFF(state)
@@ -275,13 +285,14 @@ def _landed(now: FrozenTrial, asked: TrialState) -> bool | None:
 def opened(open_inner: Callable[[], BaseStorage], shown: str, grace: float) -> ResilientStorage:
     """The storage `open_inner` opens, opened as patiently as it is then used: a worker that
     starts while its database restarts waits for it. Other errors are the caller's to word."""
-    storage = ResilientStorage(None, shown, grace)
+    # _passed_through defines the abstract methods when the module loads; mypy cannot see it.
+    storage = ResilientStorage(None, shown, grace)  # type: ignore[abstract]
     # Launches that open a new database at once all make Optuna's tables; the losers open again.
     setup_races = tenacity.Retrying(retry=tenacity.retry_if_exception(faults.is_setup_race),
                                     stop=tenacity.stop_after_attempt(SETUP_ATTEMPTS),
                                     wait=tenacity.wait_random(0, FIRST_WAIT), reraise=True)
     try:
-        storage.inner = storage._retrying()(setup_races, open_inner)
+        storage._inner = storage._retrying()(setup_races, open_inner)
     except Exception as error:
         if faults.is_transient(error):
             storage._raise_one_line(error)

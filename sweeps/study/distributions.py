@@ -41,7 +41,7 @@ import math
 from dataclasses import dataclass, field
 from itertools import accumulate
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from torchsweep.sweeps.study.messages import num
 
@@ -50,6 +50,14 @@ if TYPE_CHECKING:
 
 LATENT = "~latent"
 QUANTILE_EDGE = 1e-6
+T = TypeVar("T")
+
+
+def required(value: T | None) -> T:
+    """A key the parameter's distribution requires: parsing refused the parameter without it
+    (its Form's `required` and `defaults`), so here it is always there."""
+    assert value is not None, "a distribution's required key is missing"
+    return value
 
 
 def same(p: "Parameter", x: float) -> float:
@@ -61,7 +69,7 @@ def _inverse(p: "Parameter", x: float) -> float:
 
 
 def _normal(p: "Parameter", u: float) -> float:
-    return p.mu + p.sigma * NormalDist().inv_cdf(u)
+    return required(p.mu) + required(p.sigma) * NormalDist().inv_cdf(u)
 
 
 def _log_normal(p: "Parameter", u: float) -> float:
@@ -76,38 +84,43 @@ def _beta(p: "Parameter", u: float) -> float:
 
 def _pick(p: "Parameter", u: float) -> Any:
     """W&B's categorical_w_probabilities: the first value whose cumulative share exceeds u."""
-    total = sum(p.probabilities)
-    for value, edge in zip(p.values, accumulate(p.probabilities)):
+    values, shares = required(p.values), required(p.probabilities)
+    total = sum(shares)
+    for value, edge in zip(values, accumulate(shares)):
         if u < edge / total:
             return value
     # u at 1.0: the last value that has any probability
-    return next(v for v, share in zip(reversed(p.values), reversed(p.probabilities)) if share > 0)
+    return next(v for v, share in zip(reversed(values), reversed(shares)) if share > 0)
 
 
-def _quantized(decode: Callable) -> Callable:
+Decode = Callable[["Parameter", float], Any]
+
+
+def _quantized(decode: Decode) -> Decode:
     def quantize(p: "Parameter", x: float) -> int | float:
-        steps = round(decode(p, x) / p.q)
-        if isinstance(p.q, int):
-            return steps * p.q  # an int q keeps the result an int, as W&B does
+        q = required(p.q)
+        steps = round(decode(p, x) / q)
+        if isinstance(q, int):
+            return steps * q  # an int q keeps the result an int, as W&B does
         # 473 * 1e-05 is 0.004730000000000001: round away the float noise far below the step.
-        return round(steps * p.q, 6 - math.floor(math.log10(p.q)))
+        return round(steps * q, 6 - math.floor(math.log10(q)))
     return quantize
 
 
 def _linear(p: "Parameter") -> tuple[float, float, bool]:
-    return p.min, p.max, False
+    return required(p.min), required(p.max), False
 
 
 def _log_values(p: "Parameter") -> tuple[float, float, bool]:
-    return p.min, p.max, True
+    return required(p.min), required(p.max), True
 
 
 def _log_exponents(p: "Parameter") -> tuple[float, float, bool]:
-    return math.exp(p.min), math.exp(p.max), True
+    return math.exp(required(p.min)), math.exp(required(p.max)), True
 
 
 def _inverse_values(p: "Parameter") -> tuple[float, float, bool]:
-    return 1 / p.max, 1 / p.min, True
+    return 1 / required(p.max), 1 / required(p.min), True
 
 
 def _quantile(p: "Parameter") -> tuple[float, float, bool]:
@@ -125,8 +138,9 @@ def _fixed(p: "Parameter", trial: Any) -> Any:
 
 
 def _categorical(p: "Parameter", trial: Any) -> Any:
-    choices = [encode(v) for v in p.values]
-    return p.values[choices.index(trial.suggest_categorical(p.name, choices))]
+    values = required(p.values)
+    choices = [encode(v) for v in values]
+    return values[choices.index(trial.suggest_categorical(p.name, choices))]
 
 
 def _integer(p: "Parameter", trial: Any) -> int:
@@ -136,7 +150,7 @@ def _integer(p: "Parameter", trial: Any) -> int:
 def _float(p: "Parameter", trial: Any) -> Any:
     """A float drawn over the form's latent range: the value itself, or decoded into it."""
     form = FORMS[p.distribution]
-    low, high, log = form.latent(p)
+    low, high, log = required(form.latent)(p)
     if form.decode is None:
         return trial.suggest_float(p.name, low, high, log=log)
     return form.decode(p, trial.suggest_float(p.name + LATENT, low, high, log=log))
@@ -150,13 +164,13 @@ def _step(p: "Parameter") -> str:
 
 def _ranged(kind: str) -> Callable[["Parameter"], str]:
     def describe(p: "Parameter") -> str:
-        low, high, _ = FORMS[p.distribution].latent(p)
+        low, high, _ = required(FORMS[p.distribution].latent)(p)
         return f"{kind} {num(low)}..{num(high)}{_step(p)}"
     return describe
 
 
 def _inverse_range(p: "Parameter") -> str:
-    low, high, _ = FORMS[p.distribution].latent(p)   # the value is 1 / the draw
+    low, high, _ = required(FORMS[p.distribution].latent)(p)   # the value is 1 / the draw
     return f"inverse log-uniform {num(1 / high)}..{num(1 / low)}"
 
 
@@ -167,11 +181,12 @@ def _shaped(kind: str, *keys: str) -> Callable[["Parameter"], str]:
 
 
 def _listed(p: "Parameter") -> str:
-    return "{" + ", ".join(num(v) for v in p.values) + "}"
+    return "{" + ", ".join(num(v) for v in required(p.values)) + "}"
 
 
 def _weighted(p: "Parameter") -> str:
-    shares = (f"{num(value)} {share:.0%}" for value, share in zip(p.values, p.probabilities))
+    shares = (f"{num(value)} {share:.0%}"
+              for value, share in zip(required(p.values), required(p.probabilities)))
     return "{" + ", ".join(shares) + "}"
 
 

@@ -63,7 +63,7 @@ def bands(block: Mapping[str, Any]) -> list[float]:
     """W&B's bands, in iterations, smallest first (see the module's docstring)."""
     eta = block["eta"]
     if "max_iter" in block and "s" in block:
-        band, found = float(block["max_iter"]), []
+        band, found = float(block["max_iter"]), list[float]()
         for _ in range(block["s"]):
             band /= eta
             if band < 1:

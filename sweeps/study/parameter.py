@@ -35,6 +35,7 @@ from torchsweep.sweeps.study.distributions import (
     PARAMETER_KEYS,
     Form,
     encode,
+    required,
     same,
 )
 from torchsweep.sweeps.study.messages import check_keys, choice, mapping, num, number, show
@@ -252,7 +253,7 @@ def reach(p: Parameter, where: str) -> tuple[tuple[Any, str], ...]:
 def _draw_ends(p: Parameter, form: Form, where: str) -> tuple[tuple[Any, str | None], ...]:
     """The values the two ends of the Optuna draw decode to, each with the key that sets it."""
     try:
-        low, high, log = form.latent(p)
+        low, high, log = required(form.latent)(p)
         if math.isfinite(low) and math.isfinite(high) and low < high and (low > 0 or not log):
             decode = form.decode or same
             return (decode(p, low), form.ends[0]), (decode(p, high), form.ends[1])

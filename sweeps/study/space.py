@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from torchsweep.sweeps.errors import SpaceError
 from torchsweep.sweeps.study import feasibility
-from torchsweep.sweeps.study.distributions import DISCRETE, encode
+from torchsweep.sweeps.study.distributions import DISCRETE, encode, required
 from torchsweep.sweeps.study.messages import check_keys, mapping, show
 from torchsweep.sweeps.study.parameter import Parameter, parse_parameter
 from torchsweep.sweeps.study.rules import TRAINER, Rules
@@ -45,18 +45,19 @@ class SearchSpace:
                 drawn[name] = parameter.suggest(trial)
         return {name: drawn[name] for name in self.parameters if name in drawn}
 
-    def grid(self) -> dict[str, list]:
+    def grid(self) -> dict[str, list[Any]]:
         """The search space of Optuna's GridSampler: every drawn parameter must be finite.
 
         A conditional parameter is a full dimension: where it is inactive, grid points that
         differ only in its value repeat one configuration.
         """
-        grid: dict[str, list] = {}
+        grid: dict[str, list[Any]] = {}
         for p in self.parameters.values():
             if p.distribution == "categorical":   # a value listed twice runs once, as in W&B
-                grid[p.name] = list(dict.fromkeys(encode(v) for v in p.values))
-            elif p.distribution == "int_uniform" and p.max - p.min < GRID_INT_LIMIT:
-                grid[p.name] = list(range(p.min, p.max + 1))
+                grid[p.name] = list(dict.fromkeys(encode(v) for v in required(p.values)))
+            elif p.distribution == "int_uniform" and \
+                    required(p.max) - required(p.min) < GRID_INT_LIMIT:
+                grid[p.name] = list(range(int(required(p.min)), int(required(p.max)) + 1))
             elif p.distribution != "constant":
                 raise SpaceError(f"parameters.{p.name}: grid search needs `values` (or a value, or "
                                  f"an int_uniform of at most {GRID_INT_LIMIT} integers), got "

@@ -208,7 +208,7 @@ class StudySpec:
                 REPEATS_PRUNER, "the default with repeats")
         if self.pruner:
             return self.pruner, "the study's pruner"
-        if fractional_eta(self.early_terminate):
+        if self.early_terminate and fractional_eta(self.early_terminate):
             return WANDB_HYPERBAND_PRUNER, (f"early_terminate's eta {self.early_terminate['eta']} "
                                             f"is fractional, which W&B takes and Optuna's "
                                             f"hyperband does not")

@@ -94,13 +94,14 @@ def _listed_twice(spec: StudySpec, lines: dict[str, int]) -> list[str]:
     """A notice for each value a parameter lists again, at the line of its repeat."""
     said, grid = [], sampler_choice(spec.sampler_name()).grid
     for parameter in spec.space.parameters.values():
+        values = parameter.values or ()
         for index, count in parameter.repeated().items():
             where = f"{parameter.where}.values[{index}]"
             meaning = ("the grid runs it once, as W&B's grid does" if grid else
-                       f"it is drawn as {count} of the {len(parameter.values)} values, as W&B "
+                       f"it is drawn as {count} of the {len(values)} values, as W&B "
                        f"draws it")
             said.append(f"line {lines.get(where, '?')}: {where}: "
-                        f"{num(parameter.values[index])} is listed {count} times; {meaning}")
+                        f"{num(values[index])} is listed {count} times; {meaning}")
     return said
 
 

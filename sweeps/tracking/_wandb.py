@@ -60,7 +60,7 @@ def _core_path() -> str:
     return get_core_path()
 
 
-def follow_records(run_file: Path) -> subprocess.Popen:
+def follow_records(run_file: Path) -> subprocess.Popen[str]:
     """W&B's reader on a run's `.wandb` file: one JSON record a line on stdout, as written,
     until the run ends (or the process is stopped)."""
     run_file = Path(run_file).resolve()   # the binary takes the run file and its wandb folder
@@ -86,7 +86,7 @@ def run_folders(wandb_folder: Path) -> list[RunFolder]:
     for path in Path(wandb_folder).iterdir():
         named = _FOLDER.match(path.name)
         log = next(path.glob(f"{_LOG_PREFIX}*{_LOG_SUFFIX}"), None) if named else None
-        if path.is_symlink() or log is None:
+        if named is None or path.is_symlink() or log is None:
             continue
         found.append(RunFolder(
             path=path, run_id=log.name[len(_LOG_PREFIX):-len(_LOG_SUFFIX)],

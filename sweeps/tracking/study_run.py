@@ -55,9 +55,10 @@ def log_study_run(study: optuna.Study, spec: StudySpec, tracker: Tracker, *, roo
                  "checkpoints": lambda: _log_checkpoints(
                      run, best_first, attrs.kept_checkpoints(study), spec, Path(root),
                      log_checkpoints)}
-        if spec.ranked:
+        metric = spec.metric   # None for a study that ranks nothing
+        if metric is not None:
             parts.update({
-                "history": lambda: _log_history(run, ran, best_first, spec.metric, goal(study)),
+                "history": lambda: _log_history(run, ran, best_first, metric, goal(study)),
                 "importances": lambda: _log_importances(run, study)})
         for part, log in parts.items():
             try:
@@ -80,7 +81,7 @@ def _log_trials(run, trials: list[TrialRecord], metric: str) -> None:
     import wandb
 
     params = list(dict.fromkeys(name for trial in trials for name in trial.params))
-    columns = ["trial", "state", "reason", metric, "epochs_run", "pruned_at", "duration_s",
+    columns: list[str | int] = ["trial", "state", "reason", metric, "epochs_run", "pruned_at", "duration_s",
                *params]
     data = [[t.number, t.state, t.reason, t.value, t.epochs_run, t.pruned_at, t.duration_s,
              *(t.params.get(name) for name in params)] for t in trials]
@@ -98,11 +99,14 @@ def _log_history(run, trials: list[TrialRecord], best_first: list[TrialRecord], 
     run.define_metric("trial")
     for key in (metric, best_key):
         run.define_metric(key, step_metric="trial")
-    best = None
-    for trial in (t for t in trials if t.state == "completed" and t.value is not None):
-        if best is None or aim.better(trial.value, best):
-            best = trial.value
-        run.log({"trial": trial.number, metric: trial.value, best_key: best})
+    best: float | None = None
+    for trial in trials:
+        value = trial.value
+        if trial.state != "completed" or value is None:
+            continue
+        if best is None or aim.better(value, best):
+            best = value
+        run.log({"trial": trial.number, metric: value, best_key: best})
     if best_first:
         run.summary.update({best_key: best_first[0].value, "best_trial": best_first[0].number})
 
@@ -114,7 +118,8 @@ def _log_checkpoints(run, best_first: list[TrialRecord], kept: dict[str, str], s
     chosen = {"best": best_first[:1], "all": best_first, "none": []}[which]
     for trial in (trial for trial in chosen if str(trial.number) in kept):
         artifact = wandb.Artifact(_artifact_name(spec.name), type="model", metadata={
-            "trial": trial.number, spec.metric: trial.value, "params": trial.params})
+            "trial": trial.number, **({spec.metric: trial.value} if spec.metric else {}),
+            "params": trial.params})
         path = root / kept[str(trial.number)]   # best.pt, or a program's trial folder
         # A folder file by file: add_file refuses one, and add_dir prints to the terminal.
         files = {name: path / name for name in files_in(path)} if path.is_dir() \

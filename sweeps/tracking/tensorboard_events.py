@@ -6,16 +6,19 @@ Written into the run's own folder (a trial's folder, or `sweep train --out`), ne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchsweep.sweeps.tracking.background import BackgroundRun
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class TensorBoardRun(BackgroundRun):
     label = "TensorBoard event file"
 
     def __init__(self, folder: Path):
-        self._writer = None
+        self._writer: SummaryWriter | None = None
         self._guard(self._open, Path(folder))
 
     def _open(self, folder: Path) -> None:
@@ -25,6 +28,7 @@ class TensorBoardRun(BackgroundRun):
 
     def _log(self, metrics: dict[str, float]) -> None:
         epoch = int(metrics["epoch"])
+        assert self._writer is not None, "logged to after its writer failed to open"
         for name, value in metrics.items():
             if name != "epoch":
                 self._writer.add_scalar(name, value, global_step=epoch)

@@ -150,8 +150,9 @@ class Tracker:
             "WANDB_PROJECT": self.wandb_project(),
             # Records reach the file (and the pruner) within a second, not W&B's 15 s.
             **_wandb.environment({_wandb.FLUSH_INTERVAL: 1})}
-        if self.wandb_entity():
-            environment["WANDB_ENTITY"] = self.wandb_entity()
+        entity = self.wandb_entity()
+        if entity:
+            environment["WANDB_ENTITY"] = entity
         return run_id, environment
 
     def start_wandb_run(self, study_dir: Path, id_prefix: str,
@@ -175,7 +176,8 @@ class Tracker:
 
         study_dir.mkdir(parents=True, exist_ok=True)
         return wandb.init(project=self.wandb_project(), entity=self.wandb_entity(),
-                          dir=str(study_dir), mode=self.mode, reinit="create_new",
+                          dir=str(study_dir), reinit="create_new",
+                          mode=self.mode,  # type: ignore[arg-type]  # one of MODES: W&B's words
                           settings=_wandb.settings(wandb, {**SETTINGS, **settings}), **init)
 
     def _step_down(self, error: Exception, study: str, run: str) -> None:

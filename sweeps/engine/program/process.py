@@ -29,8 +29,8 @@ class ProgramProcess:
     def __init__(self, command: Sequence[str], *, env: Mapping[str, str], folder: Path,
                  grace: float = STOP_GRACE):
         self.command, self.env, self.folder, self.grace = list(command), dict(env), folder, grace
-        self._process: subprocess.Popen | None = None
-        self._watchdog: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "ProgramProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -51,19 +51,25 @@ class ProgramProcess:
                 self.stop(getattr(error, "signum", signal.SIGINT if kind is KeyboardInterrupt
                                   else signal.SIGTERM))
         finally:
-            self._watchdog.communicate(watchdog.DONE)
+            if self._watchdog is not None:
+                self._watchdog.communicate(watchdog.DONE)
+
+    @property
+    def _started(self) -> subprocess.Popen[bytes]:
+        assert self._process is not None, "a ProgramProcess is used inside its `with` block"
+        return self._process
 
     @property
     def running(self) -> bool:
-        return self._process.poll() is None
+        return self._started.poll() is None
 
     @property
     def exit_code(self) -> int | None:
-        return self._process.poll()
+        return self._started.poll()
 
     def wait(self, timeout: float) -> int | None:
         try:
-            return self._process.wait(timeout)
+            return self._started.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
 
@@ -72,9 +78,9 @@ class ProgramProcess:
         self._signal(signum)
         if self.wait(self.grace) is None:
             self._signal(signal.SIGKILL)
-            self._process.wait()
+            self._started.wait()
         self._signal(signal.SIGKILL)   # what the program started and left behind
-        return self._process.returncode
+        return self._started.returncode
 
     def stderr_tail(self, lines: int = 20) -> str:
         with open(self.folder / STDERR, errors="replace") as err:
@@ -82,6 +88,6 @@ class ProgramProcess:
 
     def _signal(self, signum: int) -> None:
         try:
-            os.killpg(self._process.pid, signum)
+            os.killpg(self._started.pid, signum)
         except ProcessLookupError:   # the group is gone
             pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import queue
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ class RunRecords:
         self._run_id = run_id
         self._folder = Path(study_dir) / WANDB_FOLDER
         self._rows: queue.Queue = queue.Queue()
-        self._reader = None
+        self._reader: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
         self._ended = threading.Event()
         self.summary: dict[str, Any] = {}
@@ -69,6 +70,7 @@ class RunRecords:
             self._thread.join(timeout=_DRAIN)
 
     def _read(self) -> None:
+        assert self._reader is not None and self._reader.stdout is not None, "not following"
         for line in self._reader.stdout:
             try:
                 record = json.loads(line)

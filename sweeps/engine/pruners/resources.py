@@ -29,7 +29,7 @@ class Resources:
     @property
     def min_resource(self) -> int:
         """The first rung: early_terminate's min_iter epochs (1 without one), in steps."""
-        min_iter = (self.spec.early_terminate or {}).get("min_iter", 1)
+        min_iter: float = (self.spec.early_terminate or {}).get("min_iter", 1)
         return max(1, round(min_iter * self.per_epoch))
 
     @property
@@ -56,9 +56,9 @@ def epoch_samples(spec: StudySpec, overrides: Mapping[str, Any]) -> int | None:
     config = TrainConfig.from_dict({**spec.space.constants(), **first, **overrides})
     size = train_split_size(config)
     if size is None:
-        from torchsweep.trainer.data import load_data
+        from torchsweep.trainer.data import load_data, size as samples
 
-        size = len(load_data(config).train)
+        size = samples(load_data(config).train)
     return size
 
 

@@ -133,8 +133,8 @@ def lr_tuning(trials: list[TrialRecord]) -> str:
     if not trained:
         return ""
     cut = first_cut(trained)
-    tried: dict[int, set[float]] = {}
-    kept: dict[int, set[float]] = {}
+    tried: dict[int, set[float | None]] = {}   # lr None: a study that does not set it
+    kept: dict[int, set[float | None]] = {}
     for trial in trained:
         size, lr = trial.config["batch_size"], trial.config.get("lr")
         tried.setdefault(size, set()).add(lr)
@@ -155,7 +155,7 @@ def lr_tuning(trials: list[TrialRecord]) -> str:
             "this curve.")
 
 
-def _tried_there(kept: set[float], tried: set[float], cut: float | None) -> str:
+def _tried_there(kept: set[float | None], tried: set[float | None], cut: float | None) -> str:
     if cut is None:
         return f"only lr {next(iter(tried)):.3g} tried"
     trained = f"lr {next(iter(kept)):.3g} alone" if kept else "no learning rate"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -52,7 +53,8 @@ class CriticalBatchFit:
         return [s / self.steps(b) for b, s in zip(self.batch_sizes, self.measured)]
 
 
-def fit_critical_batch(batch_sizes: list[float], steps: list[float]) -> CriticalBatchFit | None:
+def fit_critical_batch(batch_sizes: Sequence[float],
+                       steps: Sequence[float]) -> CriticalBatchFit | None:
     """Fit S(B) to the fewest steps per batch size; None with fewer than three batch sizes."""
     if len(batch_sizes) < MIN_BATCH_SIZES:
         return None

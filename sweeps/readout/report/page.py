@@ -55,7 +55,8 @@ class Report:
 
 def build_report(study: optuna.Study, root: Path, target: float | None = None) -> Report:
     """Everything the page shows. `target` overrides the study's metric.target."""
-    metric, aim = attrs.metric_name(study), goal(study)
+    # A study without a metric (W&B allows one) draws its trials under Optuna's word.
+    metric, aim = attrs.metric_name(study) or "value", goal(study)
     trials = records(study, root)
     target, source = resolve_target(study, trials, metric, aim, target)
     answer: list[Plot] = []

@@ -43,8 +43,8 @@ def write_pngs(plots: list[Plot], folder: Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    with tempfile.TemporaryDirectory(prefix="sweep-png-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="sweep-png-") as made:
+        scratch = Path(made)
         (scratch / "plotly.js").write_text(get_plotlyjs(), encoding="utf-8")
         for plot in plots:
             if plot.figure is None:

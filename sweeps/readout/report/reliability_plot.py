@@ -27,6 +27,8 @@ def reliability_plot(trials: list[TrialRecord], metric: str, goal: Goal) -> Plot
                                   line=dict(color="#888888", dash="dot"), hoverinfo="skip"))
     for level, trial in drawn.items():
         bins = trial.reliability
+        if bins is None:   # not drawn (see `drawn`)
+            continue
         kept = [(c, a, n) for c, a, n in zip(bins["confidence"], bins["accuracy"],
                                              bins["count"])
                 if n and c is not None and a is not None]

@@ -48,6 +48,12 @@ class Point:
         values = [row[column] for row in self.rows if row.get(column) is not None]
         return interval(values) if values else None
 
+    def score(self, metric: str) -> Interval:
+        """The spread of the study's metric, which every point has (see `points`)."""
+        spread = self.spread(metric)
+        assert spread is not None, "a point without the study's metric"
+        return spread
+
 
 def varies_label_smoothing(trials: list[TrialRecord]) -> bool:
     return len({t.config.get("label_smoothing") for t in trials if t.config}) > 1
@@ -72,7 +78,7 @@ def best_per_level(found: list[Point], metric: str, goal: Goal) -> dict[float, P
         if point.trial.state != "completed":
             continue
         held = best.get(point.smoothing)
-        if held is None or goal.better(point.spread(metric).mean, held.spread(metric).mean):
+        if held is None or goal.better(point.score(metric).mean, held.score(metric).mean):
             best[point.smoothing] = point
     return dict(sorted(best.items()))
 
@@ -121,8 +127,8 @@ def trade_off(found: list[Point], metric: str, goal: Goal) -> str:
     best = best_per_level(found, metric, goal)
     if not best:
         return "No trial completed, so no smoothing level can be named best yet."
-    winner = goal.best(best.values(), key=lambda p: p.spread(metric).mean)
-    score = winner.spread(metric)
+    winner = goal.best(best.values(), key=lambda p: p.score(metric).mean)
+    score = winner.score(metric)
     interval_text = (f"{score.text()} (95% t interval over {score.n} seeds)" if score.n > 1
                      else f"{score.mean:.4g} (one seed, so no interval: --repeats N gives one)")
     said = f"Best smoothing ε = {winner.smoothing:.3g}: {metric} {interval_text}"

@@ -3,6 +3,7 @@ curve with the pruned ones faded."""
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import optuna
 import plotly.graph_objects as go
@@ -28,7 +29,8 @@ def search_plots(study: optuna.Study, metric: str) -> list[Plot]:
         return [Plot("search", "The search", "No trial has completed yet: the optimization "
                      "history, importances, parallel coordinates and slices need one.")]
     # A multi-objective study is viewed by its first objective, beside its Pareto front.
-    first = {"target": lambda t: t.values[0]} if is_multi_objective(study) else {}
+    first: dict[str, Any] = {"target": lambda t: t.values[0]} if is_multi_objective(study) \
+        else {}
     plots = [
         *([_pareto_front(study)] if first else []),
         Plot("history", "Optimization history",
@@ -136,13 +138,13 @@ def _collapsed(trials: list[TrialRecord], metric: str) -> str:
     """The trials whose metric collapsed late, with the rule that says so."""
     from torchsweep.sweeps.readout.collapse import FAR, rule
 
-    fallen = [t for t in trials if t.collapsed]
+    fallen = [(t, t.collapsed) for t in trials if t.collapsed]
     if not fallen:
         return (f"No trial collapsed late (none ended more than {FAR:g} times the study's "
                 "median change between two consecutive evaluations short of its best).")
-    listed = "; ".join(f"trial {t.number} ({t.state}): best {t.collapsed['best']:.4g}, last "
-                       f"{t.collapsed['last']:.4g}" for t in fallen)
-    return (f"Collapsed late, {rule(fallen[0].collapsed['threshold'], metric)}, and so drawn "
+    listed = "; ".join(f"trial {t.number} ({t.state}): best {collapsed['best']:.4g}, last "
+                       f"{collapsed['last']:.4g}" for t, collapsed in fallen)
+    return (f"Collapsed late, {rule(fallen[0][1]['threshold'], metric)}, and so drawn "
             f"solid whatever their state: {listed}. Their value is still their best "
             "evaluation's (the checkpoint kept).")
 
