@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from torchsweep.sweeps.engine.confirm import Confirmation
     from torchsweep.sweeps.launch.slurm import Cancelled, JobStatus
     from torchsweep.sweeps.readout.export import Export
+    from torchsweep.sweeps.readout.trials import StudySummary
 from torchsweep.cli.tables import Column, fitted_table, plain_table
 
 console = Console()
@@ -152,7 +153,7 @@ def queued(study: str, count: int, storage: str) -> None:
           f"--storage URL` on any machine that reaches the storage, or `sweep run {study}` here")
 
 
-def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
+def studies_table(bundled: list[str], studies: list[StudySummary]) -> None:
     console.print("bundled studies: " + ", ".join(bundled))
     if not studies:
         console.print("no studies in the storage yet")
@@ -161,7 +162,7 @@ def studies_table(bundled: list[str], studies: list[dict[str, Any]]) -> None:
     for column in ("study", "trials", "best"):
         table.add_column(column, justify="right" if column != "study" else "left")
     for row in studies:
-        table.add_row(row["name"], str(row["trials"]), number(row["best"]))
+        table.add_row(row.name, str(row.trials), number(row.best))
     console.print(table)
 
 
@@ -321,10 +322,7 @@ def confirmation_table(study: str, confirmed: Confirmation) -> None:
     if top is study_best:
         said = "the study's best too"
     else:
-        ours, theirs = top.spread, study_best.spread
-        apart = (ours.low is not None and ours.high is not None and theirs.low is not None
-                 and theirs.high is not None
-                 and (ours.low > theirs.high or ours.high < theirs.low))
+        apart = top.spread.apart(study_best.spread)
         said = (f"the study ranked trial {study_best.trial} first; " + (
             "their 95% intervals do not overlap: its value was a lucky draw" if apart else
             "their 95% intervals overlap: more seeds would tell the two apart surely"))

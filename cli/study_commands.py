@@ -239,7 +239,8 @@ def list_(
 
     studies = list_studies(root(root_), storage)
     if as_json:
-        output.json_object({"bundled": bundled_names(), "studies": studies})
+        output.json_object({"bundled": bundled_names(),
+                            "studies": [study.to_dict() for study in studies]})
     else:
         output.studies_table(bundled_names(), studies)
 

@@ -25,6 +25,12 @@ class Interval:
         return {"mean": self.mean, "std": self.std, "low": self.low, "high": self.high,
                 "n": self.n, "confidence": CONFIDENCE}
 
+    def apart(self, other: Interval) -> bool:
+        """Whether the two intervals do not overlap (never, when either has one value)."""
+        if self.low is None or self.high is None or other.low is None or other.high is None:
+            return False
+        return self.low > other.high or self.high < other.low
+
     def text(self, digits: int = 4) -> str:
         """`0.912 ± 0.013` (95% half-width), or the mean alone for one value."""
         if self.low is None or self.high is None:

@@ -10,7 +10,7 @@ calibration plot needs every column. Never imports torch.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,17 +96,28 @@ def load_study(name: str, root: Path, storage: str | None,
                             f"{did_you_mean(name, names, STUDY_NAME_CUTOFF)}") from None
 
 
-def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class StudySummary:
+    """A study in the storage, as `sweep list` shows it."""
+    name: str
+    trials: int
+    best: float | None       # None before a trial completes, and for a study without a metric
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_studies(root: Path, storage: str | None) -> list[StudySummary]:
     """Every study in the storage with its trial counts and best value ([] when none yet)."""
     url = storage_url(root, storage)
     if "://" not in url and not Path(url).is_file():
         return []
     summaries = optuna.get_all_study_summaries(storage=open_storage(url, create=False),
                                                include_best_trial=True)
-    rows = [{"name": s.study_name, "trials": s.n_trials,
-             "best": s.best_trial.value if s.best_trial is not None and attrs.has_metric(s)
-             else None} for s in summaries]
-    return sorted(rows, key=lambda row: row["name"])
+    rows = [StudySummary(name=s.study_name, trials=s.n_trials,
+                         best=s.best_trial.value if s.best_trial is not None
+                         and attrs.has_metric(s) else None) for s in summaries]
+    return sorted(rows, key=lambda row: row.name)
 
 
 def goal(study: optuna.Study) -> Goal:
