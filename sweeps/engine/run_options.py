@@ -50,3 +50,6 @@ class RunOptions:
     job: str | None = None                # the scheduler job this worker runs in (recorded)
     repeats: int | None = None            # seeds per configuration (None: the study's, else 1)
     storage_grace: float = DEFAULT_GRACE  # seconds to wait for an unreachable storage
+    function: str | None = None           # --function: the study's function, to import
+    pickled_function: bytes | None = None  # Study.run's function, by value (cloudpickle)
+    in_process: bool | None = None        # run the one worker here (None: workers.in_process)
