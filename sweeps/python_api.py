@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from torchsweep.sweeps.engine import run_options as defaults
 from torchsweep.sweeps.engine.function.handle import Pruned, Trial
+from torchsweep.sweeps.engine.function.reference import PENDING
 from torchsweep.sweeps.errors import StudyError
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from torchsweep.sweeps.study import StudySpec
 
 __all__ = ["Study", "Result", "Trial", "Pruned", "sweep", "agent"]
-# What `sweep` records until `agent` brings the function: no worker can import it.
-AGENT_FUNCTION = "__main__:function"
 
 
 class Study:
@@ -73,7 +72,7 @@ class Study:
         try:   # the trainer's settings, or a program's file; else a function's file
             spec = self._spec(None, notices=False)
         except SpaceError:
-            spec = self._spec(AGENT_FUNCTION, notices=False)
+            spec = self._spec(PENDING, notices=False)
         self.name = spec.name
 
     def run(self, function: Callable[..., Any] | None = None, *, trials: int | None = None,
@@ -200,7 +199,7 @@ def sweep(sweep: Mapping[str, Any], *, project: str | None = None, root: str | P
 
     config = {**sweep, **({"project": project} if project else {})}
     study = Study(config, root=root, storage=storage)
-    spec = study._spec(AGENT_FUNCTION)
+    spec = study._spec(PENDING)
     create_study(spec, defaults.RunOptions(root=study.root, storage=storage, trials=0))
     return spec.name
 

@@ -16,6 +16,9 @@ from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.study import StudySpec
 from torchsweep.sweeps.study.function_ref import EXAMPLE, FUNCTION_REF
 
+# What `ts.sweep` records until `ts.agent` brings the function; no worker can import it.
+PENDING = "__main__:function"
+
 
 def reference_of(function: Callable) -> str:
     """`module:qualname`: where `function` is defined (a notebook's module is `__main__`)."""
@@ -85,8 +88,8 @@ def with_function(spec: StudySpec, function: str | None) -> StudySpec:
 
 def check(spec: StudySpec, pickled_function: bytes | None) -> None:
     """Refuse, before anything is written, a function study whose function this process cannot
-    give its workers."""
-    if spec.function is not None and pickled_function is None:
+    give its workers (a study `ts.sweep` made has none yet: `ts.agent` brings it)."""
+    if spec.function not in (None, PENDING) and pickled_function is None:
         import_function(spec.function)
 
 
