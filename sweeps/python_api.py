@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from torchsweep.sweeps.engine import run_options as defaults
 from torchsweep.sweeps.engine.function.handle import Pruned, Trial
+from torchsweep.sweeps.engine.function import reference
 from torchsweep.sweeps.engine.function.reference import PENDING
 from torchsweep.sweeps.errors import StudyError
 
@@ -102,15 +103,12 @@ class Study:
                 is judged lost and retried.
             trial_timeout: seconds a W&B-style function may go without logging.
         """
-        from torchsweep.sweeps.engine.function import reference
         from torchsweep.sweeps.engine.orchestrate import run_study
 
         if in_process and workers != 1:
             raise StudyError(f"in_process runs one worker, here; workers={workers} asks for "
                              f"processes of their own")
-        from torchsweep.sweeps.engine.function.reference import reference_of
-
-        spec = self._spec(reference_of(function) if function is not None else None)
+        spec = self._spec(reference.reference_of(function) if function is not None else None)
         options = defaults.RunOptions(
             root=self.root, storage=self.storage, trials=trials, timeout=timeout,
             sampler=sampler, pruner=pruner, seed=seed, keep_top_k=keep_top_k, wandb=self.wandb,
@@ -120,6 +118,19 @@ class Study:
             in_process=in_process if function is not None else None)
         run_study(spec, options)
         return self.result()
+
+    def create(self, function: Callable[..., Any] | None = None, *,
+               trials: int | None = None) -> int:
+        """Create the study and queue `trials` trials without running them, as `sweep
+        create`: `sweep worker` (`--function` when `function` is not importable) and `sweep
+        launch` run them on any machine that reaches the storage. Returns how many it queued."""
+        from torchsweep.sweeps.engine.orchestrate import create_study
+
+        spec = self._spec(reference.reference_of(function) if function is not None else None)
+        pickled = reference.pickled(function) if function is not None else None
+        return create_study(spec, defaults.RunOptions(
+            root=self.root, storage=self.storage, trials=trials,
+            wandb_project=self.wandb_project, pickled_function=pickled)).queued
 
     def result(self) -> "Result":
         """The study's trials as they are now (it may be running elsewhere)."""
