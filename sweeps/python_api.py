@@ -94,7 +94,8 @@ class Study:
             workers: worker processes, each running trials until the queue is empty.
             in_process: run the trials in this process, one at a time (for a debugger).
             timeout: seconds after which no trial starts.
-            sampler, pruner: as the file's `sampler:`/`pruner:` (`sweep run --sampler`).
+            sampler: a sampler's name, as the file's `sampler:` (`sweep run --sampler`).
+            pruner: a pruner's name, as the file's `pruner:` (`sweep run --pruner`).
             seed: the sampler's seed (worker k: seed + k); None for a random one.
             keep_top_k: trials whose folders are kept (default: the file's, else 3).
             max_retries: retries of a trial whose worker died or was stopped; a retry gets its
