@@ -115,7 +115,8 @@ class Study:
             sampler=sampler, pruner=pruner, seed=seed, keep_top_k=keep_top_k, wandb=self.wandb,
             wandb_project=self.wandb_project, workers=workers, max_retries=max_retries,
             heartbeat=heartbeat, trial_timeout=trial_timeout,
-            pickled_function=reference.pickled(function) if function is not None else None,
+            given_function=function if in_process or function is None else
+            reference.pickled(function),
             in_process=in_process if function is not None else None)
         run_study(spec, options)
         return self.result()
@@ -131,7 +132,7 @@ class Study:
         pickled = reference.pickled(function) if function is not None else None
         return create_study(spec, defaults.RunOptions(
             root=self.root, storage=self.storage, trials=trials,
-            wandb_project=self.wandb_project, pickled_function=pickled)).queued
+            wandb_project=self.wandb_project, given_function=pickled)).queued
 
     def result(self) -> "Result":
         """The study's trials as they are now (it may be running elsewhere)."""

@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import one_line_error, sweep_process
 from wandb_helpers import leet_summary
 
-from torchsweep.sweeps import attrs
+from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.tracking.local_runs import list_runs
 
 TESTS = Path(__file__).resolve().parent
@@ -141,9 +141,9 @@ def test_sweep_worker_joins_a_study_made_in_python_through_function(tmp_path):
     assert done.returncode == 0 and done.stdout.strip() == "3", done.stderr
     env = {"PYTHONPATH": SEARCH_PATH}
     one_line_error(sweep_process("worker", "fn", "--root", "runs", cwd=tmp_path, env=env), 2,
-                   "function __main__:train was defined in a notebook or a script run as "
-                   "__main__, which another process cannot import; move it into a module and "
-                   "give --function package.module:function")
+                   "function __main__:train was defined in a notebook, a script run as "
+                   "__main__ or another function, which no other process can import; move it "
+                   "into a module and give --function package.module:function")
     done = sweep_process("worker", "fn", "--root", "runs", "--function", "functions:train",
                          "--json", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
@@ -191,3 +191,38 @@ def test_sweep_run_function_runs_a_file_for_your_own_code(tmp_path):
     # Each kept trial folder holds its checkpoint, saved through the one owner.
     assert all((tmp_path / "runs" / "fn" / "trials" / f"{t['number']:05d}" / "last.pt").is_file()
                for t in trials)
+
+
+def test_in_process_trials_run_in_the_caller_and_a_failing_one_fails_alone(tmp_path):
+    import torchsweep as ts
+
+    called = []
+
+    def train(trial):
+        called.append(trial.number)   # this list fills only when trials run in this process
+        if trial.number == 1:
+            raise ValueError("a bug in trial 1")
+        trial.report(val_loss=trial.params["learning_rate"], step=0)
+
+    study = ts.Study({**STUDY, "name": "here"}, root=tmp_path, wandb="disabled")
+    result = study.run(train, trials=3, in_process=True)
+    assert called == [0, 1, 2]
+    assert [(t.state, t.reason) for t in result.trials] == [
+        ("completed", None), ("failed", "error"), ("completed", None)]
+    assert result.best.value == min(t.params["learning_rate"] for t in result.trials
+                                    if t.state == "completed")
+    with pytest.raises(StudyError, match="in_process runs one worker"):
+        study.run(train, trials=1, workers=2, in_process=True)
+
+
+def test_a_study_without_a_function_runs_the_trainer_as_sweep_run_does(tmp_path):
+    import torchsweep as ts
+
+    config = {"name": "tiny", "method": "random",
+              "parameters": {"lr": {"distribution": "log_uniform_values", "min": 0.01,
+                                    "max": 0.2},
+                             "epochs": {"value": 1}, "model": {"value": "mlp"},
+                             "width": {"value": 8}}}
+    result = ts.Study(config, root=tmp_path, wandb="disabled").run(trials=1)
+    assert result.best.number == 0 and 0 <= result.best.value <= 1   # val_acc
+    assert result.export(tmp_path / "best").weights.endswith("model.safetensors")

@@ -93,7 +93,8 @@ class WorkerJob:
     job: str | None = None                 # the scheduler job the workers run in
     repeats: int = 1                       # seeds each configuration trains with
     storage_grace: float = DEFAULT_GRACE   # seconds to wait for an unreachable storage
-    function: bytes | None = None          # Study.run's function by value; else spec's import
+    # Study.run's function (in this process; cloudpickled for others), else the spec's import
+    function: Callable[..., Any] | bytes | None = None
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
@@ -333,7 +334,7 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
                           deadline=deadline),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
         artifacts=options.artifacts, job=options.job, repeats=seeds,
-        storage_grace=options.storage_grace, function=options.pickled_function)
+        storage_grace=options.storage_grace, function=options.given_function)
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:

@@ -11,7 +11,6 @@ first attempt's, so a retry finds the checkpoint it saved.
 from __future__ import annotations
 
 import inspect
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -83,14 +82,7 @@ class FunctionObjective(ProgramObjective):
             run.finish("failed", {"error": str(error)})   # another worker has it, or no storage
             raise
         except BaseException as error:   # Ctrl+C and SIGTERM too: the W&B run must be finished
-            reason = failures.reason(error)
-            attrs.record_reason(trial, reason, traceback.format_exc(limit=20)
-                                if isinstance(error, Exception) else None)
-            run.finish(reason if reason in ("interrupted", "preempted") else "failed",
-                       {"error": f"{type(error).__name__}: {error}"})
-            if reason == "out_of_memory":   # a finding the sampler learns from, as the trainer's
-                raise optuna.TrialPruned(f"out of memory: {error}") from None
-            raise
+            failures.ended_by(trial, run, error)
         if isinstance(returned, dict):
             handle.summary.update(returned)
         elif isinstance(returned, (int, float)) and self.spec.metric:

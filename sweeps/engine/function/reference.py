@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from typing import Callable
 
 from torchsweep.sweeps.errors import StudyError
@@ -21,30 +22,24 @@ PENDING = "__main__:function"
 
 
 def reference_of(function: Callable) -> str:
-    """`module:qualname`: where `function` is defined (a notebook's module is `__main__`)."""
+    """`module:qualname`: where `function` is defined (a notebook's module is `__main__`). One
+    no import can reach (a function defined in another, a lambda, a partial) is `__main__:` and
+    its name, which says as much to `sweep worker`."""
     module = getattr(function, "__module__", None) or "__main__"
     name = getattr(function, "__qualname__", None) or type(function).__qualname__
-    return f"{module}:{name}"
-
-
-def importable(function: Callable) -> bool:
-    """Whether importing its reference, in another process, gives this function back."""
-    reference = reference_of(function)
-    if reference.startswith("__main__:") or not FUNCTION_REF.fullmatch(reference):
-        return False   # a notebook's or a script's, or a local function (<locals>, <lambda>)
-    try:
-        return import_function(reference) is function
-    except StudyError:
-        return False
+    reference = f"{module}:{name}"
+    if FUNCTION_REF.fullmatch(reference):
+        return reference
+    return f"__main__:{re.sub(r'[^A-Za-z0-9_]', '', name.rsplit('.', 1)[-1]) or 'function'}"
 
 
 def import_function(reference: str) -> Callable:
     """The function `package.module:name` names; StudyError in one line when it cannot be had."""
     module_name, _, name = reference.partition(":")
     if module_name == "__main__":
-        raise StudyError(f"function {reference} was defined in a notebook or a script run as "
-                         f"__main__, which another process cannot import; move it into a module "
-                         f"and give --function {EXAMPLE}")
+        raise StudyError(f"function {reference} was defined in a notebook, a script run as "
+                         f"__main__ or another function, which no other process can import; "
+                         f"move it into a module and give --function {EXAMPLE}")
     try:
         found = importlib.import_module(module_name)
         for part in name.split("."):
@@ -86,14 +81,16 @@ def with_function(spec: StudySpec, function: str | None) -> StudySpec:
     return dataclasses.replace(spec, function=function)
 
 
-def check(spec: StudySpec, pickled_function: bytes | None) -> None:
+def check(spec: StudySpec, given: Callable | bytes | None) -> None:
     """Refuse, before anything is written, a function study whose function this process cannot
     give its workers (a study `ts.sweep` made has none yet: `ts.agent` brings it)."""
-    if spec.function not in (None, PENDING) and pickled_function is None:
+    if spec.function not in (None, PENDING) and given is None:
         import_function(spec.function)
 
 
-def load(spec: StudySpec, pickled_function: bytes | None) -> Callable:
-    """In a worker: the function itself, by value or by import."""
-    return unpickled(pickled_function) if pickled_function is not None else \
-        import_function(spec.function)
+def load(spec: StudySpec, given: Callable | bytes | None) -> Callable:
+    """In a worker: the function Study.run gave (itself, or by value), else the study's,
+    imported."""
+    if callable(given):
+        return given
+    return unpickled(given) if given is not None else import_function(spec.function)
