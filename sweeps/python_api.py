@@ -77,7 +77,8 @@ class Study:
         self.name = spec.name
 
     def run(self, function: Callable[..., Any] | None = None, *, trials: int | None = None,
-            workers: int = 1, in_process: bool = False, timeout: float | None = None,
+            workers: int = 1, gpus: str | None = None, workers_per_gpu: int = 1,
+            in_process: bool = False, timeout: float | None = None,
             sampler: str | None = None, pruner: str | None = None,
             seed: int | None = defaults.DEFAULT_SEED, keep_top_k: int | None = None,
             max_retries: int = defaults.DEFAULT_MAX_RETRIES,
@@ -92,6 +93,9 @@ class Study:
                 None runs the trainer (or the file's program:), as `sweep run` does.
             trials: trials to add to the queue (run again, a study continues).
             workers: worker processes, each running trials until the queue is empty.
+            gpus: one worker per GPU instead, `"0,1"` (indices or UUIDs, as `sweep run
+                --gpus`); each sees only its own GPU, as `cuda`.
+            workers_per_gpu: workers sharing each GPU.
             in_process: run the trials in this process, one at a time (for a debugger).
             timeout: seconds after which no trial starts.
             sampler: a sampler's name, as the file's `sampler:` (`sweep run --sampler`).
@@ -106,14 +110,17 @@ class Study:
         """
         from torchsweep.sweeps.engine.orchestrate import run_study
 
-        if in_process and workers != 1:
-            raise StudyError(f"in_process runs one worker, here; workers={workers} asks for "
-                             f"processes of their own")
+        if in_process and (workers != 1 or gpus):
+            raise StudyError(f"in_process runs one worker, here; workers={workers}"
+                             f"{f', gpus={gpus}' if gpus else ''} asks for processes of their own")
+        from torchsweep.sweeps.engine.workers import parse_gpus
+
         spec = self._spec(reference.reference_of(function) if function is not None else None)
         options = defaults.RunOptions(
             root=self.root, storage=self.storage, trials=trials, timeout=timeout,
             sampler=sampler, pruner=pruner, seed=seed, keep_top_k=keep_top_k, wandb=self.wandb,
             wandb_project=self.wandb_project, workers=workers, max_retries=max_retries,
+            gpus=parse_gpus(gpus) if gpus else (), workers_per_gpu=workers_per_gpu,
             heartbeat=heartbeat, trial_timeout=trial_timeout,
             given_function=function if in_process or function is None else
             reference.pickled(function),
