@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_helpers import one_line_error, sweep_process
+from cli_helpers import one_line_error, sweep, sweep_process
 from wandb_helpers import leet_summary
 
 from torchsweep.sweeps.errors import StudyError
@@ -142,7 +142,7 @@ def test_sweep_worker_joins_a_study_made_in_python_through_function(tmp_path):
         """)
     assert done.returncode == 0 and done.stdout.strip() == "3", done.stderr
     env = {"PYTHONPATH": SEARCH_PATH}
-    one_line_error(sweep_process("worker", "fn", "--root", "runs", cwd=tmp_path, env=env), 2,
+    one_line_error(sweep("worker", "fn", "--root", tmp_path / "runs"), 2,
                    "function __main__:train was defined in a notebook, a script run as "
                    "__main__ or another function, which no other process can import; move it "
                    "into a module and give --function package.module:function")
@@ -168,17 +168,18 @@ def test_sweep_worker_joins_a_study_made_in_python_through_function(tmp_path):
      "function: functions:train comes with program:; a trial runs one of them: give program: "
      "(a script) or function:"),
 ])
-def test_function_option_refuses_bad_input_in_one_line(tmp_path, args, code, message):
+def test_function_option_refuses_bad_input_in_one_line(tmp_path, monkeypatch, args, code,
+                                                       message):
+    monkeypatch.chdir(tmp_path)   # tests/ is on sys.path here: `functions` imports
     (tmp_path / "study.yaml").write_text(json.dumps({**STUDY, "name": "fn"}))
     (tmp_path / "program.yaml").write_text(json.dumps({**STUDY, "program": "train.py"}))
-    done = sweep_process(*args, "--root", "runs", cwd=tmp_path, env={"PYTHONPATH": SEARCH_PATH})
-    one_line_error(done, code, message)
+    one_line_error(sweep(*args, "--root", "runs"), code, message)
     assert not (tmp_path / "runs").exists()
 
 
 def test_function_option_is_in_the_help_of_run_create_worker_and_space():
     for command in ("run", "create", "worker", "space"):
-        done = sweep_process(command, "--help", env={"COLUMNS": "200"})
+        done = sweep(command, "--help", env={"COLUMNS": "200"})
         assert "--function" in done.stdout and "package.module:function" in done.stdout
 
 
