@@ -1,8 +1,8 @@
 """The type checker passes on torchsweep, and the lazy facades show it what they hand out.
 
-mypy runs on the package as it is imported, `torchsweep.trainer`, `.sweeps` and `.cli`: setup.py
-maps the folders there, which an editable install does with an import hook that mypy cannot
-follow, so the test lays the same mapping out as links in a folder of its own. Its settings are
+mypy runs on the package as it is imported, `torchsweep` with `.trainer`, `.sweeps` and `.cli`:
+setup.py maps the folders there, which an editable install does with an import hook that mypy
+cannot follow, so the test lays the same mapping out as links in a folder of its own. Its settings are
 pyproject.toml's [tool.mypy]; its cache is kept under the temporary folder, so a second run
 checks only what changed.
 """
@@ -20,29 +20,32 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 FOLDERS = ("trainer", "sweeps", "cli")
+TOP = "package"   # torchsweep/__init__.py: the Python API's names
 
 
 def package_tree() -> Path:
-    """A folder holding `torchsweep/<folder>` links to this checkout's folders, the same one
-    for every run of this checkout (mypy's cache is keyed by path)."""
+    """A folder holding `torchsweep/` as setup.py lays it out, in links to this checkout: its
+    `__init__.py` from package/, and trainer/, sweeps/ and cli/. The same folder for every run
+    of this checkout (mypy's cache is keyed by path)."""
     key = hashlib.sha1(str(PROJECT).encode()).hexdigest()[:12]
     base = Path(tempfile.gettempdir()) / f"torchsweep-mypy-{key}"
     (base / "torchsweep").mkdir(parents=True, exist_ok=True)
-    for folder in FOLDERS:
-        link = base / "torchsweep" / folder
-        if not link.is_symlink() or link.resolve() != PROJECT / folder:
+    targets = {folder: PROJECT / folder for folder in FOLDERS}
+    targets.update({path.name: path for path in (PROJECT / TOP).glob("*.py")})
+    for name, target in targets.items():
+        link = base / "torchsweep" / name
+        if not link.is_symlink() or link.resolve() != target:
             link.unlink(missing_ok=True)
-            link.symlink_to(PROJECT / folder, target_is_directory=True)
+            link.symlink_to(target, target_is_directory=target.is_dir())
     return base
 
 
 def test_mypy_finds_no_errors():
     pytest.importorskip("mypy", reason="mypy is in the test extra: pip install -e '.[test]'")
     base = package_tree()
-    packages = [arg for folder in FOLDERS for arg in ("-p", f"torchsweep.{folder}")]
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--config-file", str(PROJECT / "pyproject.toml"),
-         "--cache-dir", str(base / ".mypy_cache"), *packages],
+         "--cache-dir", str(base / ".mypy_cache"), "-p", "torchsweep"],
         capture_output=True, text=True, cwd=base, timeout=300,
         env={**os.environ, "MYPYPATH": str(base)})
     assert done.returncode == 0, done.stdout + done.stderr

@@ -28,12 +28,14 @@ import optuna
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import repeats, signals, trial_queue, workers
 from torchsweep.sweeps.engine.artifacts import open_artifacts
+from torchsweep.sweeps.engine.function import reference
+from torchsweep.sweeps.engine.function.objective import FunctionObjective
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
 from torchsweep.sweeps.engine.program.objective import ProgramObjective
 from torchsweep.sweeps.engine.pruners import build_pruner, epoch_samples
 from torchsweep.sweeps.engine.retention import retain_top_k
 from torchsweep.sweeps.engine.retries import requeue_failed
-from torchsweep.sweeps.engine.run_options import DEFAULT_KEEP_TOP_K, DEFAULT_TRIALS, RunOptions
+from torchsweep.sweeps.engine.run_options import DEFAULT_KEEP_TOP_K, RunOptions
 from torchsweep.sweeps.engine.samplers import build_sampler
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import Callback, LoopSettings, reconcile, work
@@ -92,6 +94,8 @@ class WorkerJob:
     job: str | None = None                 # the scheduler job the workers run in
     repeats: int = 1                       # seeds each configuration trains with
     storage_grace: float = DEFAULT_GRACE   # seconds to wait for an unreachable storage
+    # Study.run's function (in this process; cloudpickled for others), else the spec's import
+    function: Callable[..., Any] | bytes | None = None
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
@@ -120,10 +124,11 @@ def join_study(name: str, options: RunOptions, observer: Observer | None = None)
     """Work the queue of a study that `sweep run` or `sweep create` made."""
     with signals.stopping_on_signals():
         study = load_study(name, options.root, options.storage, options.storage_grace)
-        spec = study_spec(study, name)
+        spec = reference.with_function(study_spec(study, name), options.function)
         job = _job(spec, options, {**attrs.shared_settings(study), **_given(options)})
         workers.check_gpus(options.gpus)
         _check_program(spec)
+        reference.check(spec, job.function)
         ran = _work_and_sum_up(study, spec, job, options, observer)
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=ran,
                        kept=_retain(study, spec, job))
@@ -152,8 +157,13 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               sampler=build_sampler(job.sampler, spec.space, seed),
                               pruner=build_pruner(job.pruner, spec, _epoch_samples(spec, job)))
     observer, tracker = observer or NullObserver(), tracker or job.tracker()
-    objective: Objective | ProgramObjective
-    if spec.runs_program:
+    objective: Objective | ProgramObjective | FunctionObjective
+    if spec.function is not None:
+        objective = FunctionObjective(spec=spec, root=Path(job.root), tracker=tracker,
+                                      sampler_name=job.sampler, observer=observer,
+                                      trial_timeout=job.trial_timeout, job=job.job,
+                                      function=reference.load(spec, job.function))
+    elif spec.runs_program:
         objective = ProgramObjective(spec=spec, root=Path(job.root), tracker=tracker,
                                      sampler_name=job.sampler, observer=observer,
                                      trial_timeout=job.trial_timeout, job=job.job)
@@ -190,7 +200,7 @@ def _work_and_sum_up(study: optuna.Study, spec: StudySpec, job: WorkerJob, optio
     try:
         slots = workers.plan_slots(options.workers, options.gpus, options.workers_per_gpu,
                                    workers.available_cpus())
-        if workers.in_process(slots):
+        if workers.in_process(slots) if options.in_process is None else options.in_process:
             ran = run_worker(job, slots[0], observer=observer, tracker=tracker)
         else:
             ran = workers.run_processes(functools.partial(run_worker, job), slots)
@@ -222,7 +232,8 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     reconcile(study, job.loop)
     if options.retry_failed or options.restart_failed:
         requeue_failed(study, resume=options.retry_failed)
-    wanted = _wanted(study, spec, options, grid)
+    wanted = trial_queue.wanted(study, spec, options.trials,
+                                options.retry_failed or options.restart_failed, grid)
     trial_queue.plan(study, wanted)
     return study, job, wanted
 
@@ -230,8 +241,9 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
 def _check(spec: StudySpec, job: WorkerJob, options: RunOptions) -> bool:
     """Fail before touching the storage: fixed settings must form a valid config, the pruner
     must take the study's eta, the GPUs must exist. Whether the sampler walks a grid."""
-    if spec.runs_program:
+    if spec.own_code:
         _check_program(spec)
+        reference.check(spec, job.function)
     else:
         TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
     build_pruner(job.pruner, spec, _epoch_samples(spec, job))
@@ -271,28 +283,6 @@ def _record_settings(study: optuna.Study, spec: StudySpec, job: WorkerJob,
                                   "keep_top_k": job.keep, "wandb_project": job.wandb_project,
                                   "wandb_entity": job.wandb_entity, "repeats": job.repeats})
     return job
-
-
-def _wanted(study: optuna.Study, spec: StudySpec, options: RunOptions, grid: bool) -> int:
-    """How many trials to queue: --trials, else none when an interrupted run left some or
-    failed ones were requeued, else the study's; within its run_cap and what is left of its
-    grid."""
-    trials = study.get_trials(deepcopy=False)
-    existing = trial_queue.counted(trials)
-    if options.trials is not None:
-        wanted = options.trials
-    elif trial_queue.waiting(trials) or options.retry_failed or options.restart_failed:
-        # Finish what an interrupted run left (its unstarted trials, or only the retry of the
-        # trial it stopped), or what was requeued: add none.
-        wanted = 0
-    else:
-        wanted = spec.trials or (spec.space.grid_size() if grid else DEFAULT_TRIALS)
-    if spec.run_cap is not None:
-        wanted = min(wanted, max(spec.run_cap - existing, 0))
-    if grid:
-        # A grid runs each point once; continuing a study runs only the points left.
-        wanted = min(wanted, max(spec.space.grid_size() - existing, 0))
-    return wanted
 
 
 def _create_or_load(spec: StudySpec, job: WorkerJob) -> tuple[optuna.Study, bool]:
@@ -348,11 +338,11 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
                           deadline=deadline),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
         artifacts=options.artifacts, job=options.job, repeats=seeds,
-        storage_grace=options.storage_grace)
+        storage_grace=options.storage_grace, function=options.given_function)
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:
-    return retain_top_k(study, job.root, job.keep, whole_folders=spec.runs_program)
+    return retain_top_k(study, job.root, job.keep, whole_folders=spec.own_code)
 
 
 def _check_program(spec: StudySpec) -> None:
@@ -375,7 +365,10 @@ def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions,
     if recorded is not None and recorded != fingerprint and not options.allow_space_change:
         raise StudyError(f"study '{spec.name}' was created with a different search space; "
                          "use a new study name, or pass --allow-space-change to continue it")
-    if recorded != fingerprint or attrs.spec_document(study) is None:
+    document = attrs.spec_document(study)
+    # A function study records the function that ran it last, for `sweep worker` to import.
+    if recorded != fingerprint or document is None or \
+            document.get("function") != spec.function:
         attrs.record_space(study, fingerprint, spec.to_dict())
         import yaml
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torchsweep.sweeps.storage import DEFAULT_GRACE
 from torchsweep.sweeps.tracking.choices import DEFAULT_CHECKPOINT_ARTIFACTS
@@ -50,3 +50,7 @@ class RunOptions:
     job: str | None = None                # the scheduler job this worker runs in (recorded)
     repeats: int | None = None            # seeds per configuration (None: the study's, else 1)
     storage_grace: float = DEFAULT_GRACE  # seconds to wait for an unreachable storage
+    function: str | None = None           # --function: the study's function, to import
+    # Study.run's function: itself for a worker in this process, else cloudpickled for theirs
+    given_function: Callable[..., Any] | bytes | None = None
+    in_process: bool | None = None        # run the one worker here (None: workers.in_process)

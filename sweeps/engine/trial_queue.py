@@ -18,6 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import _optuna
+from torchsweep.sweeps.engine.run_options import DEFAULT_TRIALS
+from torchsweep.sweeps.study import StudySpec
 
 
 def counted(trials: list[FrozenTrial]) -> int:
@@ -29,6 +31,29 @@ def counted(trials: list[FrozenTrial]) -> int:
 def waiting(trials: list[FrozenTrial]) -> int:
     """Queued trials not started yet: planned ones, and retries of stopped or lost ones."""
     return sum(t.state == TrialState.WAITING for t in trials)
+
+
+def wanted(study: optuna.Study, spec: StudySpec, asked: int | None, requeued: bool,
+           grid: bool) -> int:
+    """How many trials to queue: `asked` (--trials), else none when an interrupted run left
+    some or failed ones were `requeued`, else the study's; within its run_cap and what is left
+    of its grid."""
+    trials = study.get_trials(deepcopy=False)
+    existing = counted(trials)
+    if asked is not None:
+        count = asked
+    elif waiting(trials) or requeued:
+        # Finish what an interrupted run left (its unstarted trials, or only the retry of the
+        # trial it stopped), or what was requeued: add none.
+        count = 0
+    else:
+        count = spec.trials or (spec.space.grid_size() if grid else DEFAULT_TRIALS)
+    if spec.run_cap is not None:
+        count = min(count, max(spec.run_cap - existing, 0))
+    if grid:
+        # A grid runs each point once; continuing a study runs only the points left.
+        count = min(count, max(spec.space.grid_size() - existing, 0))
+    return count
 
 
 def plan(study: optuna.Study, count: int) -> None:
