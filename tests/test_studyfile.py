@@ -1,5 +1,6 @@
 """Study files: W&B sweep YAML read into a StudySpec, written back, and overridden."""
 import dataclasses
+import pickle
 import textwrap
 from pathlib import Path
 
@@ -101,6 +102,17 @@ def test_to_dict_round_trips_and_gives_the_users_keys_back(tmp_path):
     assert doc["program"] == "train.py" and doc["command"][0] == "${env}"
     extended = dataclasses.replace(spec, sampler="cmaes", pruner="none", keep_top_k=2, trials=9)
     assert parse_study(extended.to_dict(), name="x", source=spec.source) == extended
+
+
+@pytest.mark.parametrize("bundled", [False, True])
+def test_a_spec_pickled_to_a_worker_keeps_whose_settings_it_searches(tmp_path, bundled):
+    """A worker process gets the launch's spec pickled: a program's stays a program's (the
+    rules are compared by identity), a trainer study's the trainer's."""
+    spec = load_study_file(bundled_path("full_study") if bundled else write(tmp_path,
+                                                                             WANDB_SWEEP))
+    sent = pickle.loads(pickle.dumps(spec))
+    assert sent == spec and sent.own_code is spec.own_code is (not bundled)
+    assert all(p.rules is spec.space.rules for p in sent.space.parameters.values())
 
 
 def test_name_defaults_to_the_file_stem_and_metric_goal_to_the_metrics_direction(tmp_path):

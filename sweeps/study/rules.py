@@ -35,6 +35,11 @@ class Rules:
 
     kind = "trainer"
 
+    def __reduce__(self) -> str:
+        # One instance of each, compared by identity (`rules is PROGRAM`): a spec pickled to a
+        # worker process gets the same one back, by its name in this module.
+        return self.kind.upper()
+
     def check_name(self, name: Any, where: str) -> str:
         if not isinstance(name, str) or name not in FIELDS:
             raise UnknownSetting(f"{where}: {unknown_setting_message(str(name))}")
