@@ -1,0 +1,99 @@
+"""Build the tabular benchmark's tables with `sweep run` itself: each task's grid study on the
+embedded journal with two workers, at the lowest priority, then its curves extracted into
+bench/tabular/tables/<task>.json.gz.
+
+Resumable: a rerun continues the study where it stopped (the same command), and a task whose
+study already holds every configuration is only extracted again.
+
+  python bench/tabular/build.py [TASK ...] [--root DIR] [--workers 2] [--extract-only]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tasks  # noqa: E402
+from table import Table, key  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+# Outside the worktree by default: the study's folders and journal survive a lost checkout.
+DEFAULT_ROOT = Path("/work/tabular_runs")
+
+
+def run_study(task: str, root: Path, workers: int) -> float:
+    """`sweep run` the task's grid (continuing it when it was started); its seconds."""
+    started = time.perf_counter()
+    command = ["nice", "-n", "19", sys.executable, "-c",
+               "from torchsweep.cli.app import app; app()", "run", str(tasks.study_file(task)),
+               "--workers", str(workers), "--root", str(root), "--wandb", "disabled"]
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, cwd=REPO, check=True)
+    return time.perf_counter() - started
+
+
+def extract(task: str, root: Path) -> Table:
+    """The table of the task's study under `root`: every finished trial's evaluations.
+    Raises SystemExit naming how many configurations are missing."""
+    import optuna
+
+    from torchsweep.sweeps import attrs
+    from torchsweep.sweeps.storage import open_storage, storage_url
+
+    storage = open_storage(storage_url(root, None), create=False)
+    study = optuna.load_study(study_name=tasks.study_name(task), storage=storage)
+    space, fixed = tasks.space(task), tasks.fixed(task)
+    rows: dict[tuple, dict] = {}
+    steps = None
+    for trial in study.get_trials(deep_copy=False):
+        # Nothing prunes these studies: a pruned trial is one whose loss diverged, its curve
+        # ends where the trainer stopped it.
+        if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            continue
+        folder = root / trial.user_attrs[attrs.TRIAL_DIR]
+        evaluations = _lines(folder / "evaluations.jsonl")
+        epochs = _lines(folder / "metrics.jsonl")
+        params = {name: trial.params[name] for name in space}
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            steps = [int(e["samples"]) for e in evaluations]
+        rows[key(space, params)] = {
+            "params": params,
+            "curve": [round(e["val_acc"], 6) for e in evaluations],
+            "seconds": [round(e["epoch_seconds"], 4) for e in epochs]}
+    wanted = math.prod(len(values) for values in space.values())
+    if len(rows) < wanted:
+        raise SystemExit(f"{task}: {len(rows)} of {wanted} configurations finished; "
+                         f"run `python bench/tabular/build.py {task}` again to continue")
+    # The grid's order, so that a rebuild writes the same bytes.
+    order = sorted(rows, key=lambda k: [space[n].index(v) for n, v in zip(space, k)])
+    return Table(task=task, metric="val_acc", goal="maximize", epochs=fixed["epochs"],
+                 samples_per_epoch=steps[-1] // fixed["epochs"], steps=steps, space=space,
+                 fixed=fixed, configs=[rows[k] for k in order])
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tasks", nargs="*", default=list(tasks.TASKS))
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--extract-only", action="store_true")
+    args = parser.parse_args()
+    for task in args.tasks:
+        tasks.study_file(task)
+        seconds = 0.0 if args.extract_only else run_study(task, args.root, args.workers)
+        path = extract(task, args.root).write()
+        print(f"{task}: {path.relative_to(REPO)} ({path.stat().st_size / 1024:.0f} KiB), "
+              f"sweep run took {seconds / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
