@@ -65,9 +65,13 @@ class Objective:
     artifacts: Artifacts | None = None   # --artifacts: last.pt uploaded, a retry downloads it
     job: str | None = None               # the scheduler job this worker runs in
     repeats: int = 1                     # seeds each configuration trains with
+    trainer: Callable[..., Any] | None = None   # trains the config: trainer.loop.fit if None
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from torchsweep.trainer.loop import fit
+        if self.trainer is None:
+            from torchsweep.trainer.loop import fit
+        else:
+            fit = self.trainer
 
         try:
             params = self.spec.space.sample(trial)

@@ -91,6 +91,7 @@ class WorkerJob:
     job: str | None = None                 # the scheduler job the workers run in
     repeats: int = 1                       # seeds each configuration trains with
     storage_grace: float = DEFAULT_GRACE   # seconds to wait for an unreachable storage
+    trainer: Callable[..., Any] | None = None   # RunOptions.trainer (picklable)
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
@@ -163,7 +164,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               tracker=tracker, storage_shown=mask_password(job.url),
                               sampler_name=job.sampler, observer=observer,
                               artifacts=open_artifacts(job.artifacts) if job.artifacts else None,
-                              job=job.job, repeats=job.repeats)
+                              job=job.job, repeats=job.repeats, trainer=job.trainer)
     callbacks = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
                  lambda s, t: observer.trial_finished(
@@ -323,7 +324,7 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
                           deadline=deadline),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
         artifacts=options.artifacts, job=options.job, repeats=seeds,
-        storage_grace=options.storage_grace)
+        storage_grace=options.storage_grace, trainer=options.trainer)
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:

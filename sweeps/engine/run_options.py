@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torchsweep.sweeps.storage import DEFAULT_GRACE
 from torchsweep.sweeps.tracking.choices import DEFAULT_CHECKPOINT_ARTIFACTS
@@ -50,3 +50,6 @@ class RunOptions:
     job: str | None = None                # the scheduler job this worker runs in (recorded)
     repeats: int | None = None            # seeds per configuration (None: the study's, else 1)
     storage_grace: float = DEFAULT_GRACE  # seconds to wait for an unreachable storage
+    # What trains a trial's config, called as trainer.loop.fit is (None: fit itself);
+    # bench/tabular's stand-in replays stored learning curves through it instead.
+    trainer: Callable[..., Any] | None = None

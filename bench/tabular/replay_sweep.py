@@ -1,0 +1,85 @@
+"""Replay `sweep run` against a table: sweep's own sampler, pruner, queue and prune_within,
+with the stand-in (standin.py) in place of training. Returns the anytime trace.
+
+  python bench/tabular/replay_sweep.py TASK [--seed 0] [--trials 100] [--set key=value ...]
+
+`--set` takes study-file keys (yaml values): sampler=gp, pruner=median, prune_within=batch_size,
+method=random, early_terminate={type: hyperband, min_iter: 1, eta: 3}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tasks  # noqa: E402
+from standin import TableTrainer  # noqa: E402
+
+
+def study_doc(task: str, trials: int, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A study file as a user writes it for the task: method bayes, sweep's default pruner,
+    the task's space as ranges and choices; `settings` (study-file keys) on top."""
+    return {"name": f"replay_{task}", "method": "bayes",
+            "metric": {"name": "val_acc", "goal": "maximize"}, "trials": trials,
+            "parameters": tasks.search_parameters(task), **(settings or {})}
+
+
+def replay(task: str, seed: int = 0, trials: int = 100, settings: dict[str, Any] | None = None,
+           workers: int = 1, trainer: TableTrainer | None = None) -> dict[str, Any]:
+    """One sweep over the table. The trace is [(epochs trained so far, best so far)] after
+    each trial in the order trials finished; a trial's best is the best epoch-end value it
+    reached (its best.pt), pruned trials included, and None before any full epoch."""
+    from torchsweep.sweeps.engine.orchestrate import run_study
+    from torchsweep.sweeps.engine.run_options import RunOptions
+    from torchsweep.sweeps.study import parse_study
+
+    spec = parse_study(study_doc(task, trials, settings), name=f"replay_{task}",
+                       source=f"replay of {task}")
+    trainer = trainer or TableTrainer(task)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as root:
+        outcome = run_study(spec, RunOptions(root=Path(root), seed=seed, wandb="disabled",
+                                             workers=workers, trainer=trainer))
+        finished = sorted((t for t in outcome.study.get_trials(deepcopy=False)
+                           if t.datetime_complete), key=lambda t: t.datetime_complete)
+    from torchsweep.sweeps import attrs
+
+    trace, epochs, best, pruned = [], 0.0, None, 0
+    for trial in finished:
+        summary = attrs.summary(trial) or {}
+        epochs += summary.get("epochs_trained") or 0.0
+        value = (summary.get("best") or {}).get("val_acc")
+        if value is not None and (best is None or value > best):
+            best = value
+        pruned += trial.state.name == "PRUNED"
+        trace.append((round(epochs, 4), best))
+    return {"task": task, "seed": seed, "trials": len(finished), "pruned": pruned,
+            "sampler": outcome.study.sampler.__class__.__name__,
+            "pruner": outcome.study.pruner.__class__.__name__,
+            "settings": settings or {}, "seconds": round(time.perf_counter() - started, 2),
+            "trace": trace}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("task", choices=tasks.TASKS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    settings = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    out = replay(args.task, args.seed, args.trials, settings)
+    trace = out.pop("trace")
+    print(json.dumps(out))
+    print(f"final: {trace[-1][1]} after {trace[-1][0]:g} epochs")
+
+
+if __name__ == "__main__":
+    main()
