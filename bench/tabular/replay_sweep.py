@@ -22,16 +22,18 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tasks  # noqa: E402
 from standin import TableTrainer  # noqa: E402
+from table import Table  # noqa: E402
 
 SCRATCH = Path("/dev/shm")
 
 
-def study_doc(task: str, trials: int, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A study file as a user writes it for the task: method bayes, sweep's default pruner,
-    the task's space as ranges and choices; `settings` (study-file keys) on top."""
-    return {"name": f"replay_{task}", "method": "bayes",
-            "metric": {"name": "val_acc", "goal": "maximize"}, "trials": trials,
-            "parameters": tasks.search_parameters(task), **(settings or {})}
+def study_doc(table: Table, trials: int, settings: dict[str, Any] | None = None,
+              ) -> dict[str, Any]:
+    """A study file as a user writes it for the table's task: method bayes, sweep's default
+    pruner, the space as ranges and choices; `settings` (study-file keys) on top."""
+    return {"name": f"replay_{table.task}", "method": "bayes",
+            "metric": {"name": table.metric, "goal": table.goal}, "trials": trials,
+            "parameters": table.search_parameters(), **(settings or {})}
 
 
 def replay(task: str, seed: int = 0, trials: int = 100, settings: dict[str, Any] | None = None,
@@ -43,9 +45,9 @@ def replay(task: str, seed: int = 0, trials: int = 100, settings: dict[str, Any]
     from torchsweep.sweeps.engine.run_options import RunOptions
     from torchsweep.sweeps.study import parse_study
 
-    spec = parse_study(study_doc(task, trials, settings), name=f"replay_{task}",
-                       source=f"replay of {task}")
     trainer = trainer or TableTrainer(task)
+    spec = parse_study(study_doc(trainer.table, trials, settings), name=f"replay_{task}",
+                       source=f"replay of {task}")
     import torchsweep.trainer.loop  # noqa: F401  (torch, imported once, before the freeze)
 
     # The trial loop calls gc.collect() after each pruned trial to give its tensors back; over
@@ -65,14 +67,13 @@ def replay(task: str, seed: int = 0, trials: int = 100, settings: dict[str, Any]
     for trial in finished:
         summary = attrs.summary(trial) or {}
         epochs += summary.get("epochs_trained") or 0.0
-        value = (summary.get("best") or {}).get("val_acc")
+        value = (summary.get("best") or {}).get(trainer.table.metric)
         if value is not None and (best is None or value > best):
             best = value
         pruned += trial.state.name == "PRUNED"
         trace.append((round(epochs, 4), best))
     return {"task": task, "seed": seed, "trials": len(finished), "pruned": pruned,
-            "sampler": outcome.study.sampler.__class__.__name__,
-            "pruner": outcome.study.pruner.__class__.__name__,
+            "sampler": spec.sampler_name(), "pruner": spec.pruner_name(),
             "settings": settings or {}, "seconds": round(time.perf_counter() - started, 2),
             "trace": trace}
 

@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 TABLES = Path(__file__).resolve().parent / "tables"
+# Searched as a user writes the space (a range, not the table's grid points); the stand-in
+# snaps each draw to the nearest grid value. The rest are searched as their grid's choices.
+RANGES = {"lr": "log_uniform_values"}
 
 
 def key(space: dict[str, list], params: dict[str, Any]) -> tuple:
@@ -73,8 +76,9 @@ class Table:
         body = {name: getattr(self, name) for name in (
             "task", "metric", "goal", "epochs", "samples_per_epoch", "steps", "space", "fixed",
             "configs")}
-        # mtime=0: the same table gives the same bytes, so a rebuild shows no diff in git
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        # No name, mtime=0: the same table gives the same bytes, so a rebuild shows no diff
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb",
+                                                      mtime=0) as f:
             f.write(json.dumps(body, separators=(",", ":")).encode())
         return path
 
@@ -102,6 +106,16 @@ class Table:
         pick = max if self.goal == "maximize" else min
         return pick(curve) if curve else float("nan")
 
+    def search_parameters(self) -> dict[str, Any]:
+        """The `parameters:` block of a study file searching this table as a user would: the
+        fixed settings, each ranged parameter as a distribution over its grid's span, the
+        others as their grid's choices."""
+        blocks = {name: {"value": value} for name, value in self.fixed.items()}
+        for name, values in self.space.items():
+            blocks[name] = ({"distribution": RANGES[name], "min": min(values),
+                             "max": max(values)} if name in RANGES else {"values": list(values)})
+        return blocks
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.configs)
 
@@ -109,10 +123,11 @@ class Table:
         return len(self.configs)
 
 
-def synthetic(task: str = "synthetic", epochs: int = 4, per_epoch: int = 2,
-              samples_per_epoch: int = 100) -> Table:
+def synthetic(task: str = "synthetic", epochs: int = 4, per_epoch: int = 2) -> Table:
     """A small made-up table for tests and development: 3 x 3 x 2 configurations whose curves
-    rise towards a ceiling set by how far lr is from its best value."""
+    rise towards a ceiling set by how far lr is from its best value. Shaped as the digits
+    (their training split's size), so that sweep's pruner counts its epochs right."""
+    samples_per_epoch = 1437
     space = {"lr": [0.001, 0.01, 0.1], "batch_size": [16, 32, 64], "optimizer": ["sgd", "adam"]}
     steps = [round(k * samples_per_epoch / per_epoch) for k in range(1, epochs * per_epoch + 1)]
     configs = []
@@ -127,4 +142,5 @@ def synthetic(task: str = "synthetic", epochs: int = 4, per_epoch: int = 2,
                                 "curve": curve, "seconds": [0.1] * epochs})
     return Table(task=task, metric="val_acc", goal="maximize", epochs=epochs,
                  samples_per_epoch=samples_per_epoch, steps=steps, space=space,
-                 fixed={}, configs=configs)
+                 fixed={"dataset": "digits", "epochs": epochs,
+                        "evaluations_per_epoch": per_epoch}, configs=configs)

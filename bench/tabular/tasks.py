@@ -42,17 +42,3 @@ def fixed(task: str) -> dict[str, Any]:
     return {name: block["value"] for name, block in study(task)["parameters"].items()
             if "value" in block}
 
-
-# Searched as a user writes the space (a range, not the table's grid points); the stand-in
-# snaps each draw to the nearest grid value. The rest are searched as their grid's choices.
-RANGES = {"lr": "log_uniform_values"}
-
-
-def search_parameters(task: str) -> dict[str, Any]:
-    """The task's `parameters:` block as a searcher sees it: the fixed settings, each ranged
-    parameter as a distribution over its grid's span, the others as their grid's choices."""
-    blocks = {name: {"value": value} for name, value in fixed(task).items()}
-    for name, values in space(task).items():
-        blocks[name] = ({"distribution": RANGES[name], "min": min(values), "max": max(values)}
-                        if name in RANGES else {"values": list(values)})
-    return blocks
