@@ -259,6 +259,10 @@ def top_trials(study: str, rows, best_first, metric: str, kept: dict[int, str],
                   f"Next: `sweep best {study} --export best/`")
 
 
+def budget_spent(budget: dict[str, Any]) -> None:
+    _line(f"budget: spent {budget['spent']:.4g} of {budget['limit']:g} {budget['unit']}")
+
+
 def _count(count: int, thing: str) -> str:
     return f"{count} {thing}{'' if count == 1 else 's'}"
 

@@ -67,6 +67,7 @@ class Outcome:
     ran: int                               # trials this invocation's workers finished
     kept: dict[int, str]                   # trial number -> kept best checkpoint
     queued: int = 0                        # trials this invocation added to the queue
+    budget: dict[str, Any] | None = None   # --budget: its limit, unit and what the run spent
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,10 @@ def run_study(spec: StudySpec, options: RunOptions, observer: Observer | None = 
     with signals.stopping_on_signals():
         study, job, queued = _prepare(spec, options)
         ran = _work_and_sum_up(study, spec, job, options, observer)
+        budget = job.loop.budget
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=ran,
-                       kept=_retain(study, spec, job), queued=queued)
+                       kept=_retain(study, spec, job), queued=queued,
+                       budget=budget.report(study.get_trials(deepcopy=False)) if budget else None)
 
 
 def create_study(spec: StudySpec, options: RunOptions) -> Outcome:
@@ -261,6 +264,8 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
         # Finish what an interrupted run left (its unstarted trials, or only the retry of the
         # trial it stopped), or what was requeued: add none.
         wanted = 0
+    elif job.loop.budget and job.loop.budget.queues:
+        wanted = 0   # the workers queue trials one at a time while the budget allows
     else:
         wanted = spec.trials or (spec.space.grid_size() if grid else DEFAULT_TRIALS)
     if spec.run_cap is not None:
@@ -308,12 +313,19 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
     if options.device:
         overrides["device"] = options.device
     deadline = time.time() + options.timeout if options.timeout else None
+    sampler = settings.get("sampler") or spec.sampler_name()
+    budget = None
+    if options.budget is not None:
+        budget = options.budget.for_run(
+            time.time(), _trial_epochs(spec, overrides),
+            queues=options.trials is None and spec.run_cap is None
+            and not sampler_choice(sampler).grid)
     if options.artifacts:
         open_artifacts(options.artifacts)   # refuse an unusable store before anything is written
     seeds = repeats.resolve(spec, settings.get("repeats"))
     return WorkerJob(
         spec=spec.to_dict(), url=storage_url(options.root, options.storage),
-        root=Path(options.root), sampler=settings.get("sampler") or spec.sampler_name(),
+        root=Path(options.root), sampler=sampler,
         pruner=repeats.pruner(spec, settings.get("pruner"), seeds),
         seed=options.seed,
         keep=settings.get("keep_top_k") or spec.keep_top_k or DEFAULT_KEEP_TOP_K,
@@ -321,10 +333,19 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
         wandb_project=settings.get("wandb_project"), wandb_entity=settings.get("wandb_entity"),
         max_failures=options.max_failures,
         loop=LoopSettings(heartbeat=options.heartbeat, max_retries=options.max_retries,
-                          deadline=deadline),
+                          deadline=deadline, budget=budget),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
         artifacts=options.artifacts, job=options.job, repeats=seeds,
         storage_grace=options.storage_grace, trainer=options.trainer)
+
+
+def _trial_epochs(spec: StudySpec, overrides: dict[str, Any]) -> int | None:
+    """A whole trial's epochs, when every trial has the same; None for a program, or when
+    epochs are searched."""
+    if spec.runs_program or "epochs" in spec.space.parameters and \
+            "epochs" not in spec.space.constants():
+        return None
+    return TrainConfig.from_dict({**spec.space.constants(), **overrides}).epochs
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:

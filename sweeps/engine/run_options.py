@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from torchsweep.sweeps.engine.budget import Budget
 from torchsweep.sweeps.storage import DEFAULT_GRACE
 from torchsweep.sweeps.tracking.choices import DEFAULT_CHECKPOINT_ARTIFACTS
 
@@ -25,6 +26,7 @@ class RunOptions:
     storage: str | None = None
     trials: int | None = None
     timeout: float | None = None          # seconds
+    budget: Budget | None = None          # compute this run may spend (see `budget`)
     sampler: str | None = None
     pruner: str | None = None
     seed: int | None = DEFAULT_SEED       # None: a random seed (workers joining a study)
