@@ -2,8 +2,10 @@
 embedded journal with two workers, at the lowest priority, then its curves extracted into
 bench/tabular/tables/<task>.json.gz.
 
-Resumable: a rerun continues the study where it stopped (the same command), and a task whose
-study already holds every configuration is only extracted again.
+Resumable: a rerun continues the study where it stopped (the same command). Grid points the
+study lacks once its grid is spent (a study built before the fix of the grid on several
+workers ran some points twice) are queued with their values (Optuna's enqueue_trial) and run
+by `sweep run` continuing the study, until every point is there.
 
   python bench/tabular/build.py [TASK ...] [--root DIR] [--workers 2] [--extract-only]
 """
@@ -37,20 +39,47 @@ def run_study(task: str, root: Path, workers: int) -> float:
     return time.perf_counter() - started
 
 
+def _study(task: str, root: Path):
+    import optuna
+
+    from torchsweep.sweeps.storage import open_storage, storage_url
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=tasks.study_name(task),
+                             storage=open_storage(storage_url(root, None), create=False))
+
+
+def missing(task: str, root: Path) -> list[dict]:
+    """The grid points no finished or queued trial of the task's study has."""
+    import itertools
+
+    space, trials = tasks.space(task), _study(task, root).get_trials(deepcopy=False)
+    have = {key(space, t.params) for t in trials if t.state.name != "FAIL" and t.params}
+    have |= {key(space, t.system_attrs["fixed_params"]) for t in trials
+             if t.state.name == "WAITING" and "fixed_params" in t.system_attrs}
+    points = (dict(zip(space, values)) for values in itertools.product(*space.values()))
+    return [p for p in points if key(space, p) not in have]
+
+
+def queue_missing(task: str, root: Path) -> int:
+    study, points = _study(task, root), missing(task, root)
+    for params in points:
+        study.enqueue_trial(params)
+    return len(points)
+
+
 def extract(task: str, root: Path) -> Table:
     """The table of the task's study under `root`: every finished trial's evaluations.
     Raises SystemExit naming how many configurations are missing."""
     import optuna
 
     from torchsweep.sweeps import attrs
-    from torchsweep.sweeps.storage import open_storage, storage_url
 
-    storage = open_storage(storage_url(root, None), create=False)
-    study = optuna.load_study(study_name=tasks.study_name(task), storage=storage)
+    study = _study(task, root)
     space, fixed = tasks.space(task), tasks.fixed(task)
     rows: dict[tuple, dict] = {}
     steps = None
-    for trial in study.get_trials(deep_copy=False):
+    for trial in study.get_trials(deepcopy=False):
         # Nothing prunes these studies: a pruned trial is one whose loss diverged, its curve
         # ends where the trainer stopped it.
         if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
@@ -89,7 +118,13 @@ def main() -> None:
     args = parser.parse_args()
     for task in args.tasks:
         tasks.study_file(task)
-        seconds = 0.0 if args.extract_only else run_study(task, args.root, args.workers)
+        seconds = 0.0
+        for _ in range(0 if args.extract_only else 3):   # a point that keeps failing ends it
+            seconds += run_study(task, args.root, args.workers)
+            queued = queue_missing(task, args.root)
+            if not queued:
+                break
+            print(f"{task}: {queued} grid points missing, queued with their values", flush=True)
         path = extract(task, args.root).write()
         print(f"{task}: {path.relative_to(REPO)} ({path.stat().st_size / 1024:.0f} KiB), "
               f"sweep run took {seconds / 60:.1f} min", flush=True)
