@@ -63,11 +63,10 @@ def missing(task: str, root: Path) -> list[dict]:
     return [p for p in points if key(space, p) not in have]
 
 
-def queue_missing(task: str, root: Path) -> int:
-    study, points = _study(task, root), missing(task, root)
-    for params in points:
+def queue_missing(task: str, root: Path) -> None:
+    study = _study(task, root)
+    for params in missing(task, root):
         study.enqueue_trial(params)
-    return len(points)
 
 
 def extract(task: str, root: Path) -> Table:
@@ -120,15 +119,17 @@ def main() -> None:
     args = parser.parse_args()
     for task in args.tasks:
         tasks.study_file(task)
-        seconds = 0.0
+        seconds = 0.0 if args.extract_only else run_study(task, args.root, args.workers)
         # The grid sampler stops a study whose grid it has run through, so queued points run
         # under the random sampler (their values are given: nothing is drawn).
-        for round in range(0 if args.extract_only else 3):   # a point failing 3 times ends it
-            seconds += run_study(task, args.root, args.workers, "random" if round else None)
-            queued = queue_missing(task, args.root)
-            if not queued:
+        for _ in range(0 if args.extract_only else 3):   # a point failing 3 times ends it
+            queue_missing(task, args.root)
+            waiting = sum(t.state.name == "WAITING"
+                          for t in _study(task, args.root).get_trials(deepcopy=False))
+            if not waiting:
                 break
-            print(f"{task}: {queued} grid points missing, queued with their values", flush=True)
+            print(f"{task}: {waiting} grid points missing, queued with their values", flush=True)
+            seconds += run_study(task, args.root, args.workers, "random")
         path = extract(task, args.root).write()
         print(f"{task}: {path.relative_to(REPO)} ({path.stat().st_size / 1024:.0f} KiB), "
               f"sweep run took {seconds / 60:.1f} min", flush=True)
