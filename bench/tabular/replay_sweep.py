@@ -1,7 +1,9 @@
 """Replay `sweep run` against a table: sweep's own sampler, pruner, queue and prune_within,
 with the stand-in (standin.py) in place of training. Returns the anytime trace.
 
-  python bench/tabular/replay_sweep.py TASK [--seed 0] [--trials 100] [--set key=value ...]
+  python bench/tabular/replay_sweep.py TASK [--seeds 0,1,2] [--trials 100] [--set key=value ...]
+
+prints one JSON line per seed (its seconds, trials, pruned, final epochs and best).
 
 `--set` takes study-file keys (yaml values): sampler=gp, pruner=median, prune_within=batch_size,
 method=random, early_terminate={type: hyperband, min_iter: 1, eta: 3}.
@@ -81,15 +83,15 @@ def replay(task: str, seed: int = 0, trials: int = 100, settings: dict[str, Any]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=tasks.TASKS)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated sampler seeds")
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     settings = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    out = replay(args.task, args.seed, args.trials, settings)
-    trace = out.pop("trace")
-    print(json.dumps(out))
-    print(f"final: {trace[-1][1]} after {trace[-1][0]:g} epochs")
+    for seed in map(int, args.seeds.split(",")):
+        out = replay(args.task, seed, args.trials, settings)
+        epochs, best = out.pop("trace")[-1]
+        print(json.dumps({**out, "epochs": epochs, "best": best}), flush=True)
 
 
 if __name__ == "__main__":
