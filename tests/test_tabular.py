@@ -28,6 +28,15 @@ def test_a_draw_between_grid_points_is_snapped_to_the_nearest():
     assert snap("adam", ["sgd", "adam"]) == "adam"
 
 
+def test_the_stand_in_stops_where_the_stored_run_diverged_as_fit_does():
+    trainer, told = TableTrainer("synthetic", synthetic(epochs=4)), []
+    result = trainer({"lr": 0.1, "batch_size": 16, "optimizer": "adam"},
+                     evaluation_callbacks=[lambda row: told.append(row["samples"])])
+    assert result.status == "diverged" and result.epochs_run == 2 and result.best_epoch == 1
+    assert told == [718, 1437, 2156]          # the diverged epoch's end is told to no one
+    assert trainer.epochs_trained == pytest.approx(2874 / 1437)
+
+
 def test_sweep_replays_against_the_table_and_prunes_on_its_curves():
     table = synthetic(epochs=6)
     trainer = TableTrainer("synthetic", table)

@@ -94,7 +94,8 @@ def extract(task: str, root: Path) -> Table:
         rows[key(space, params)] = {
             "params": params,
             "curve": [round(e["val_acc"], 6) for e in evaluations],
-            "seconds": [round(e["epoch_seconds"], 4) for e in epochs]}
+            "seconds": [round(e["epoch_seconds"], 4) for e in epochs],
+            **({"diverged": True} if trial.state == optuna.trial.TrialState.PRUNED else {})}
     wanted = math.prod(len(values) for values in space.values())
     if len(rows) < wanted:
         raise SystemExit(f"{task}: {len(rows)} of {wanted} configurations finished; "

@@ -59,11 +59,17 @@ class TableTrainer:
                            train_samples=n)
         callbacks, evaluation_callbacks = list(callbacks), list(evaluation_callbacks)
         better = (lambda a, b: a > b) if table.goal == "maximize" else (lambda a, b: a < b)
-        wall = 0.0
-        for index, (step, value) in enumerate(zip(table.steps, row["curve"])):
+        wall, curve = 0.0, row["curve"]
+        for index, (step, value) in enumerate(zip(table.steps, curve)):
             evaluation = {"epoch": step / n, "samples": step, "samples_seen": step,
                           table.metric: value}
             result.evaluations.append(evaluation)
+            if row.get("diverged") and index == len(curve) - 1:
+                # fit stops at the end of the epoch whose loss diverged, telling no one
+                result.history.append({"epoch": len(result.history) + 1, table.metric: value,
+                                       "samples_seen": step})
+                result.status = "diverged"
+                break
             if any([callback(evaluation) for callback in evaluation_callbacks]):
                 result.status = "stopped"
                 break
@@ -80,9 +86,6 @@ class TableTrainer:
             if any([callback(metrics) for callback in callbacks]):
                 result.status = "stopped"
                 break
-        else:
-            if len(row["curve"]) < len(table.steps):   # the stored run's loss diverged there
-                result.status = "diverged"
         self.epochs_trained += result.samples_trained / n
         return result
 

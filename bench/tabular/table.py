@@ -15,11 +15,13 @@ One table per task, `bench/tabular/tables/<task>.json.gz`, a gzipped JSON object
     space              {name: [values...]}: the grid, each parameter's values in order
     fixed              the settings every configuration shares (dataset, model, epochs, ...)
     configs            [{"params": {name: value}, "curve": [metric at each step],
-                         "seconds": [wall seconds of each epoch]}]
+                         "seconds": [wall seconds of each epoch], "diverged": true (only
+                         where the loss diverged)}]
 
 Curves are stored on samples seen, as the pruner sees them: `curve[i]` is the metric at
-`steps[i]` samples. A curve is shorter than `steps` only where training diverged (the trainer
-stopped it); the stand-in treats the missing points as a diverged trial. The value at the end
+`steps[i]` samples. A diverged configuration's curve ends with the epoch whose loss was not
+finite, where the trainer stopped it (that epoch's end is neither reported to the pruner nor a
+best). The value at the end
 of epoch e is `curve[e * per_epoch - 1]` (see `Table.epoch_curve`).
 """
 from __future__ import annotations
@@ -125,7 +127,8 @@ class Table:
 
 def synthetic(task: str = "synthetic", epochs: int = 4, per_epoch: int = 2) -> Table:
     """A small made-up table for tests and development: 3 x 3 x 2 configurations whose curves
-    rise towards a ceiling set by how far lr is from its best value. Shaped as the digits
+    rise towards a ceiling set by how far lr is from its best value, adam at lr 0.1 diverging
+    in its second epoch. Shaped as the digits
     (their training split's size), so that sweep's pruner counts its epochs right."""
     samples_per_epoch = 1437
     space = {"lr": [0.001, 0.01, 0.1], "batch_size": [16, 32, 64], "optimizer": ["sgd", "adam"]}
@@ -137,9 +140,11 @@ def synthetic(task: str = "synthetic", epochs: int = 4, per_epoch: int = 2) -> T
                 ceiling = 0.95 - 0.1 * abs(space["lr"].index(lr) - 1) - batch_size / 1000 \
                           - (0.02 if optimizer == "sgd" else 0.0)
                 curve = [round(ceiling * (1 - 0.5 ** (i + 1)), 4) for i in range(len(steps))]
-                configs.append({"params": {"lr": lr, "batch_size": batch_size,
-                                           "optimizer": optimizer},
-                                "curve": curve, "seconds": [0.1] * epochs})
+                row = {"params": {"lr": lr, "batch_size": batch_size, "optimizer": optimizer},
+                       "curve": curve, "seconds": [0.1] * epochs}
+                if lr == 0.1 and optimizer == "adam":   # diverges in its second epoch
+                    row.update(curve=curve[:2 * per_epoch], seconds=[0.1] * 2, diverged=True)
+                configs.append(row)
     return Table(task=task, metric="val_acc", goal="maximize", epochs=epochs,
                  samples_per_epoch=samples_per_epoch, steps=steps, space=space,
                  fixed={"dataset": "digits", "epochs": epochs,
