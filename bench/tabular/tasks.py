@@ -18,9 +18,10 @@ TASKS = ("mnist1d_cnn", "mnist1d_mlp", "digits_cnn")
 
 
 def study_file(task: str) -> Path:
-    if task not in TASKS:
+    path = STUDIES / f"{task}.yaml"
+    if not path.is_file():
         raise SystemExit(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
-    return STUDIES / f"{task}.yaml"
+    return path
 
 
 def study(task: str) -> dict[str, Any]:
