@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from torchsweep.sweeps.readout.export import Export
 from torchsweep.cli.tables import Column, fitted_table, plain_table
 
-console = Console()
-errors = Console(stderr=True)
+# No emoji codes: `module:train:` in a message is text, not a train.
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 
 TOP_TRIALS_SHOWN = 5
 

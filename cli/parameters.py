@@ -47,6 +47,17 @@ def budget(text: Optional[str]):
         raise typer.BadParameter(str(error), param_hint="'--budget'") from None
 
 
+def function_ref(text: Optional[str]) -> Optional[str]:
+    from torchsweep.sweeps.study.function_ref import parse_function_ref
+
+    if text is not None:
+        try:
+            parse_function_ref(text, "--function")
+        except ValueError as error:
+            raise typer.BadParameter(str(error).removeprefix("--function: ")) from None
+    return text
+
+
 def gpu_list(text: Optional[str]) -> Optional[str]:
     from torchsweep.sweeps.engine.workers import parse_gpus
 
@@ -141,6 +152,11 @@ HeartbeatOption = Annotated[float, typer.Option(
 TrialTimeoutOption = Annotated[Optional[float], typer.Option(
     "--trial-timeout", callback=positive, help="Stop a user's program (program: studies) that "
     "logs nothing to W&B for this many seconds; its trial fails as timed_out.")]
+FunctionOption = Annotated[Optional[str], typer.Option(
+    "--function", callback=function_ref, metavar="MODULE:FUNCTION",
+    help="Your own training function, package.module:function, importable from here: each "
+         "trial calls it with the trial (or, with no argument, as W&B's agent calls one). A "
+         "study made in Python records its function; this replaces it.")]
 StorageGraceOption = Annotated[float, typer.Option(
     "--storage-grace", envvar="SWEEP_STORAGE_GRACE", min=0, help="Seconds to wait for an "
     "unreachable storage (a database restart, a failover, a network blip), retrying, before "

@@ -57,7 +57,7 @@ class Progress:
     def planned(self, queued: int, spec) -> None:
         self.study, self.metric, self.goal = spec.name, spec.metric, spec.goal
         # What an epoch callback counts: a program's are the steps it logged its metric at.
-        self.unit = "steps" if spec.runs_program else "epochs"
+        self.unit = "steps" if spec.own_code else "epochs"
         self.queued, self.started = queued, time.monotonic()
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:

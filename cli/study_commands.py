@@ -15,6 +15,7 @@ from torchsweep.cli.parameters import (
     ArtifactsOption,
     BudgetOption,
     DeviceOption,
+    FunctionOption,
     GpusOption,
     HeartbeatOption,
     JsonOption,
@@ -88,6 +89,7 @@ def run(
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
     trial_timeout: TrialTimeoutOption = None,
     storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
+    function: FunctionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create or continue a study, queue its trials and run them, pruning the ones that fall
@@ -95,7 +97,8 @@ def run(
     from torchsweep.sweeps.engine.orchestrate import run_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner), prune_within)
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner), prune_within,
+                    function)
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, timeout=timeout, budget=budget(budget_),
         sampler=value(sampler),
@@ -133,13 +136,15 @@ def create(
     retry_failed: RetryFailedOption = False,
     restart_failed: RestartFailedOption = False,
     storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
+    function: FunctionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create or continue a study and queue its trials, for `sweep worker` on any machine."""
     from torchsweep.sweeps.engine.orchestrate import create_study
 
     folder = root(root_)
-    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner), prune_within)
+    spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner), prune_within,
+                    function)
     options = defaults.RunOptions(
         root=folder, storage=storage, trials=trials, sampler=value(sampler),
         pruner=value(pruner), keep_top_k=keep_top_k, wandb_project=wandb_project,
@@ -174,6 +179,7 @@ def worker(
     heartbeat: HeartbeatOption = defaults.DEFAULT_HEARTBEAT,
     trial_timeout: TrialTimeoutOption = None,
     storage_grace: StorageGraceOption = defaults.DEFAULT_GRACE,
+    function: FunctionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Join a study from this machine: run trials from its queue until none is queued or
@@ -186,7 +192,7 @@ def worker(
         device=device, max_failures=max_failures, max_retries=max_retries,
         heartbeat=heartbeat, log_checkpoints=value(log_checkpoints), tensorboard=tensorboard,
         trial_timeout=trial_timeout, artifacts=artifacts, storage_grace=storage_grace,
-        **_local_workers(workers, gpus, workers_per_gpu))
+        function=function, **_local_workers(workers, gpus, workers_per_gpu))
     if as_json:
         outcome = join_study(study, options)
     else:
@@ -201,10 +207,12 @@ def space(
     param: ParamOption = [],
     set_: SetOption = [],
     root_: RootOption = None,
+    function: FunctionOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print the study as JSON."),
 ) -> None:
     """Print and validate a study's resolved search space."""
-    spec = _resolve(study, root(root_), param, set_, as_json)   # its notices too, as `run`'s
+    # its notices too, as `run`'s
+    spec = _resolve(study, root(root_), param, set_, as_json, function=function)
     if as_json:
         output.json_object(spec.to_dict())
     else:
@@ -249,11 +257,11 @@ def list_(
 
 def _resolve(study: str, folder: Path, param: List[str], set_: List[str], as_json: bool,
              repeats: Optional[int] = None, pruner: Optional[str] = None,
-             prune_within: Optional[str] = None):
+             prune_within: Optional[str] = None, function: Optional[str] = None):
     from torchsweep.sweeps.engine.repeats import replaced_pruner
     from torchsweep.sweeps.study import resolve
 
-    spec = resolve(study, folder, param, set_, prune_within)
+    spec = resolve(study, folder, param, set_, prune_within, function)
     notices = [*spec.notices(), replaced_pruner(spec, pruner, repeats or spec.repeats or 1)]
     for notice in notices if not as_json else ():
         if notice:

@@ -86,10 +86,10 @@ def metric_target(study: Any) -> float | None:
 
 
 def runs_program(study: Any) -> bool:
-    """Whether the study's trials run the user's own program (its study has program: or
-    command:), whose trials keep whole folders rather than checkpoints."""
+    """Whether the study's trials run the user's own code (its study has program:, command:
+    or function:), whose trials keep whole folders rather than checkpoints."""
     document = spec_document(study) or {}
-    return "program" in document or "command" in document
+    return any(key in document for key in ("program", "command", "function"))
 
 
 def shared_settings(study: Any) -> dict[str, Any]:

@@ -219,9 +219,13 @@ PASSWORD = "hunter2"
 ])
 @pytest.mark.parametrize("command", ["show", "run"])
 def test_a_storage_that_cannot_be_opened(tmp_path, storage, parts, command):
-    args = ["--param", "lr=0.01..0.1", *QUIET] if command == "run" else []
+    """`run` waits --storage-grace for a storage that does not answer (1 s here); `show`, which
+    only looks, waits LOOK_GRACE (10 s) and names no worker's option."""
+    args = ["--param", "lr=0.01..0.1", "--storage-grace", "1", *QUIET] if command == "run" \
+        else []
     result = sweep(command, "some_study", *args, "--storage", storage, "--root", tmp_path / "root")
-    line = one_line_error(result, 4, *parts)
+    then = {"run": "gave up after --storage-grace 1;", "show": "try again once it answers"}
+    line = one_line_error(result, 4, *parts, *([then[command]] if "refused" in parts[-1] else []))
     assert PASSWORD not in line
     assert not (tmp_path / "root").exists()
 

@@ -30,7 +30,8 @@ def slurm_is_up() -> bool:
         return False
     ran = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True,
                          timeout=30, env={**os.environ, "SLURM_CONF": SLURM_CONF})
-    return ran.returncode == 0 and any(state.strip("*~#") in ("idle", "mix", "alloc")
+    # A node finishing a cancelled job shows `comp` (completing) for up to KillWait: it is up.
+    return ran.returncode == 0 and any(state.strip("*~#") in ("idle", "mix", "alloc", "comp")
                                        for state in ran.stdout.split())
 
 
@@ -76,6 +77,18 @@ def log_text(root, name: str) -> str:
     return "\n".join(path.read_text() for path in (root / name / "slurm").rglob("*_log.*"))
 
 
+def wait_for_first_epoch(root, name: str, job: str) -> None:
+    """Until trial 0 saved an epoch; on a timeout, the failure shows the job's state and log."""
+    try:
+        wait_for(lambda: epochs_saved(root / name / "trials" / "00000" / "last.pt") >= 1,
+                 timeout=180, what="a first epoch in the Slurm job")
+    except pytest.fail.Exception:
+        queue = subprocess.run(["squeue", "-a", "-j", job, "-o", "%i %T %r %M"],
+                               capture_output=True, text=True, timeout=30)
+        pytest.fail(f"no first epoch in Slurm job {job} after 180 s: {queue.stdout}"
+                    f"{queue.stderr}\n{log_text(root, name)}")
+
+
 # --- real Slurm ---------------------------------------------------------------------------------
 
 def test_two_jobs_run_the_study_with_exactly_its_trial_count(slurm, study):
@@ -111,8 +124,7 @@ def test_a_requeued_job_resumes_its_trial_from_its_checkpoint(slurm, study, stop
     url, name, root = study
     create(url, name, root, *SLOW_SPACE, "--set", "epochs=4", "--trials", "1")
     job = launch(url, name, root, "--jobs", "1", "--time", "10")["jobs"][0]
-    wait_for(lambda: epochs_saved(root / name / "trials" / "00000" / "last.pt") >= 1,
-             timeout=120, what="a first epoch in the Slurm job")
+    wait_for_first_epoch(root, name, job)
     if stop == "scontrol requeue":   # as Slurm's preemption in REQUEUE mode does
         subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
     else:   # the warning submitit has Slurm send before the time limit
@@ -136,8 +148,7 @@ def test_cancel_stops_the_jobs_and_leaves_their_trials_resumable(slurm, study):
     url, name, root = study
     create(url, name, root, *SLOW_SPACE, "--set", "epochs=20", "--trials", "1")
     job = launch(url, name, root, "--jobs", "1", "--time", "10")["jobs"][0]
-    wait_for(lambda: epochs_saved(root / name / "trials" / "00000" / "last.pt") >= 1,
-             timeout=120, what="a first epoch in the Slurm job")
+    wait_for_first_epoch(root, name, job)
 
     result = sweep("launch", "slurm", "cancel", name, "--storage", url, "--root", root)
     assert result.exit_code == 0, result.stderr

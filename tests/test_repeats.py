@@ -198,7 +198,7 @@ def test_a_program_study_refuses_repeats(tmp_path, monkeypatch):
     (tmp_path / "train.py").write_text("print('never run')\n")
     (tmp_path / "program.yaml").write_text(PROGRAM)
     one_line_error(sweep("run", "program.yaml", "--repeats", "2", "--root", tmp_path / "runs"),
-                   2, "a program: study runs your own script", "trainer studies only")
+                   2, "this study runs your own code", "trainer studies only")
     assert not (tmp_path / "runs").exists()
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import torch
 
 FORMAT_VERSION = 1
+USER_STATE = "user_state"   # a function trial's own state, in its last.pt
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
@@ -177,6 +178,23 @@ class Checkpoints:
         save_atomic(state, self.last)
         if state["best_epoch"] == state["epoch"]:
             save_atomic(state, self.best)
+
+    def save_state(self, state: Any) -> None:
+        """A user's own training state (a function trial's `save_checkpoint`) as last.pt, at the
+        `epoch` it names (0 when it names none). Data only, as every checkpoint here."""
+        epoch = state.get("epoch") if isinstance(state, dict) else None
+        save_atomic({"format_version": FORMAT_VERSION, USER_STATE: state,
+                     "epoch": epoch if isinstance(epoch, int) else 0}, self.last)
+
+    def load_state(self) -> Any:
+        """What `save_state` wrote last, or None when the folder holds none; CheckpointError,
+        in one line, when last.pt does not load."""
+        if not self.last.is_file():
+            return None
+        payload = load_checkpoint(self.last)
+        if USER_STATE not in payload:
+            raise CheckpointError(f"{self.last} was saved by the trainer, not by save_checkpoint")
+        return payload[USER_STATE]
 
     def any_saved(self) -> bool:
         return self.last.is_file() or self.best.is_file()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import traceback
+from typing import Any
 
 import optuna
 
@@ -40,6 +42,22 @@ def infeasible(trial: optuna.Trial, error: Exception) -> optuna.TrialPruned:
     attrs.record_reason(trial, "infeasible", str(error))
     _logger.warning("trial %d is infeasible: %s", trial.number, error)
     return optuna.TrialPruned(f"infeasible: {error}")
+
+
+def ended_by(trial: optuna.Trial, run: Any, error: BaseException) -> None:
+    """A trial that `error` ended (Ctrl+C and SIGTERM too): record why, with its traceback,
+    and finish its runs (`run`: a tracking Fanout), which must be finished either way. Raises
+    what Optuna is to be told: an out-of-memory as pruned (samplers learn from pruned trials,
+    TPE skips failed ones, so the sweep moves away from settings that do not fit in memory),
+    anything else as it is."""
+    why = reason(error)
+    attrs.record_reason(trial, why, traceback.format_exc(limit=20)
+                        if isinstance(error, Exception) else None)
+    run.finish(why if why in ("interrupted", "preempted") else "failed",
+               {"error": f"{type(error).__name__}: {error}"})
+    if why == "out_of_memory":
+        raise optuna.TrialPruned(f"out of memory: {error}") from None
+    raise error
 
 
 def reason(error: BaseException) -> str:

@@ -10,7 +10,6 @@ decides.
 """
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -121,16 +120,7 @@ class Objective:
             run.finish("failed", {"error": str(error)})
             raise
         except BaseException as error:  # Ctrl+C and SIGTERM too: the W&B run must be finished
-            reason = failures.reason(error)
-            attrs.record_reason(trial, reason, traceback.format_exc(limit=20)
-                                if isinstance(error, Exception) else None)
-            run.finish(reason if reason in ("interrupted", "preempted") else "failed",
-                       {"error": f"{type(error).__name__}: {error}"})
-            if reason == "out_of_memory":
-                # Told to Optuna as pruned: samplers learn from pruned trials (TPE skips failed
-                # ones), so the sweep moves away from settings that do not fit in memory.
-                raise optuna.TrialPruned(f"out of memory: {error}") from None
-            raise
+            failures.ended_by(trial, run, error)
 
         # Where it stopped, in epochs: the last evaluation's nominal position (1.25 is a quarter
         # into the second epoch); the samples it trained on, the stopped epoch's part included.

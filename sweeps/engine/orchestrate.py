@@ -28,6 +28,8 @@ import optuna
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import repeats, signals, trial_queue, workers
 from torchsweep.sweeps.engine.artifacts import open_artifacts
+from torchsweep.sweeps.engine.function import reference
+from torchsweep.sweeps.engine.function.objective import FunctionObjective
 from torchsweep.sweeps.engine.objective import NullObserver, Objective, Observer
 from torchsweep.sweeps.engine.program.objective import ProgramObjective
 from torchsweep.sweeps.engine.pruners import build_pruner, epoch_samples
@@ -93,6 +95,8 @@ class WorkerJob:
     repeats: int = 1                       # seeds each configuration trains with
     storage_grace: float = DEFAULT_GRACE   # seconds to wait for an unreachable storage
     trainer: Callable[..., Any] | None = None   # RunOptions.trainer (picklable)
+    # Study.run's function (in this process; cloudpickled for others), else the spec's import
+    function: Callable[..., Any] | bytes | None = None
 
     def tracker(self) -> Tracker:
         return Tracker(self.wandb, self.wandb_project, self.wandb_entity, self.tensorboard,
@@ -124,10 +128,11 @@ def join_study(name: str, options: RunOptions, observer: Observer | None = None)
     """Work the queue of a study that `sweep run` or `sweep create` made."""
     with signals.stopping_on_signals():
         study = load_study(name, options.root, options.storage, options.storage_grace)
-        spec = study_spec(study, name)
+        spec = reference.with_function(study_spec(study, name), options.function)
         job = _job(spec, options, {**attrs.shared_settings(study), **_given(options)})
         workers.check_gpus(options.gpus)
         _check_program(spec)
+        reference.check(spec, job.function)
         ran = _work_and_sum_up(study, spec, job, options, observer)
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=ran,
                        kept=_retain(study, spec, job))
@@ -156,7 +161,12 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               sampler=build_sampler(job.sampler, spec.space, seed),
                               pruner=build_pruner(job.pruner, spec, _epoch_samples(spec, job)))
     observer, tracker = observer or NullObserver(), tracker or job.tracker()
-    if spec.runs_program:
+    if spec.function is not None:
+        objective = FunctionObjective(spec=spec, root=Path(job.root), tracker=tracker,
+                                      sampler_name=job.sampler, observer=observer,
+                                      trial_timeout=job.trial_timeout, job=job.job,
+                                      function=reference.load(spec, job.function))
+    elif spec.runs_program:
         objective = ProgramObjective(spec=spec, root=Path(job.root), tracker=tracker,
                                      sampler_name=job.sampler, observer=observer,
                                      trial_timeout=job.trial_timeout, job=job.job)
@@ -193,7 +203,7 @@ def _work_and_sum_up(study: optuna.Study, spec: StudySpec, job: WorkerJob, optio
     try:
         slots = workers.plan_slots(options.workers, options.gpus, options.workers_per_gpu,
                                    workers.available_cpus())
-        if workers.in_process(slots):
+        if workers.in_process(slots) if options.in_process is None else options.in_process:
             ran = run_worker(job, slots[0], observer=observer, tracker=tracker)
         else:
             ran = workers.run_processes(functools.partial(run_worker, job), slots)
@@ -217,8 +227,9 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     job = _job(spec, options, _given(options))
     # Fail before touching the storage: fixed settings must form a valid config, a grid must
     # be finite, the pruner must take the study's eta, the GPUs must exist.
-    if spec.runs_program:
+    if spec.own_code:
         _check_program(spec)
+        reference.check(spec, job.function)
     else:
         TrainConfig.from_dict({**spec.space.constants(), **job.overrides})
     build_pruner(job.pruner, spec, _epoch_samples(spec, job))
@@ -336,20 +347,21 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
                           deadline=deadline, budget=budget),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
         artifacts=options.artifacts, job=options.job, repeats=seeds,
-        storage_grace=options.storage_grace, trainer=options.trainer)
+        storage_grace=options.storage_grace, function=options.given_function,
+        trainer=options.trainer)
 
 
 def _trial_epochs(spec: StudySpec, overrides: dict[str, Any]) -> int | None:
-    """A whole trial's epochs, when every trial has the same; None for a program, or when
-    epochs are searched."""
-    if spec.runs_program or "epochs" in spec.space.parameters and \
+    """A whole trial's epochs, when every trial has the same; None for your own code (a
+    program or a function), or when epochs are searched."""
+    if spec.own_code or "epochs" in spec.space.parameters and \
             "epochs" not in spec.space.constants():
         return None
     return TrainConfig.from_dict({**spec.space.constants(), **overrides}).epochs
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:
-    return retain_top_k(study, job.root, job.keep, whole_folders=spec.runs_program)
+    return retain_top_k(study, job.root, job.keep, whole_folders=spec.own_code)
 
 
 def _check_program(spec: StudySpec) -> None:
@@ -372,7 +384,10 @@ def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions,
     if recorded is not None and recorded != fingerprint and not options.allow_space_change:
         raise StudyError(f"study '{spec.name}' was created with a different search space; "
                          "use a new study name, or pass --allow-space-change to continue it")
-    if recorded != fingerprint or attrs.spec_document(study) is None:
+    document = attrs.spec_document(study)
+    # A function study records the function that ran it last, for `sweep worker` to import.
+    if recorded != fingerprint or document is None or \
+            document.get("function") != spec.function:
         attrs.record_space(study, fingerprint, spec.to_dict())
         import yaml
 

@@ -52,9 +52,9 @@ def resolve(spec: StudySpec, given: int | None) -> int:
     """Seeds per configuration: the command line's (or a worker's recorded one), the file's,
     else 1; refused where it cannot apply."""
     repeats = given or spec.repeats or DEFAULT_REPEATS
-    if repeats > 1 and spec.runs_program:
-        raise StudyError(f"repeats {repeats}: a program: study runs your own script, whose seed "
-                         "sweep cannot set; repeats work for trainer studies only")
+    if repeats > 1 and spec.own_code:
+        raise StudyError(f"repeats {repeats}: this study runs your own code, whose seed sweep "
+                         "cannot set; repeats work for trainer studies only")
     seed = spec.space.parameters.get("seed")
     if repeats > 1 and seed is not None and seed.distribution != "constant":
         raise StudyError(f"repeats {repeats}: seed is a search dimension here; with repeats "

@@ -55,3 +55,7 @@ class RunOptions:
     # What trains a trial's config, called as trainer.loop.fit is (None: fit itself);
     # bench/tabular's stand-in replays stored learning curves through it instead.
     trainer: Callable[..., Any] | None = None
+    function: str | None = None           # --function: the study's function, to import
+    # Study.run's function: itself for a worker in this process, else cloudpickled for theirs
+    given_function: Callable[..., Any] | bytes | None = None
+    in_process: bool | None = None        # run the one worker here (None: workers.in_process)

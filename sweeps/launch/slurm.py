@@ -36,6 +36,7 @@ from typing import Any, Iterator
 import submitit
 
 from torchsweep.sweeps import attrs
+from torchsweep.sweeps.engine.function import reference
 from torchsweep.sweeps.engine.objective import Observer
 from torchsweep.sweeps.engine.orchestrate import join_study, study_spec
 from torchsweep.sweeps.engine.run_options import RunOptions
@@ -77,7 +78,8 @@ def submit(study: str, options: RunOptions, resources: SlurmResources,
     url = storage_url(options.root, options.storage)
     require_server(url)
     found = load_study(study, options.root, options.storage)
-    study_spec(found, study)   # a study the workers can run, before anything is submitted
+    # A study the workers can run (a function they can import), before anything is submitted.
+    reference.check(study_spec(found, study), None)
     _require_command("sbatch")
     root = Path(options.root).resolve()   # the jobs may start in another folder
     logs = root / study / "slurm"

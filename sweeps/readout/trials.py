@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.errors import StudyNotFound
 from torchsweep.sweeps.readout.collapse import collapses
-from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
+from torchsweep.sweeps.storage import LOOK_GRACE, mask_password, open_storage, storage_url
 from torchsweep.sweeps.study.messages import STUDY_NAME_CUTOFF, did_you_mean
 from torchsweep.trainer.files import EVALUATIONS, METRICS
 from torchsweep.trainer.goal import Goal
@@ -82,9 +82,11 @@ def best_epoch(history: list[dict[str, float]], metric: str,
 
 
 def load_study(name: str, root: Path, storage: str | None,
-               grace: float = DEFAULT_GRACE) -> optuna.Study:
+               grace: float | None = None) -> optuna.Study:
+    """The study; `grace`: a worker's --storage-grace, None for a command that only looks."""
     url = storage_url(root, storage)
-    opened = open_storage(url, create=False, grace=grace)
+    opened = open_storage(url, create=False, grace=LOOK_GRACE if grace is None else grace,
+                          looking=grace is None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return optuna.load_study(study_name=name, storage=opened,
@@ -101,8 +103,8 @@ def list_studies(root: Path, storage: str | None) -> list[dict[str, Any]]:
     url = storage_url(root, storage)
     if "://" not in url and not Path(url).is_file():
         return []
-    summaries = optuna.get_all_study_summaries(storage=open_storage(url, create=False),
-                                               include_best_trial=True)
+    opened = open_storage(url, create=False, grace=LOOK_GRACE, looking=True)
+    summaries = optuna.get_all_study_summaries(storage=opened, include_best_trial=True)
     rows = [{"name": s.study_name, "trials": s.n_trials,
              "best": s.best_trial.value if s.best_trial is not None and attrs.has_metric(s)
              else None} for s in summaries]

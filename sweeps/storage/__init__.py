@@ -22,6 +22,9 @@ from torchsweep.sweeps.errors import StorageError
 
 EMBEDDED_FILE = "optuna.journal"
 DEFAULT_GRACE = 120.0     # seconds a worker waits for an unreachable storage (--storage-grace)
+# A command that only looks at a study (show, best, report, list, dashboard) has a person
+# waiting for its answer: it says the storage is unreachable after a short wait instead.
+LOOK_GRACE = 10.0
 ROOT_ENV = "SWEEP_ROOT"
 STORAGE_ENV = "SWEEP_STORAGE"
 
@@ -44,9 +47,11 @@ def mask_password(url: str) -> str:
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
 
 
-def open_storage(url: str, *, create: bool, grace: float = DEFAULT_GRACE):
+def open_storage(url: str, *, create: bool, grace: float = DEFAULT_GRACE,
+                 looking: bool = False):
     """An Optuna storage for `url`, which retries what a lost connection interrupts for up to
-    `grace` seconds (see `resilient`), opening included. With create=False a missing embedded
+    `grace` seconds (see `resilient`), opening included; `looking`: for a command that only
+    reads the study, whose messages name no worker's option. With create=False a missing embedded
     file is an error, so that looking at a study never leaves an empty storage behind."""
     from torchsweep.sweeps.storage.resilient import opened
 
@@ -55,7 +60,7 @@ def open_storage(url: str, *, create: bool, grace: float = DEFAULT_GRACE):
                            f"e.g. postgresql://user:password@host/db, sqlite:///file.db or "
                            f"redis://host, or the path of a journal file")
     try:
-        return opened(lambda: _open(url, create), mask_password(url), grace)
+        return opened(lambda: _open(url, create), mask_password(url), grace, looking)
     except StorageError:
         raise
     except Exception as error:  # drivers raise their own types; one line is what a user needs

@@ -66,14 +66,14 @@ class _Contact:
     back_at: float = -math.inf              # time.monotonic() it answered again
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def failing_for(self, error: BaseException, grace: float) -> float:
+    def failing_for(self, error: BaseException, grace: float, looking: bool) -> float:
         """Seconds the storage has not answered; the first failure says so once."""
         with self.lock:
             if self.down_since is None:
                 self.down_since = time.monotonic()
-                _logger.warning("storage %s is unreachable (%s); retrying for up to %s s "
-                                "(--storage-grace)", self.shown, faults.first_line(error),
-                                f"{grace:g}")
+                _logger.warning("storage %s is unreachable (%s); retrying for up to %s s%s",
+                                self.shown, faults.first_line(error), f"{grace:g}",
+                                "" if looking else " (--storage-grace)")
             return time.monotonic() - self.down_since
 
     def answered(self) -> None:
@@ -148,8 +148,11 @@ def _passed_through(*names: str):
     "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials",
     "get_best_trial", "get_n_trials")
 class ResilientStorage(BaseStorage):
-    def __init__(self, inner: BaseStorage, shown: str, grace: float = DEFAULT_GRACE):
-        self.inner, self.shown, self.grace = inner, shown, grace
+    def __init__(self, inner: BaseStorage, shown: str, grace: float = DEFAULT_GRACE,
+                 looking: bool = False):
+        # looking: a command that only reads the study (show, best, report), with a short
+        # grace of its own and no trials to give back.
+        self.inner, self.shown, self.grace, self.looking = inner, shown, grace, looking
         self.contact = _contact(shown)
 
     def _retried(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -167,7 +170,7 @@ class ResilientStorage(BaseStorage):
             result = call(*args, **kwargs)
         except Exception as error:
             if faults.is_transient(error):
-                self.contact.failing_for(error, self.grace)
+                self.contact.failing_for(error, self.grace, self.looking)
                 raise Unreachable(f"storage {self.shown} is unreachable "
                                   f"({faults.first_line(error)})") from None
             self._raise_one_line(error)
@@ -180,7 +183,8 @@ class ResilientStorage(BaseStorage):
                                  reraise=True)
 
     def _gives_up(self, state: tenacity.RetryCallState) -> bool:
-        return self.contact.failing_for(state.outcome.exception(), self.grace) >= self.grace
+        return self.contact.failing_for(state.outcome.exception(), self.grace,
+                                         self.looking) >= self.grace
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         backoff = _BACKOFF(state)
@@ -195,10 +199,11 @@ class ResilientStorage(BaseStorage):
             raise stop from None
         if faults.is_transient(error):
             waited = time.monotonic() - (self.contact.down_since or time.monotonic())
+            then = ("try again once it answers (`sweep doctor` checks it)" if self.looking else
+                    f"gave up after --storage-grace {self.grace:g}; the trials it ran are "
+                    f"retried when the same command runs again")
             raise StorageLost(f"storage {self.shown} unreachable for {waited:.0f} s "
-                              f"({faults.first_line(error)}); gave up after --storage-grace "
-                              f"{self.grace:g}; the trials it ran are retried when the same "
-                              f"command runs again") from None
+                              f"({faults.first_line(error)}); {then}") from None
         if faults.is_driver_error(error):
             raise StorageError(f"storage {self.shown}: {faults.first_line(error)}") from None
         raise error
@@ -272,10 +277,11 @@ def _landed(now: FrozenTrial, asked: TrialState) -> bool | None:
                                    f"({now.state.name}) and cannot be updated")
 
 
-def opened(open_inner: Callable[[], BaseStorage], shown: str, grace: float) -> ResilientStorage:
+def opened(open_inner: Callable[[], BaseStorage], shown: str, grace: float,
+           looking: bool = False) -> ResilientStorage:
     """The storage `open_inner` opens, opened as patiently as it is then used: a worker that
     starts while its database restarts waits for it. Other errors are the caller's to word."""
-    storage = ResilientStorage(None, shown, grace)
+    storage = ResilientStorage(None, shown, grace, looking)
     # Launches that open a new database at once all make Optuna's tables; the losers open again.
     setup_races = tenacity.Retrying(retry=tenacity.retry_if_exception(faults.is_setup_race),
                                     stop=tenacity.stop_after_attempt(SETUP_ATTEMPTS),

@@ -26,8 +26,9 @@ def bundled_path(name: str) -> Path:
 
 
 def resolve(study: str, root: Path, params: Sequence[str] = (), sets: Sequence[str] = (),
-            prune_within: str | None = None) -> StudySpec:
-    """The study a name or path refers to, with --param/--set (and --prune-within) applied.
+            prune_within: str | None = None, function: str | None = None) -> StudySpec:
+    """The study a name or path refers to, with --param/--set (and --prune-within, --function)
+    applied.
 
     Order: an existing YAML file; a bundled study; a study this root already ran (its saved
     study.yaml); else a new study defined entirely by --param.
@@ -36,14 +37,14 @@ def resolve(study: str, root: Path, params: Sequence[str] = (), sets: Sequence[s
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise UnknownStudy(f"study file {path} does not exist")
-        spec = load_study_file(path)
+        spec = load_study_file(path, function)
     elif study in bundled_names():
-        spec = load_study_file(bundled_path(study))
+        spec = load_study_file(bundled_path(study), function)
     elif (Path(root) / study / STUDY_FILE).is_file():
-        spec = load_study_file(Path(root) / study / STUDY_FILE)
+        spec = load_study_file(Path(root) / study / STUDY_FILE, function)
     elif params:
         spec = parse_study({"method": "bayes", "parameters": {}}, name=study,
-                           source="command line")
+                           source="command line", function=function)
     else:
         ran = [path.parent.name for path in Path(root).glob(f"*/{STUDY_FILE}")]
         raise UnknownStudy(

@@ -9,6 +9,8 @@ A person's W&B sweep file runs unchanged. Top-level keys (W&B's unless marked ou
     program, command   the user's own training script and the command that runs it, with W&B's
                        macros (${env}, ${interpreter}, ${program}, ${args}, ...): each trial
                        runs it as W&B's agent does; parameter names are then the program's own
+    function (ours)    instead of a program, the user's Python function, `package.module:name`
+                       (see `function_ref`): each trial calls it in a worker; names its own too
     metric             {name, goal, target}. For the trainer, name is a metric it reports
                        (default val_acc) and goal defaults to that metric's direction; for a
                        program, name is what it logs to W&B and goal defaults to W&B's minimize.
@@ -69,6 +71,7 @@ from torchsweep.sweeps.study.choices import (
 )
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND, check_command
 from torchsweep.sweeps.study.early_terminate import fractional_eta, parse_early_terminate
+from torchsweep.sweeps.study.function_ref import parse_function_ref
 from torchsweep.sweeps.study.messages import check_keys, choice, count, mapping, number, show
 from torchsweep.sweeps.study.param_grammar import parse_param_option, parse_set_option
 from torchsweep.sweeps.study.parameter import Parameter
@@ -80,7 +83,7 @@ from torchsweep.trainer.goal import Goal
 W_AND_B_GOAL = Goal.MINIMIZE   # W&B's default goal, for a program's metric
 # W&B keys a file may carry that mean nothing to a local Optuna study.
 IGNORED_KEYS = ("controller", "job", "image_uri", "apiVersion", "kind")
-_OURS = ("sampler", "pruner", "prune_within", "keep_top_k", "trials", "repeats")
+_OURS = ("sampler", "pruner", "prune_within", "keep_top_k", "trials", "repeats", "function")
 TOP_LEVEL_KEYS = ("name", "description", "method", "metric", "metrics", "run_cap", "parameters",
                   "early_terminate", "scheduler", "program", "command", "project", "entity",
                   *_OURS, *IGNORED_KEYS)
@@ -91,10 +94,10 @@ _SCHEDULER_KEYS = ("engine", "source", "optimizer", "search_space")
 @dataclass(frozen=True)
 class Objective:
     name: str
-    goal: Goal                  # "maximize" or "minimize" is read as its Goal
+    goal: Goal
     target: float | None = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:   # "maximize" or "minimize" is read as its Goal
         object.__setattr__(self, "goal", Goal.from_name(self.goal))
 
 
@@ -109,11 +112,11 @@ class StudySpec:
     space: SearchSpace
     program: str | None = None            # the user's script, as written
     command: tuple[str, ...] | None = None  # W&B's command template; None: W&B's default
+    function: str | None = None           # the user's function, `package.module:name`
     sampler: str | None = None  # overrides method
     pruner: str | None = None   # overrides early_terminate
     prune_within: str | None = None   # a parameter whose values are pruned apart
-    # {'type': 'hyperband', 'min_iter': epochs (a program's steps), 'eta': int}
-    early_terminate: dict | None = None
+    early_terminate: dict | None = None   # {type: hyperband, min_iter: epochs or steps, eta}
     scheduler: dict | None = None          # W&B's scheduler block, as written
     project: str | None = None
     entity: str | None = None
@@ -162,13 +165,10 @@ class StudySpec:
     def metric(self) -> str | None:
         return self.objectives[0].name if self.objectives else None
 
-    @property
-    def goal(self) -> Goal:
-        return self.objectives[0].goal if self.objectives else W_AND_B_GOAL
+    goal = property(lambda self: self.objectives[0].goal if self.objectives else W_AND_B_GOAL)
 
-    @property
-    def target(self) -> float | None:
-        return self.objectives[0].target if len(self.objectives) == 1 else None
+    target = property(lambda self: self.objectives[0].target if len(self.objectives) == 1
+                      else None)
 
     @property
     def ranked(self) -> bool:
@@ -181,9 +181,7 @@ class StudySpec:
         """Whether trials run the user's own code (its parameter names are its own)."""
         return self.space.rules is PROGRAM
 
-    @property
-    def multi_objective(self) -> bool:
-        return len(self.objectives) > 1
+    multi_objective = property(lambda self: len(self.objectives) > 1)
 
     @property
     def runs_program(self) -> bool:
@@ -248,7 +246,7 @@ class StudySpec:
                    for o in self.objectives]
         if metrics:
             doc.update({"metrics": metrics} if self.multi_objective else {"metric": metrics[0]})
-        optional = {"program": self.program,
+        optional = {"program": self.program, "function": self.function,
                     "command": list(self.command) if self.command else None,
                     "run_cap": self.run_cap, "early_terminate": self.early_terminate,
                     "scheduler": self.scheduler, "project": self.project, "entity": self.entity,
@@ -280,10 +278,12 @@ class StudySpec:
                                    prune_within=prune_within or self.prune_within)
 
 
-def parse_study(doc: Any, *, name: str, source: str) -> StudySpec:
-    """Validate a whole W&B sweep document; every error starts with `source`."""
+def parse_study(doc: Any, *, name: str, source: str, function: str | None = None) -> StudySpec:
+    """Validate a whole W&B sweep document; every error starts with `source`. `function`
+    (`--function`) gives or replaces its `function:`."""
     try:
-        fields = _parse_fields(doc, name)
+        fields = _parse_fields({**doc, "function": function} if function and isinstance(
+            doc, Mapping) else doc, name)
     except UnknownSetting as error:   # a file for the user's own code, more likely than a typo
         raise SpaceError(f"{source}: {error}; if the file is for your own training code, add "
                          f"program: (your script), or run `sweep run {source} --function "
@@ -304,8 +304,12 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
     ignored = {key: doc[key] for key in IGNORED_KEYS if key in doc}
     program = _optional(doc, "program", lambda v: _text(v, "program", empty=False))
     command = _optional(doc, "command", _parse_command)
-    rules = PROGRAM if program is not None or command is not None else TRAINER
-    if rules is PROGRAM:
+    function = _optional(doc, "function", parse_function_ref)
+    if function is not None and (program is not None or command is not None):
+        raise SpaceError(f"function: {function} comes with {'program' if program else 'command'}"
+                         f":; a trial runs one of them: give program: (a script) or function:")
+    rules = PROGRAM if (program, command, function) != (None, None, None) else TRAINER
+    if rules is PROGRAM and function is None:
         check_command(command or DEFAULT_COMMAND, program)
     fields: dict[str, Any] = {
         "name": _text(doc.get("name", default_name), "name", empty=False),
@@ -313,8 +317,7 @@ def _parse_fields(doc: Any, default_name: str) -> dict[str, Any]:
         "method": choice(doc["method"], METHODS, "method"),
         "objectives": _parse_objectives(doc, rules, ignored),
         "space": parse_space(doc["parameters"], rules=rules),
-        "program": program,
-        "command": command,
+        "program": program, "command": command, "function": function,
         "early_terminate": (parse_early_terminate(doc["early_terminate"], ignored, rules)
                             if "early_terminate" in doc else None),
         "scheduler": _optional(doc, "scheduler", lambda v: _parse_scheduler(v, ignored)),

@@ -30,8 +30,9 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
                               list("-+0123456789"))
 
 
-def load_study_file(path: str | Path) -> StudySpec:
-    """Read and validate a YAML study; errors name the file, and the line for malformed YAML."""
+def load_study_file(path: str | Path, function: str | None = None) -> StudySpec:
+    """Read and validate a YAML study; errors name the file, and the line for malformed YAML.
+    `function` (`--function`) gives or replaces its `function:`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -46,7 +47,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     except RecursionError:  # PyYAML composes nested collections recursively
         raise SpaceError(f"{path}: malformed YAML: nested too deeply; a study file is a "
                          f"mapping of a few levels") from None
-    spec = parse_study(doc, name=path.stem, source=str(path))
+    spec = parse_study(doc, name=path.stem, source=str(path), function=function)
     said = (*twice, *_listed_twice(spec, lines))
     return dataclasses.replace(spec, read_notices=said) if said else spec
 

@@ -71,7 +71,7 @@ class ProgramObjective:
         return self._judge(trial, outcome, program, records)
 
     def _start(self, trial: optuna.Trial, values: dict[str, Any],
-               folder: Path) -> tuple[RunRecords, ProgramProcess]:
+               folder: Path) -> tuple[RunRecords, Any]:
         values = self.spec.space.nest(values)   # W&B's nested groups, as its agent passes them
         write_sweep_params(folder / PARAMS_FILE, values)
         write_text_atomic(folder / ARGS_FILE, json_text(values))
@@ -83,10 +83,13 @@ class ProgramObjective:
         environment = {**os.environ, **environment, "SWEEP_TRIAL_DIR": str(folder),
                        "SWEEP_TRIAL_NUMBER": str(trial.number),
                        "SWEEP_STOPPED_STATE": STOPPED_STATE, "PYTHONPATH": os.pathsep.join(paths)}
+        return RunRecords(study_dir, run_id), self._process(environment, values, folder)
+
+    def _process(self, environment: dict[str, str], values: dict[str, Any], folder: Path) -> Any:
+        """What runs the trial's code (a function's objective runs it on a thread instead)."""
         command = build_command(self.spec.command, program=self.spec.program, values=values,
                                 json_file=str(folder / ARGS_FILE))
-        return (RunRecords(study_dir, run_id),
-                ProgramProcess(command, env=environment, folder=folder, grace=self.stop_grace))
+        return ProgramProcess(command, env=environment, folder=folder, grace=self.stop_grace)
 
     def _follow(self, trial: optuna.Trial, program: ProgramProcess,
                 records: RunRecords) -> dict[str, Any]:
