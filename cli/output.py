@@ -231,8 +231,7 @@ def _state(row) -> str:
 
 
 def collapsed_note(rows, metric: str | None) -> None:
-    """Under `sweep show`'s table: the trials whose metric collapsed late, and the rule (a
-    study without a metric has no curve to collapse)."""
+    """Under `sweep show`'s table: the trials whose metric collapsed late, and the rule."""
     from torchsweep.sweeps.readout.collapse import rule
 
     fallen = [row for row in rows if row.collapsed]
@@ -252,7 +251,8 @@ def top_trials(study: str, rows, best_first, metric: str | None, kept: dict[int,
               for state in ("completed", "pruned", "failed")}
     if best_first:
         best = best_first[:TOP_TRIALS_SHOWN]
-        trials_table(study, best, metric or "value", title=f"{study}: top {len(best)} of {len(rows)} trials")
+        trials_table(study, best, metric or "value",
+                     title=f"{study}: top {len(best)} of {len(rows)} trials")
     if saved_by_program is None:
         kept_text = f"{_count(len(kept), 'best checkpoint')} kept"
     else:
@@ -262,6 +262,10 @@ def top_trials(study: str, rows, best_first, metric: str | None, kept: dict[int,
     console.print(f"{counts['completed']} completed, {counts['pruned']} pruned, "
                   f"{counts['failed']} failed; {kept_text}. "
                   f"Next: `sweep best {study} --export best/`")
+
+
+def budget_spent(budget: dict[str, Any]) -> None:
+    _line(f"budget: spent {budget['spent']:.4g} of {budget['limit']:g} {budget['unit']}")
 
 
 def _count(count: int, thing: str) -> str:
@@ -319,15 +323,8 @@ def confirmation_table(study: str, confirmed: Confirmation) -> None:
     _print_table(f"{study}: top {len(rows)} trials on fresh seeds "
                  f"{', '.join(map(str, confirmed.seeds))}, ranked by mean {metric}",
                  fixed, params, len(rows))
-    top, study_best = confirmed.winner, confirmed.study_best
-    if top is study_best:
-        said = "the study's best too"
-    else:
-        apart = top.spread.apart(study_best.spread)
-        said = (f"the study ranked trial {study_best.trial} first; " + (
-            "their 95% intervals do not overlap: its value was a lucky draw" if apart else
-            "their 95% intervals overlap: more seeds would tell the two apart surely"))
-    console.print(f"confirmed winner: trial {top.trial}, {said}", soft_wrap=True)
+    console.print(f"confirmed winner: trial {confirmed.winner.trial}, {confirmed.verdict()}",
+                  soft_wrap=True)
 
 
 def report_written(page: Path, report, images: list[Path]) -> None:

@@ -49,6 +49,16 @@ def positive(number: Optional[float]) -> Optional[float]:
     return number
 
 
+def budget(text: Optional[str]):
+    """--budget's text as a Budget (None when not given); a usage error when unreadable."""
+    from torchsweep.sweeps.engine.budget import Budget, BudgetError
+
+    try:
+        return Budget.parse(text) if text is not None else None
+    except BudgetError as error:
+        raise typer.BadParameter(str(error), param_hint="'--budget'") from None
+
+
 def function_ref(text: Optional[str]) -> Optional[str]:
     from torchsweep.sweeps.study.function_ref import parse_function_ref
 
@@ -116,6 +126,11 @@ KeepTopKOption = Annotated[Optional[int], typer.Option(
     "--keep-top-k", min=1, help=f"Best checkpoints kept (default: {defaults.DEFAULT_KEEP_TOP_K}).")]
 TimeoutOption = Annotated[Optional[float], typer.Option(
     "--timeout", callback=positive, help="Stop starting trials after this many seconds.")]
+BudgetOption = Annotated[Optional[str], typer.Option(
+    "--budget", metavar="200e|2h", help="Compute this run may spend: epochs trained (200e; a "
+    "pruned trial counts the part it trained) or device-hours summed over workers (2h). No "
+    "trial starts that could take the run past it; without --trials, trials are queued for as "
+    "long as it lasts. The run says what it spent.")]
 WandbOption = Annotated[Optional[WandbMode], typer.Option(
     "--wandb", help="W&B mode (default: online with credentials, else offline).")]
 WandbProjectOption = Annotated[Optional[str], typer.Option("--wandb-project", help="W&B project.")]

@@ -13,6 +13,7 @@ from torchsweep.cli.parameters import (
     DEFAULT_LOG_CHECKPOINTS,
     AllowSpaceChangeOption,
     ArtifactsOption,
+    BudgetOption,
     DeviceOption,
     FunctionOption,
     GpusOption,
@@ -43,6 +44,7 @@ from torchsweep.cli.parameters import (
     WandbProjectOption,
     WorkersOption,
     WorkersPerGpuOption,
+    budget,
     root,
     value,
     word,
@@ -61,6 +63,7 @@ def run(
     trials: TrialsOption = None,
     repeats: RepeatsOption = None,
     timeout: TimeoutOption = None,
+    budget_: BudgetOption = None,
     sampler: SamplerOption = None,
     pruner: PrunerOption = None,
     prune_within: PruneWithinOption = None,
@@ -98,7 +101,8 @@ def run(
     spec = _resolve(study, folder, param, set_, as_json, repeats, value(pruner), prune_within,
                     function)
     options = defaults.RunOptions(
-        root=folder, storage=storage, trials=trials, timeout=timeout, sampler=value(sampler),
+        root=folder, storage=storage, trials=trials, timeout=timeout, budget=budget(budget_),
+        sampler=value(sampler),
         pruner=value(pruner), seed=seed, keep_top_k=keep_top_k, wandb=value(wandb),
         wandb_project=wandb_project, wandb_entity=wandb_entity, device=device,
         max_failures=max_failures, allow_space_change=allow_space_change,
@@ -297,10 +301,13 @@ def _print_outcome(outcome, study: str, folder: Path, as_json: bool) -> None:
         output.json_object({"study": study, "storage": outcome.storage_shown,
                              "ran": outcome.ran, "trials": [t.to_dict() for t in trials],
                              "best": best.to_dict() if best else None,
-                             "kept_checkpoints": outcome.kept})
+                             "kept_checkpoints": outcome.kept,
+                             **({"budget": outcome.budget} if outcome.budget else {})})
     else:
         saved = [name for path in outcome.kept.values()
                  for name in saved_by_program(folder / path)] \
             if attrs.runs_program(outcome.study) else None
         output.top_trials(study, trials, ranked_records(outcome.study),
                           attrs.metric_name(outcome.study), outcome.kept, saved)
+        if outcome.budget:
+            output.budget_spent(outcome.budget)

@@ -1,4 +1,5 @@
 """The layers of docs/architecture.md: import-linter holds the contracts in pyproject.toml."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +11,27 @@ PACKAGES = ("trainer", "sweeps", "cli")
 MODULE_LINE_LIMIT = 400   # about: one concept a module
 
 
-def test_imports_flow_one_way_and_the_trainer_stands_alone():
+def as_installed(folder: Path) -> Path:
+    """The package as a wheel installs it (setup.py's mapping: package/ is torchsweep's own
+    __init__, the folders its subpackages), as links under `folder`. import-linter walks the
+    folder of the root package it finds, and an editable install's torchsweep is package/ alone."""
+    package = folder / "torchsweep"
+    package.mkdir(parents=True)
+    (package / "__init__.py").symlink_to(PROJECT / "package" / "__init__.py")
+    for name in PACKAGES:
+        (package / name).symlink_to(PROJECT / name, target_is_directory=True)
+    return folder
+
+
+def test_imports_flow_one_way_and_the_trainer_stands_alone(tmp_path):
     # In a process of its own: import-linter reconfigures logging, which would silence the
     # loggers of the tests after it.
     code = ("import sys; from importlinter.cli import lint_imports; "
             f"sys.exit(lint_imports(config_filename={str(PROJECT / 'pyproject.toml')!r}, "
             "no_cache=True))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=PROJECT, timeout=120)
+                          cwd=PROJECT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(as_installed(tmp_path))})
     report = done.stdout + done.stderr
     contracts = (PROJECT / "pyproject.toml").read_text().count("[[tool.importlinter.contracts]]")
     assert f"Contracts: {contracts} kept, 0 broken." in report, report

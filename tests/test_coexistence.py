@@ -60,7 +60,7 @@ def test_a_wheel_installs_under_its_own_namespace(beside_wandb_engine):
     source, wheels = beside_wandb_engine / "source", beside_wandb_engine / "wheels"
     target = beside_wandb_engine / "target"
     # Built from a copy: setuptools leaves build/ folders beside the sources it builds.
-    for name in ("trainer", "sweeps", "cli"):
+    for name in ("trainer", "sweeps", "cli", "package"):   # setup.py's FOLDERS and TOP
         shutil.copytree(PROJECT / name, source / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "setup.py", "README.md"):
@@ -73,8 +73,9 @@ def test_a_wheel_installs_under_its_own_namespace(beside_wandb_engine):
                     str(target), str(wheel)], check=True, capture_output=True, timeout=300)
     installed = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")}
     assert installed - {"bin"} == {"torchsweep"}               # no sweeps/, cli/ or trainer/
-    assert sorted(p.name for p in (target / "torchsweep").iterdir()) == ["cli", "sweeps",
-                                                                        "trainer"]
+    assert sorted(p.name for p in (target / "torchsweep").iterdir()
+                  if p.name != "__pycache__") == [
+        "__init__.py", "cli", "sweeps", "trainer"]
     assert (target / "torchsweep" / "sweeps" / "studies" / "batchsize_study.yaml").is_file()
     found = probe(["space", "batchsize_study"], cwd=beside_wandb_engine,
                   env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})

@@ -92,6 +92,17 @@ def test_four_local_workers_run_exactly_the_trials_asked_for(tmp_path, capfd):
     assert sum(ran_by) == 20 and set().union(*(run[:n] for run, n in zip(runs, ran_by))) == lrs
 
 
+def test_two_local_workers_run_each_point_of_a_grid_once(tmp_path):
+    """Each worker samples with its own seed; the grid's order must not follow it."""
+    lrs = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08]
+    report = sweep_json("run", "grid2", "--param", "lr=" + ",".join(map(str, lrs)),
+                        "--set", "epochs=1", "--set", "model=mlp", "--set", "width=8",
+                        "--sampler", "grid", "--pruner", "none", "--workers", "2", *QUIET,
+                        "--root", tmp_path)
+    assert report["ran"] == 8
+    assert sorted(t.params["lr"] for t in trials("grid2", tmp_path)) == lrs
+
+
 def test_a_local_worker_that_dies_makes_the_run_exit_1_once_the_other_has_retried_it(
         tmp_path, monkeypatch):
     monkeypatch.setenv(DIES_MARKER, str(tmp_path / "died"))      # the workers inherit it

@@ -64,6 +64,16 @@ class Confirmation:
         """The trial the study itself ranked first."""
         return next(row for row in self.trials if row.study_rank == 1)
 
+    def verdict(self) -> str:
+        """Whether the winner is the study's best, and if not whether its lead is real."""
+        top, study_best = self.winner, self.study_best
+        if top is study_best:
+            return "the study's best too"
+        return f"the study ranked trial {study_best.trial} first; " + (
+            "their 95% intervals do not overlap: its value was a lucky draw"
+            if top.spread.apart(study_best.spread) else
+            "their 95% intervals overlap: more seeds would tell the two apart surely")
+
     def to_dict(self) -> dict[str, Any]:
         """As `sweep best --json` prints it and the study records it."""
         return {"metric": self.metric, "goal": self.goal.value, "seeds": list(self.seeds),

@@ -68,6 +68,7 @@ class Objective:
     artifacts: Artifacts | None = None   # --artifacts: last.pt uploaded, a retry downloads it
     job: str | None = None               # the scheduler job this worker runs in
     repeats: int = 1                     # seeds each configuration trains with
+    trainer: Callable[..., Any] | None = None   # trains the config: trainer.loop.fit if None
 
     @property
     def metric(self) -> str:
@@ -115,7 +116,10 @@ class Objective:
         """Train the trial (a retry from its failed attempt's checkpoint), then its other
         seeds: the first seed's result, the status and every seed's values. A failure is
         recorded on the trial and its run before it is raised."""
-        from torchsweep.trainer.loop import fit
+        if self.trainer is None:
+            from torchsweep.trainer.loop import fit
+        else:
+            fit = self.trainer
 
         def observe(metrics: dict[str, float]) -> None:
             self.observer.epoch_ended(trial.number, metrics)

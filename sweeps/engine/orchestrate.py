@@ -9,9 +9,7 @@ queue some other run created, from any machine that reaches the storage. After e
 checkpoint retention keeps the top-k trials' best checkpoints.
 
 Launches race: two `sweep run` or `sweep create` of one study may start at the same moment on
-any machine. The one whose creation of the study succeeds records its search space; the others
-wait for that record and compare theirs with it, so that two different spaces never share a
-study.
+any machine (see `space_record`).
 """
 from __future__ import annotations
 
@@ -37,13 +35,14 @@ from torchsweep.sweeps.engine.retention import retain_top_k
 from torchsweep.sweeps.engine.retries import requeue_failed
 from torchsweep.sweeps.engine.run_options import DEFAULT_KEEP_TOP_K, RunOptions
 from torchsweep.sweeps.engine.samplers import build_sampler
+from torchsweep.sweeps.engine.space_record import record_space
 from torchsweep.sweeps.engine.stopping import StopAfterFailures, StopAtTarget
 from torchsweep.sweeps.engine.trial_loop import Callback, LoopSettings, reconcile, work
 from torchsweep.sweeps.errors import StorageLost, StudyError
 from torchsweep.sweeps.readout.trials import STATE_NAMES, load_study
 from torchsweep.sweeps.storage import DEFAULT_GRACE, mask_password, open_storage, storage_url
 from torchsweep.sweeps.storage.doctor import persistence_warning
-from torchsweep.sweeps.study import STUDY_FILE, StudySpec, parse_study
+from torchsweep.sweeps.study import StudySpec, parse_study
 from torchsweep.sweeps.study.choices import (
     SAMPLES,
     multi_objective_samplers,
@@ -54,11 +53,8 @@ from torchsweep.sweeps.study.choices import (
 from torchsweep.sweeps.study.command import DEFAULT_COMMAND
 from torchsweep.sweeps.tracking.study_run import log_study_run
 from torchsweep.sweeps.tracking.wandb_runs import Tracker, resolve_mode
-from torchsweep.trainer.atomic import write_text_atomic
 from torchsweep.trainer.config import TrainConfig
 
-# Seconds a launch that lost the race to create a study waits for the winner's search space.
-CREATOR_GRACE = 30.0
 _logger = logging.getLogger(__name__)
 
 
@@ -69,6 +65,7 @@ class Outcome:
     ran: int                               # trials this invocation's workers finished
     kept: dict[int, str]                   # trial number -> kept best checkpoint
     queued: int = 0                        # trials this invocation added to the queue
+    budget: dict[str, Any] | None = None   # --budget: its limit, unit and what the run spent
 
 
 @dataclass(frozen=True)
@@ -94,6 +91,7 @@ class WorkerJob:
     job: str | None = None                 # the scheduler job the workers run in
     repeats: int = 1                       # seeds each configuration trains with
     storage_grace: float = DEFAULT_GRACE   # seconds to wait for an unreachable storage
+    trainer: Callable[..., Any] | None = None   # RunOptions.trainer (picklable)
     # Study.run's function (in this process; cloudpickled for others), else the spec's import
     function: Callable[..., Any] | bytes | None = None
 
@@ -107,8 +105,10 @@ def run_study(spec: StudySpec, options: RunOptions, observer: Observer | None = 
     with signals.stopping_on_signals():
         study, job, queued = _prepare(spec, options)
         ran = _work_and_sum_up(study, spec, job, options, observer)
+        budget = job.loop.budget
         return Outcome(study=study, storage_shown=mask_password(job.url), ran=ran,
-                       kept=_retain(study, spec, job), queued=queued)
+                       kept=_retain(study, spec, job), queued=queued,
+                       budget=budget.report(study.get_trials(deepcopy=False)) if budget else None)
 
 
 def create_study(spec: StudySpec, options: RunOptions) -> Outcome:
@@ -174,7 +174,7 @@ def run_worker(job: WorkerJob, slot: workers.WorkerSlot,
                               tracker=tracker, storage_shown=mask_password(job.url),
                               sampler_name=job.sampler, observer=observer,
                               artifacts=open_artifacts(job.artifacts) if job.artifacts else None,
-                              job=job.job, repeats=job.repeats)
+                              job=job.job, repeats=job.repeats, trainer=job.trainer)
     callbacks: list[Callback] = [lambda s, t: _retain(s, spec, job), StopAtTarget(spec),
                  StopAfterFailures(job.max_failures), lambda s, t: count_trial(),
                  lambda s, t: observer.trial_finished(
@@ -224,7 +224,8 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     job = _job(spec, options, _given(options))
     grid = _check(spec, job, options)
     study, created = _create_or_load(spec, job)
-    _record_space(study, spec, options, created)
+    record_space(study, spec, Path(options.root), created,
+                 allow_change=options.allow_space_change)
     _name_metrics(study, spec)
     job = _record_settings(study, spec, job, options)
     # Trials a crash left RUNNING are failed (and retried) first, so that --retry-failed and
@@ -232,8 +233,10 @@ def _prepare(spec: StudySpec, options: RunOptions) -> tuple[optuna.Study, Worker
     reconcile(study, job.loop)
     if options.retry_failed or options.restart_failed:
         requeue_failed(study, resume=options.retry_failed)
+    budget = job.loop.budget
     wanted = trial_queue.wanted(study, spec, options.trials,
-                                options.retry_failed or options.restart_failed, grid)
+                                options.retry_failed or options.restart_failed, grid,
+                                by_workers=bool(budget and budget.queues))
     trial_queue.plan(study, wanted)
     return study, job, wanted
 
@@ -322,12 +325,19 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
     if options.device:
         overrides["device"] = options.device
     deadline = time.time() + options.timeout if options.timeout else None
+    sampler = settings.get("sampler") or spec.sampler_name()
+    budget = None
+    if options.budget is not None:
+        budget = options.budget.for_run(
+            time.time(), _trial_epochs(spec, overrides),
+            queues=options.trials is None and spec.run_cap is None
+            and not sampler_choice(sampler).grid)
     if options.artifacts:
         open_artifacts(options.artifacts)   # refuse an unusable store before anything is written
     seeds = repeats.resolve(spec, settings.get("repeats"))
     return WorkerJob(
         spec=spec, url=storage_url(options.root, options.storage),
-        root=Path(options.root), sampler=settings.get("sampler") or spec.sampler_name(),
+        root=Path(options.root), sampler=sampler,
         pruner=repeats.pruner(spec, settings.get("pruner"), seeds),
         seed=options.seed,
         keep=settings.get("keep_top_k") or spec.keep_top_k or DEFAULT_KEEP_TOP_K,
@@ -335,10 +345,20 @@ def _job(spec: StudySpec, options: RunOptions, settings: dict[str, Any]) -> Work
         wandb_project=settings.get("wandb_project"), wandb_entity=settings.get("wandb_entity"),
         max_failures=options.max_failures,
         loop=LoopSettings(heartbeat=options.heartbeat, max_retries=options.max_retries,
-                          deadline=deadline),
+                          deadline=deadline, budget=budget),
         tensorboard=options.tensorboard, trial_timeout=options.trial_timeout,
         artifacts=options.artifacts, job=options.job, repeats=seeds,
-        storage_grace=options.storage_grace, function=options.given_function)
+        storage_grace=options.storage_grace, function=options.given_function,
+        trainer=options.trainer)
+
+
+def _trial_epochs(spec: StudySpec, overrides: dict[str, Any]) -> int | None:
+    """A whole trial's epochs, when every trial has the same; None for your own code (a
+    program or a function), or when epochs are searched."""
+    if spec.own_code or "epochs" in spec.space.parameters and \
+            "epochs" not in spec.space.constants():
+        return None
+    return TrainConfig.from_dict({**spec.space.constants(), **overrides}).epochs
 
 
 def _retain(study: optuna.Study, spec: StudySpec, job: WorkerJob) -> dict[int, str]:
@@ -353,41 +373,3 @@ def _check_program(spec: StudySpec) -> None:
         raise StudyError(f"program: {spec.program} is not a file in {Path.cwd()}; the program "
                          f"runs from where the sweep runs, as W&B's agent runs it, so start "
                          f"`sweep` there or give its path")
-
-
-def _record_space(study: optuna.Study, spec: StudySpec, options: RunOptions,
-                  created: bool) -> None:
-    """Remember the space a study was created with; refuse a changed one unless allowed."""
-    recorded = attrs.fingerprint(study)
-    if recorded is None and not created:
-        recorded = _creators_fingerprint(study)
-    fingerprint = spec.space.fingerprint()
-    if recorded is not None and recorded != fingerprint and not options.allow_space_change:
-        raise StudyError(f"study '{spec.name}' was created with a different search space; "
-                         "use a new study name, or pass --allow-space-change to continue it")
-    document = attrs.spec_document(study)
-    # A function study records the function that ran it last, for `sweep worker` to import.
-    if recorded != fingerprint or document is None or \
-            document.get("function") != spec.function:
-        attrs.record_space(study, fingerprint, spec.to_dict())
-        import yaml
-
-        write_text_atomic(Path(options.root) / spec.name / STUDY_FILE,
-                          yaml.safe_dump(spec.to_dict(), sort_keys=False))
-
-
-def _creators_fingerprint(study: optuna.Study) -> str | None:
-    """The space of a study another launch created a moment ago, once it has recorded it. A
-    study with trials and no space was not made by a launch of ours (nothing to wait for), nor
-    is one whose creator died before recording it (waited for CREATOR_GRACE, then adopted)."""
-    deadline = time.monotonic() + CREATOR_GRACE
-    _logger.info("study '%s' was created by another launch a moment ago: waiting for its "
-                 "search space", study.study_name)
-    while not study.get_trials(deepcopy=False) and time.monotonic() < deadline:
-        recorded = attrs.fingerprint(study)
-        if recorded is not None:
-            return recorded
-        time.sleep(0.1)
-        signals.check()
-    return attrs.fingerprint(study)
-

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from torchsweep.sweeps.engine.budget import Budget
 from torchsweep.sweeps.storage import DEFAULT_GRACE
 from torchsweep.sweeps.tracking.choices import DEFAULT_CHECKPOINT_ARTIFACTS
 
@@ -25,6 +26,7 @@ class RunOptions:
     storage: str | None = None
     trials: int | None = None
     timeout: float | None = None          # seconds
+    budget: Budget | None = None          # compute this run may spend (see `budget`)
     sampler: str | None = None
     pruner: str | None = None
     seed: int | None = DEFAULT_SEED       # None: a random seed (workers joining a study)
@@ -50,6 +52,9 @@ class RunOptions:
     job: str | None = None                # the scheduler job this worker runs in (recorded)
     repeats: int | None = None            # seeds per configuration (None: the study's, else 1)
     storage_grace: float = DEFAULT_GRACE  # seconds to wait for an unreachable storage
+    # What trains a trial's config, called as trainer.loop.fit is (None: fit itself);
+    # bench/tabular's stand-in replays stored learning curves through it instead.
+    trainer: Callable[..., Any] | None = None
     function: str | None = None           # --function: the study's function, to import
     # Study.run's function: itself for a worker in this process, else cloudpickled for theirs
     given_function: Callable[..., Any] | bytes | None = None

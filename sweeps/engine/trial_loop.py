@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine import _optuna, failures, outage, retries, signals, trial_queue
+from torchsweep.sweeps.engine.budget import Budget
 from torchsweep.sweeps.engine.heartbeat import Heartbeat, TrialTakenOver, is_overdue, is_stale
 from torchsweep.sweeps.errors import StorageError, StorageLost
 from torchsweep.sweeps.storage.resilient import without_waiting
@@ -41,6 +42,7 @@ class LoopSettings:
     heartbeat: float                # seconds between a running trial's heartbeats
     max_retries: int                # retries of a trial whose worker died or was stopped
     deadline: float | None = None   # time.time() after which no trial starts
+    budget: Budget | None = None    # no trial starts that would take the run past it
 
 
 def work(study: optuna.Study, objective: TrialObjective,
@@ -51,7 +53,13 @@ def work(study: optuna.Study, objective: TrialObjective,
         while not _optuna.stop_requested(study) and not _past(settings.deadline):
             signals.check()
             reconcile(study, settings)
+            budget = settings.budget
+            if budget and not budget.allows_next(study.get_trials(deepcopy=False), time.time()):
+                break
             trial = trial_queue.claim(study)
+            if trial is None and budget and budget.queues:
+                trial_queue.plan(study, 1)
+                continue
             if trial is None:
                 trials = study.get_trials(deepcopy=False)
                 # Wait while trials run elsewhere, or a retry is due but not queued yet.

@@ -34,10 +34,11 @@ def waiting(trials: list[FrozenTrial]) -> int:
 
 
 def wanted(study: optuna.Study, spec: StudySpec, asked: int | None, requeued: bool,
-           grid: bool) -> int:
+           grid: bool, *, by_workers: bool = False) -> int:
     """How many trials to queue: `asked` (--trials), else none when an interrupted run left
-    some or failed ones were `requeued`, else the study's; within its run_cap and what is left
-    of its grid."""
+    some or failed ones were `requeued`, or when the workers queue them (`by_workers`: one at
+    a time while a --budget allows), else the study's; within its run_cap and what is left of
+    its grid."""
     trials = study.get_trials(deepcopy=False)
     existing = counted(trials)
     if asked is not None:
@@ -45,6 +46,8 @@ def wanted(study: optuna.Study, spec: StudySpec, asked: int | None, requeued: bo
     elif waiting(trials) or requeued:
         # Finish what an interrupted run left (its unstarted trials, or only the retry of the
         # trial it stopped), or what was requeued: add none.
+        count = 0
+    elif by_workers:
         count = 0
     else:
         count = spec.trials or (spec.space.grid_size() if grid else DEFAULT_TRIALS)
