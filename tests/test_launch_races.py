@@ -15,12 +15,13 @@ from worker_helpers import QUIET, TINY_SPACE, finish, start, trials
 
 from torchsweep.sweeps import attrs
 from torchsweep.sweeps.engine.run_options import RunOptions
+from torchsweep.sweeps.engine import space_record
 from torchsweep.sweeps.engine.orchestrate import create_study
 from torchsweep.sweeps.errors import StudyError
 from torchsweep.sweeps.storage import open_storage, storage_url
 from torchsweep.sweeps.study import resolve
 
-RACE = "torchsweep.sweeps.engine.orchestrate"
+RACE = space_record.__name__   # the logger of the module that waits for a winner's space
 
 
 @pytest.fixture(scope="module")

@@ -192,7 +192,8 @@ def test_workers_of_a_killed_parent_stop_and_leave_their_trials_resumable(tmp_pa
     found = trials("orphaned", tmp_path)
     assert not in_state(found, TrialState.RUNNING)
     preempted = {t.number for t in found if attrs.reason(t) == "preempted"}
-    assert preempted == {0, 1}, [(t.number, t.state.name, attrs.reason(t)) for t in found]
+    assert preempted == {0, 1}, [(t.number, t.state.name, attrs.reason(t),
+                                  str(t.user_attrs.get(attrs.ERROR))[-1500:]) for t in found]
     retried = {attrs.retry_of(t) for t in in_state(found, TrialState.WAITING)}
     assert retried == preempted              # resumed from their checkpoints by the next run
 

@@ -71,7 +71,8 @@ class Budget:
         return committed + expected <= self.limit
 
     def report(self, trials: Iterable[FrozenTrial]) -> dict[str, Any]:
-        return {"limit": self.limit, "unit": self.unit, "spent": round(self.spent(trials), 4)}
+        # Four significant digits, not decimals: a short run's device-hours would round to 0.
+        return {"limit": self.limit, "unit": self.unit, "spent": float(f"{self.spent(trials):.4g}")}
 
     def _ours(self, trials: Iterable[FrozenTrial]) -> Iterable[FrozenTrial]:
         since = datetime.fromtimestamp(self.since)
