@@ -1,6 +1,7 @@
 """The vocabularies are registries: each pruner, sampler and W&B distribution is named once
 (study/choices.py, study/distributions.py), and the engine's factories, the CLI's choices and
 the manual (docs/studies.md) all follow those tables; a name none of them knows is an error, never a default."""
+import importlib
 import re
 from fnmatch import fnmatch
 from pathlib import Path
@@ -10,9 +11,8 @@ import pytest
 from cli_helpers import one_line_error, sweep, sweep_json
 
 from torchsweep.sweeps import attrs
-from torchsweep.sweeps.engine.pruners import FACTORIES as PRUNER_FACTORIES
+from torchsweep.sweeps.engine import pruners, samplers
 from torchsweep.sweeps.engine.pruners import PruneWithin, build_pruner
-from torchsweep.sweeps.engine.samplers import FACTORIES as SAMPLER_FACTORIES
 from torchsweep.sweeps.engine.samplers import build_sampler
 from torchsweep.sweeps.errors import SpaceError
 from torchsweep.sweeps.storage import open_storage, storage_url
@@ -30,9 +30,15 @@ def study(**keys):
     return parse_study({"method": "random", "parameters": SPACE, **keys}, name="s", source="s")
 
 
-def test_every_name_has_a_factory_and_every_factory_a_name():
-    assert list(PRUNER_FACTORIES) == list(PRUNERS)
-    assert list(SAMPLER_FACTORIES) == list(SAMPLERS)
+@pytest.mark.parametrize("folder, table", [(pruners, PRUNERS), (samplers, SAMPLERS)])
+def test_every_name_has_a_module_and_every_module_that_builds_has_a_name(folder, table):
+    """A pruner or sampler is one module of its name (with `build`) and one line in its table:
+    a module the table forgets, or a name with no module, fails here, never at run time."""
+    modules = (importlib.import_module(f"{folder.__name__}.{path.stem}")
+               for path in Path(folder.__file__).parent.glob("*.py"))
+    builders = {module.__name__.rsplit(".", 1)[1] for module in modules
+                if callable(getattr(module, "build", None))}
+    assert builders == set(table)
 
 
 @pytest.mark.parametrize("name", PRUNERS)

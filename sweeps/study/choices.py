@@ -4,7 +4,7 @@ One table each, read by everything that names them: a study file's check, the CL
 `sweep space`, the manual (tests/test_choices.py holds docs/studies.md to these tables) and the
 engine, whose factories (`engine/pruners/`, `engine/samplers/`) are keyed by the same names.
 Optuna-free, so the study layer and the CLI read it without importing Optuna. A new pruner or
-sampler is one module in the engine's folder, one line in its registry and one line here.
+sampler is one module of its name in the engine's folder and one line here.
 """
 from __future__ import annotations
 

@@ -8,13 +8,14 @@ an epoch of batch 1024. Resources are therefore samples (`resources`): a study's
 multiplied by the training split's size; hyperband's maximum is the study's most epochs in
 samples. A user's program reports its own steps, which are used as they are.
 
-One module per pruner, each with `build(resources)`; `registry` maps every name of
-`study.choices.PRUNERS` to one, and `prune_within` runs any of them per value of a parameter.
+One module per pruner, named as `study.choices.PRUNERS` names it, each with
+`build(resources)` (`registry` finds it by that name), and `prune_within` runs any of them per
+value of a parameter.
 """
 from torchsweep.sweeps.engine.pruners.median import MEDIAN_STARTUP_TRIALS, MEDIAN_WARMUP_EPOCHS
 from torchsweep.sweeps.engine.pruners.prune_within import PruneWithin
-from torchsweep.sweeps.engine.pruners.registry import FACTORIES, build_pruner
+from torchsweep.sweeps.engine.pruners.registry import build_pruner
 from torchsweep.sweeps.engine.pruners.resources import Resources, epoch_samples, most_epochs
 
-__all__ = ["FACTORIES", "MEDIAN_STARTUP_TRIALS", "MEDIAN_WARMUP_EPOCHS", "PruneWithin",
+__all__ = ["MEDIAN_STARTUP_TRIALS", "MEDIAN_WARMUP_EPOCHS", "PruneWithin",
            "Resources", "build_pruner", "epoch_samples", "most_epochs"]

@@ -1,8 +1,8 @@
 """The samplers a study can name, built from Optuna's own.
 
-One module per sampler, each with `build(space, seed)`; `registry` maps every name of
-`study.choices.SAMPLERS` to one.
+One module per sampler, named as `study.choices.SAMPLERS` names it, each with
+`build(space, seed)` (`registry` finds it by that name).
 """
-from torchsweep.sweeps.engine.samplers.registry import FACTORIES, build_sampler
+from torchsweep.sweeps.engine.samplers.registry import build_sampler
 
-__all__ = ["FACTORIES", "build_sampler"]
+__all__ = ["build_sampler"]

@@ -1,25 +1,22 @@
-"""Every sampler a study can name -> the function that builds it: the names and their meaning
-are `study.choices.SAMPLERS` (tests/test_choices.py holds the two to each other)."""
+"""Every sampler a study can name -> the function that builds it: `build` in the module of this
+folder that has the sampler's name. The names and what they mean are `study.choices.SAMPLERS`:
+a new sampler is one module here and one line there (tests/test_choices.py holds the folder and
+the table to each other)."""
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
 import optuna
 
-from torchsweep.sweeps.engine.samplers import cmaes, gp, grid, qmc, random, tpe
 from torchsweep.sweeps.study import SearchSpace
 from torchsweep.sweeps.study.choices import sampler_choice
 
-FACTORIES: dict[str, Callable[[SearchSpace, int | None], optuna.samplers.BaseSampler]] = {
-    "tpe": tpe.build,
-    "random": random.build,
-    "grid": grid.build,
-    "cmaes": cmaes.build,
-    "qmc": qmc.build,
-    "gp": gp.build,
-}
+
+def factory(name: str) -> Callable[[SearchSpace, int | None], optuna.samplers.BaseSampler]:
+    sampler_choice(name)   # an unknown name is an error, never a default
+    return importlib.import_module(f"{__package__}.{name}").build
 
 
 def build_sampler(name: str, space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
-    sampler_choice(name)   # an unknown name is an error, never a default
-    return FACTORIES[name](space, seed)
+    return factory(name)(space, seed)
