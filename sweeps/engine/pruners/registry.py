@@ -17,7 +17,9 @@ from torchsweep.sweeps.study.choices import pruner_choice
 
 def factory(name: str) -> Callable[[Resources], optuna.pruners.BasePruner]:
     pruner_choice(name)   # an unknown name is an error, never a default
-    return importlib.import_module(f"{__package__}.{name}").build
+    build: Callable[[Resources], optuna.pruners.BasePruner] = \
+        importlib.import_module(f"{__package__}.{name}").build
+    return build
 
 
 def build_pruner(name: str, spec: StudySpec,

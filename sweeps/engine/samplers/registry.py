@@ -15,7 +15,9 @@ from torchsweep.sweeps.study.choices import sampler_choice
 
 def factory(name: str) -> Callable[[SearchSpace, int | None], optuna.samplers.BaseSampler]:
     sampler_choice(name)   # an unknown name is an error, never a default
-    return importlib.import_module(f"{__package__}.{name}").build
+    build: Callable[[SearchSpace, int | None], optuna.samplers.BaseSampler] = \
+        importlib.import_module(f"{__package__}.{name}").build
+    return build
 
 
 def build_sampler(name: str, space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
