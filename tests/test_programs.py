@@ -283,8 +283,9 @@ def test_a_program_study_says_what_it_kept_and_exported(tmp_path):
     assert "checkpoint" not in done.stdout
     runs = list_runs(folder / "runs", "study")
     study_runs = [run.folder for run in runs if run.trial is None]
-    assert len(study_runs) == 1, (runs, sorted(str(p.relative_to(folder)) for p in (
-        folder / "runs" / "study" / "wandb").rglob("*")), done.stderr)
+    assert len(study_runs) == 1, "\n".join([  # in full: pytest cuts a tuple's repr short
+        *map(str, runs), *sorted(str(p.relative_to(folder)) for p in (
+            folder / "runs" / "study" / "wandb").glob("*/*")), done.stdout, done.stderr])
     study_run = study_runs[0]
     summary = leet_summary(study_run)["summary"]
     assert {"importance/learning_rate", "importance/hidden"} <= set(summary), summary

@@ -3,8 +3,8 @@
 mypy runs on the package as it is imported, `torchsweep` with `.trainer`, `.sweeps` and `.cli`:
 setup.py maps the folders there, which an editable install does with an import hook that mypy
 cannot follow, so the test lays the same mapping out as links in a folder of its own. Its settings are
-pyproject.toml's [tool.mypy]; its cache is kept under the temporary folder, so a second run
-checks only what changed.
+pyproject.toml's [tool.mypy]; its cache is kept under the temporary folder (CACHE), so a
+second run checks only what changed.
 """
 from __future__ import annotations
 
@@ -21,12 +21,16 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 FOLDERS = ("trainer", "sweeps", "cli")
 TOP = "package"   # torchsweep/__init__.py: the Python API's names
+# mypy's cache, shared by every checkout on this machine: most of a cold run (a minute on 2
+# cores) is Optuna's, torch's and W&B's modules, whose entries hold for a new clone too; mypy
+# checks each entry against its source, so a stale one is redone, never trusted.
+CACHE = Path(tempfile.gettempdir()) / "torchsweep-mypy-cache"
 
 
 def package_tree() -> Path:
     """A folder holding `torchsweep/` as setup.py lays it out, in links to this checkout: its
     `__init__.py` from package/, and trainer/, sweeps/ and cli/. The same folder for every run
-    of this checkout (mypy's cache is keyed by path)."""
+    of this checkout (mypy's entries for it are keyed by path)."""
     key = hashlib.sha1(str(PROJECT).encode()).hexdigest()[:12]
     base = Path(tempfile.gettempdir()) / f"torchsweep-mypy-{key}"
     (base / "torchsweep").mkdir(parents=True, exist_ok=True)
@@ -45,7 +49,7 @@ def test_mypy_finds_no_errors():
     base = package_tree()
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--config-file", str(PROJECT / "pyproject.toml"),
-         "--cache-dir", str(base / ".mypy_cache"), "-p", "torchsweep"],
+         "--cache-dir", str(CACHE), "-p", "torchsweep"],
         capture_output=True, text=True, cwd=base, timeout=300,
         env={**os.environ, "MYPYPATH": str(base)})
     assert done.returncode == 0, done.stdout + done.stderr
