@@ -75,3 +75,29 @@ def test_no_commands_help_imports_torch():
     # every command, and each of `launch`'s
     assert {"", "train", "run", "show", "list", "space", "launch", "launch slurm",
             "launch k8s"} <= set(helped), helped
+
+
+# A program that fails its first trial (exit code 1) and logs its metric to W&B in the second.
+PROGRAM = """
+import sys, wandb
+run = wandb.init()
+if run.config.lr < 0.05:
+    sys.exit(1)
+wandb.log({"val_loss": run.config.lr})
+run.finish()
+"""
+
+
+def test_a_programs_sweep_never_imports_torch(tmp_path):
+    """The user's program trains, not sweep: a program study's run, with a failed trial (whose
+    memory sweep frees) and a completed one, leaves torch unimported (5 s of a busy core)."""
+    (tmp_path / "train.py").write_text(PROGRAM)
+    (tmp_path / "study.yaml").write_text(
+        "program: train.py\nmethod: grid\nmetric: {name: val_loss, goal: minimize}\n"
+        "parameters:\n  lr: {values: [0.01, 0.1]}\n")
+    done = subprocess.run([sys.executable, "-c", PROBE, "run", "study.yaml", "--root", "runs",
+                           "--wandb", "offline"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0 and "1 completed, 0 pruned, 1 failed" in done.stdout, \
+        done.stderr + done.stdout   # it worked
+    assert done.stderr.splitlines()[-1] == f"{MARK}False", done.stderr

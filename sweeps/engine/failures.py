@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import traceback
 from typing import Any, NoReturn
 
@@ -75,9 +76,10 @@ def reason(error: BaseException) -> str:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    import torch
-
-    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+    # torch as the trial left it: a program's or a function's sweep never imports it here (5 s
+    # of a busy core), and an error torch raised means torch is imported.
+    torch = sys.modules.get("torch")
+    if isinstance(error, MemoryError) or (torch and isinstance(error, torch.OutOfMemoryError)):
         return True
     # Allocators other than CUDA's (CPU, MPS, cuDNN workspaces) raise plain RuntimeErrors.
     return isinstance(error, RuntimeError) and any(
@@ -85,9 +87,9 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 def free_memory() -> None:
-    """Give a failed trial's tensors back before the next trial allocates its own."""
-    import torch
-
+    """Give a failed trial's tensors back before the next trial allocates its own (none where
+    no trial imported torch: a program's or a function's sweep)."""
     gc.collect()
-    if torch.cuda.is_available():
+    torch = sys.modules.get("torch")
+    if torch and torch.cuda.is_available():
         torch.cuda.empty_cache()
