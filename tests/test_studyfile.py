@@ -307,6 +307,22 @@ def test_bundled_studies_parse_and_sample():
             spec.space.sample(study.ask())
 
 
+def test_bundled_studies_are_found_outside_the_checkout(tmp_path):
+    """In a fresh process outside the checkout, where a bare `sweeps` is W&B's engine (.ci/run
+    installs it), not this checkout's folder as it is for the tests' own process."""
+    import subprocess
+    import sys
+
+    code = ("from torchsweep.sweeps.study.catalog import bundled_names, bundled_path; "
+            "names = bundled_names(); print(*names); print(bundled_path(names[0]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names, path = done.stdout.splitlines()
+    assert names.split() == BUNDLED
+    assert Path(path) == Path(torchsweep.sweeps.__file__).parent / "studies" / f"{BUNDLED[0]}.yaml"
+
+
 def test_with_options_keeps_a_grid_study_finite():
     spec = parse_study(minimal(method="grid", parameters={"batch_size": {"values": [16, 32]}}),
                        name="g", source="g")
