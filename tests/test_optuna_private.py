@@ -1,6 +1,9 @@
 """Every private Optuna attribute the engine uses, exercised on a real study: an Optuna that moves
 one fails here first, by name. No version string is compared (pyproject.toml bounds Optuna to
 the releases CI has run; a new minor release that keeps these attributes passes)."""
+import ast
+from pathlib import Path
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -18,11 +21,17 @@ def study():
 def test_every_private_attribute_the_engine_reads_is_there(study):
     trial = study.ask()
     frozen, = study.get_trials()
-    for owner, name in ((study, "_storage"), (study, "_stop_flag"), (study, "_thread_local"),
-                        (trial, "_trial_id"), (frozen, "_trial_id")):
+    checked = ((study, "_storage"), (study, "_stop_flag"), (study, "_thread_local"),
+               (trial, "_trial_id"), (frozen, "_trial_id"))
+    for owner, name in checked:
         assert hasattr(owner, name), (
             f"Optuna {optuna.__version__} moved {type(owner).__name__}.{name}: mend "
             f"sweeps/engine/_optuna.py, then widen pyproject.toml's bound")
+    # What _optuna.py reads, as its source names it: a new private read is checked here too.
+    tree = ast.parse(Path(_optuna.__file__).read_text())
+    read = {node.args[1].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "_private"}
+    assert read and read <= {name for _, name in checked}, read
 
 
 def test_the_redis_journal_has_the_client_the_storage_replaces():
