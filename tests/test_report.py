@@ -82,7 +82,10 @@ def test_batch_size_plots_mark_the_critical_batch_size():
     sizes = [16, 32, 64, 128, 256]
     histories = [history(i, "completed", b, s)
                  for i, (b, s) in enumerate(zip(sizes, steps_model(40, 64, sizes)))]
-    # A slower trial at 64 must not count: each batch size is judged by its best.
+    # A second learning rate at each batch size, slower: the interval draws on both. A slower
+    # trial must not count: each batch size is judged by its best.
+    histories += [history(20 + i, "completed", b, 1.5 * s)
+                  for i, (b, s) in enumerate(zip(sizes, steps_model(40, 64, sizes)))]
     histories.append(history(9, "pruned", 64, 500))
     histories.append(history(10, "pruned", 1024, 10, epochs=1))  # never reached it
     steps, noise, seconds, lrs = batch_size_plots(histories, "val_acc", Goal.MAXIMIZE, 0.9)

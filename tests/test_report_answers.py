@@ -40,8 +40,9 @@ def exact(tmp_path_factory):
     trials = []
     for b in SIZES:
         falling = [1000.0 / (epoch + 1) for epoch in range(20)]
-        trials += [Stored(b, 0.01, model(b), noise=falling),
-                   Stored(b, 0.02, 2 * model(b), noise=falling),
+        # 80 evaluations of 16 steps: room for twice batch 16's 576 steps.
+        trials += [Stored(b, 0.01, model(b), evaluations=80, noise=falling),
+                   Stored(b, 0.02, 2 * model(b), evaluations=80, noise=falling),
                    Stored(b, 0.04, None, state="pruned", pruned_at=1.0, evaluations=2)]
     store(root, "exact", trials)
     return root, *report(root, "exact")
@@ -135,6 +136,20 @@ def test_an_interval_wider_than_the_batch_sizes_tried_is_no_answer(tmp_path):
     assert answer.endswith("no reliable critical batch from this study: its 95% interval runs "
                            "from below 16 to beyond 128, beyond the batch sizes tried (16 to "
                            "128); run with --repeats 3")
+
+
+def test_a_batch_size_with_one_trial_at_the_target_is_no_answer(tmp_path):
+    """batchsize_study's seed 0: two learning rates reached the target at 16 and at 64, one at
+    256. Every resample keeps 256's one value, and the interval (111 to 118 there) leaves its
+    noise out."""
+    trials = [Stored(b, lr, steps, spacing=25) for b, lr, steps in (
+        (16, 0.01, 900), (16, 0.02, 900), (64, 0.01, 425), (64, 0.02, 325), (256, 0.01, 175))]
+    trials.append(Stored(256, 0.02, None, state="pruned", pruned_at=1.0, evaluations=2))
+    store(tmp_path, "alone", trials)
+    answer, _ = report(tmp_path, "alone")
+    assert answer.endswith("no reliable critical batch from this study: one trial reached the "
+                           "target at batch 256, with one seed, so there is nothing to judge "
+                           "the noise of its steps by; run with --repeats 3"), answer
 
 
 # --- claims computed from the data ------------------------------------------------------------

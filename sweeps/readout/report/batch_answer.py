@@ -14,8 +14,10 @@ counts against both ends. Without repeats a trial's seed noise is not in the int
 page says so.
 
 The study claims a number only when it can: the interval must lie within the batch sizes
-tried (and not be a single point: one trial per batch size and one seed leave nothing to
-resample), and the fewest steps must not rise with batch size (S(B) only falls) by more than
+tried; each batch size needs two trials at the target, or seeds (one trial with one seed is
+the same in every resample, so the interval would leave its noise out and look surer than the
+study is: that put batchsize_study's seed 0 at 111 to 118, where seeds 2 and 3 found 96 and
+88); and the fewest steps must not rise with batch size (S(B) only falls) by more than
 one evaluation's steps in at least 95% of the resamples. Otherwise the answer says why, and
 what to run instead.
 """
@@ -84,7 +86,8 @@ def critical_batch_answer(tried: list[Tried], seed: int = 0) -> Answer | None:
                              method="inverted_cdf"))
     resolution = {b: max(t.resolution for t in tried if t.batch_size == b) for b in sizes}
     rise = _rise(reached, best, resampled, sizes, resolution)
-    reliable, verdict = _verdict(fit, low, high, rise, width)
+    alone = [b for b in reached if width == 1 and np.count_nonzero(~np.isnan(steps[b])) == 1]
+    reliable, verdict = _verdict(fit, low, high, rise, alone, width)
     return Answer(fit, low, high, reliable, verdict)
 
 
@@ -138,7 +141,8 @@ def _rise(reached: list[int], best: dict[int, float], resampled: np.ndarray, siz
 
 
 def _verdict(fit: CriticalBatchFit, low: float, high: float, rise: tuple[int, int] | None,
-             seeds: int) -> tuple[bool, str]:
+             alone: list[int], seeds: int) -> tuple[bool, str]:
+    """`alone`: the batch sizes where one trial, with one seed, reached the target."""
     smallest, largest = int(min(fit.batch_sizes)), int(max(fit.batch_sizes))
     advice = (f"run with --repeats {ENOUGH_REPEATS}" if seeds < ENOUGH_REPEATS else
               "run more trials (more learning rates at each batch size) or more repeats")
@@ -148,10 +152,10 @@ def _verdict(fit: CriticalBatchFit, low: float, high: float, rise: tuple[int, in
         return False, (f"no reliable critical batch from this study: the fewest steps rise from "
                        f"batch {small} to {large} ({measured[small]:.0f} → {measured[large]:.0f}) "
                        f"beyond the noise its trials show, where S(B) only falls; {advice}")
-    if low == high:
-        return False, ("no reliable critical batch from this study: each batch size has one "
-                       "trial at the target and one seed, so there is nothing to judge the "
-                       f"noise by; {advice}")
+    if alone:
+        return False, (f"no reliable critical batch from this study: one trial reached the "
+                       f"target at batch {', '.join(map(str, alone))}, with one seed, so there "
+                       f"is nothing to judge the noise of its steps by; {advice}")
     if low > largest:
         return True, (f"doubling the batch still about halved the steps up to {largest}: the "
                       f"critical batch size is above {largest} (its whole 95% interval is)")
