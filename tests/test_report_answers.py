@@ -44,6 +44,8 @@ def exact(tmp_path_factory):
         trials += [Stored(b, 0.01, model(b), evaluations=80, noise=falling),
                    Stored(b, 0.02, 2 * model(b), evaluations=80, noise=falling),
                    Stored(b, 0.04, None, state="pruned", pruned_at=1.0, evaluations=2)]
+    # One learning rate that never got there: the trials' values differ, for the importances.
+    trials.append(Stored(16, 0.005, None, evaluations=80))
     store(root, "exact", trials)
     return root, *report(root, "exact")
 
