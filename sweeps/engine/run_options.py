@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from torchsweep.sweeps.engine.budget import Budget
 from torchsweep.sweeps.storage import DEFAULT_GRACE
 from torchsweep.sweeps.tracking.choices import DEFAULT_CHECKPOINT_ARTIFACTS
+
+if TYPE_CHECKING:   # a type only: `sweep --help` does without the budget's module (and attrs)
+    from torchsweep.sweeps.engine.budget import Budget
 
 DEFAULT_TRIALS = 20         # trials a study without `trials:` queues
 DEFAULT_KEEP_TOP_K = 3      # trials whose best checkpoint is kept
